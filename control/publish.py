@@ -1,0 +1,37 @@
+"""Writing routes and providers in the contract's shape, and announcing the change.
+
+The minimal writer used by `turnout up --demo` and the tests. Creating a route writes its
+releases, state and index entry in one MULTI/EXEC, then publishes.
+"""
+
+import msgspec
+import redis.asyncio as aioredis
+
+from gateway.contract import keys
+from gateway.contract.events import ProvidersChanged, RouteChanged, event_encoder
+from gateway.contract.snapshot import ProviderSpec, ReleaseSpec, RouteState
+
+_encoder = msgspec.json.Encoder()
+
+
+async def put_provider(redis: aioredis.Redis, provider: ProviderSpec) -> None:
+    await redis.hset(keys.PROVIDERS, provider.name, _encoder.encode(provider))
+    await redis.publish(keys.CHANGES_CHANNEL, event_encoder.encode(ProvidersChanged()))
+
+
+async def put_route(redis: aioredis.Redis, state: RouteState, releases: list[ReleaseSpec]) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        if releases:
+            pipe.hset(
+                keys.route_releases(state.name),
+                mapping={release.id: _encoder.encode(release) for release in releases},
+            )
+        pipe.set(keys.route_state(state.name), _encoder.encode(state))
+        pipe.sadd(keys.ROUTE_INDEX, state.name)
+        await pipe.execute()
+    await announce_route(redis, state)
+
+
+async def announce_route(redis: aioredis.Redis, state: RouteState) -> None:
+    event = RouteChanged(route=state.name, revision=state.revision)
+    await redis.publish(keys.CHANGES_CHANNEL, event_encoder.encode(event))

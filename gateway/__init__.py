@@ -1,0 +1,1 @@
+"""Turnout data plane: the OpenAI-compatible hot path. Never imports `control`."""

@@ -1,0 +1,37 @@
+"""Per-process gateway state, held on the aiohttp app under one AppKey (no module globals)."""
+
+import itertools
+import os
+import random
+
+from gateway.settings import ClientKey, GatewaySettings
+from gateway.sync import SnapshotHolder
+from gateway.telemetry.recorder import Recorder
+from gateway.upstream.client import UpstreamClient
+
+
+class GatewayContext:
+    __slots__ = (
+        "_call_prefix",
+        "_counter",
+        "client",
+        "client_keys",
+        "holder",
+        "recorder",
+        "rng",
+        "settings",
+    )
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.recorder = Recorder()
+        self.holder = SnapshotHolder(self.recorder, settings.snapshot_file)
+        self.client = UpstreamClient()
+        self.rng = random.Random()
+        self.client_keys: dict[str, ClientKey] = settings.client_keys()
+        self._call_prefix = f"call-{os.getpid():x}{random.getrandbits(32):08x}-"
+        self._counter = itertools.count(1)
+
+    def new_call_id(self) -> str:
+        """Unique per call across replicas: a random per-process prefix and a counter."""
+        return f"{self._call_prefix}{next(self._counter):x}"

@@ -1,0 +1,55 @@
+"""Sticky bucketing and weight intervals: pure functions shared by gateway and control.
+
+A stable hash of (route, key) picks a bucket in [0, 10000). Non-stable releases own intervals from
+0 upward in release-number order and the stable release owns the rest, so raising a canary's weight
+only adds users to it and lowering it moves only the users above the new boundary.
+"""
+
+import hashlib
+import re
+from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+BUCKETS = 10_000
+
+_RELEASE_NUMBER = re.compile(r"^r(\d+)$")
+
+
+def sticky_bucket(route: str, key: str) -> int:
+    digest = hashlib.blake2b(f"{route}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+def release_number(release_id: str) -> int:
+    match = _RELEASE_NUMBER.match(release_id)
+    return int(match.group(1)) if match else 1 << 30
+
+
+def interval_order(weights_bp: dict[str, int], stable: str) -> list[str]:
+    """Releases with weight, canaries first by release number, stable last."""
+    others = sorted((r for r in weights_bp if r != stable), key=lambda r: (release_number(r), r))
+    ordered = [r for r in others if weights_bp[r] > 0]
+    if weights_bp.get(stable, 0) > 0:
+        ordered.append(stable)
+    return ordered
+
+
+def cumulative_bounds(weights_bp: dict[str, int], stable: str) -> tuple[list[int], list[str]]:
+    """Upper bounds (exclusive) of each release's bucket interval, in interval order."""
+    order = interval_order(weights_bp, stable)
+    bounds: list[int] = []
+    total = 0
+    for release in order:
+        total += weights_bp[release]
+        bounds.append(total)
+    return bounds, order
+
+
+def release_for_bucket(bounds: Sequence[int], order: Sequence[T], bucket: int) -> T:
+    """The entry of `order` whose interval holds `bucket` (order from `cumulative_bounds`)."""
+    for upper, release in zip(bounds, order, strict=True):
+        if bucket < upper:
+            return release
+    return order[-1]

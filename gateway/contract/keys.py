@@ -1,0 +1,30 @@
+"""Redis key and channel names shared by the control plane (writer) and gateways (readers).
+
+Every key of one route carries the hash tag `{route:NAME}` so one Lua script can touch them all on
+Redis Cluster.
+"""
+
+PREFIX = "turnout"
+
+ROUTE_INDEX = f"{PREFIX}:routes"  # set of route names
+PROVIDERS = f"{PREFIX}:providers"  # hash: provider name -> ProviderSpec JSON
+CHANGES_CHANNEL = f"{PREFIX}:changes"  # pub/sub: ChangeEvent JSON
+
+
+def route_tag(route: str) -> str:
+    return f"{PREFIX}:{{route:{route}}}"
+
+
+def route_state(route: str) -> str:
+    """String: RouteState JSON."""
+    return f"{route_tag(route)}:state"
+
+
+def route_releases(route: str) -> str:
+    """Hash: release id -> ReleaseSpec JSON (immutable entries)."""
+    return f"{route_tag(route)}:releases"
+
+
+def route_audit(route: str) -> str:
+    """Stream: audit entries of the route."""
+    return f"{route_tag(route)}:audit"

@@ -1,0 +1,1 @@
+"""HTTP handlers of the data plane: thin wiring of intake, resolve, apply and forward."""

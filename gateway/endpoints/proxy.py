@@ -1,0 +1,98 @@
+"""`POST /v1/chat/completions` and `POST /v1/embeddings`: resolve, apply, forward, record."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from gateway.apply import apply_chat, apply_embeddings
+from gateway.context import GatewayContext
+from gateway.errors import GatewayError
+from gateway.forward import (
+    forwarded_headers,
+    outcome_for_status,
+    relay_buffered,
+    relay_stream,
+    send,
+)
+from gateway.intake import authenticate, read_json_object
+from gateway.keys import CONTEXT
+from gateway.resolve import choose_release, find_route
+from gateway.snapshot import ServedRelease
+from gateway.telemetry import recorder as outcomes
+
+Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
+
+
+async def _resolve(
+    context: GatewayContext, request: web.Request, call_id: str
+) -> tuple[ServedRelease, dict[str, Any]]:
+    holder = context.holder
+    if not holder.loaded:
+        raise GatewayError(
+            503, "gateway has no routing snapshot yet", type_="server_error", code="not_ready"
+        )
+    client = authenticate(request, context.client_keys)
+    body = await read_json_object(request, context.settings.body_limit_bytes)
+    route = find_route(holder.table, body)
+    release = choose_release(route, body, request.headers, client, context.rng)
+    return release, body
+
+
+async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamResponse:
+    started = time.perf_counter()
+    context = request.app[CONTEXT]
+    call_id = context.new_call_id()
+    try:
+        release, body = await _resolve(context, request, call_id)
+    except GatewayError as error:
+        context.recorder.reject(error.code or str(error.status))
+        return error.response({"X-Turnout-Call-Id": call_id})
+    tags = {**release.tags, "X-Turnout-Call-Id": call_id}
+    upstream_started: float | None = None
+    try:
+        payload = apply(release, body)
+        streaming = chat and payload.get("stream") is True
+        target = release.chat_target if chat else release.embeddings_target
+        upstream_started = time.perf_counter()
+        exchange, head = await send(
+            context.client, release, target, payload, forwarded_headers(request), streaming
+        )
+        outcome = outcome_for_status(head.status)
+        if streaming and head.status == 200:
+            response, first_byte, cut = await relay_stream(request, exchange, head, tags, started)
+            ended = time.perf_counter()
+            release.stats.record(
+                head.status, cut or outcome, ended - started, ended - upstream_started, first_byte
+            )
+            return response
+        response, _ = await relay_buffered(exchange, head, tags)
+    except GatewayError as error:
+        ended = time.perf_counter()
+        release.stats.record(
+            error.status,
+            _outcome_for_error(error),
+            ended - started,
+            None if upstream_started is None else ended - upstream_started,
+        )
+        return error.response(tags)
+    ended = time.perf_counter()
+    release.stats.record(head.status, outcome, ended - started, ended - upstream_started)
+    return response
+
+
+def _outcome_for_error(error: GatewayError) -> str:
+    if error.code == "upstream_timeout":
+        return outcomes.TIMEOUT
+    if error.code == "upstream_connect_failed":
+        return outcomes.CONNECT
+    return outcomes.CLIENT if error.status < 500 else outcomes.GATEWAY
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _proxy(request, apply_chat, chat=True)
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    return await _proxy(request, apply_embeddings, chat=False)

@@ -1,0 +1,56 @@
+"""The data plane's one error type, rendered as an OpenAI-shaped JSON body in one place."""
+
+import orjson
+from aiohttp import web
+
+
+class GatewayError(Exception):
+    """An error answered to the caller with an OpenAI-style body: never a traceback."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.code = code
+        self.param = param
+
+    def body(self) -> bytes:
+        return orjson.dumps(
+            {
+                "error": {
+                    "message": self.message,
+                    "type": self.type,
+                    "param": self.param,
+                    "code": self.code,
+                }
+            }
+        )
+
+    def response(self, headers: dict[str, str] | None = None) -> web.Response:
+        return web.Response(
+            status=self.status,
+            body=self.body(),
+            content_type="application/json",
+            headers=headers,
+        )
+
+
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:
+    return GatewayError(400, message, param=param, code=code)
+
+
+def upstream_unreachable(message: str) -> GatewayError:
+    return GatewayError(502, message, type_="upstream_error", code="upstream_connect_failed")
+
+
+def upstream_timeout(message: str) -> GatewayError:
+    return GatewayError(504, message, type_="upstream_error", code="upstream_timeout")

@@ -1,0 +1,161 @@
+"""Forwarding one resolved call upstream and relaying the answer (buffered or SSE).
+
+Maps upstream failures to OpenAI-shaped 502/504 errors, records telemetry, tags every response.
+"""
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.errors import GatewayError, upstream_timeout, upstream_unreachable
+from gateway.snapshot import ServedRelease
+from gateway.telemetry import recorder as outcomes
+from gateway.upstream.client import UpstreamClient, UpstreamTarget
+from gateway.upstream.exchange import Exchange, ResponseHead
+
+# Never passed between caller and upstream in either direction.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Caller headers the gateway sets itself or must not pass on.
+_NOT_FORWARDED = HOP_BY_HOP | {
+    "host",
+    "authorization",
+    "content-length",
+    "content-type",
+    "accept-encoding",
+    "cookie",
+    "expect",
+}
+# Upstream headers the gateway sets itself.
+_NOT_RELAYED = HOP_BY_HOP | {"content-length", "date", "server", "content-encoding"}
+
+
+def outcome_for_status(status: int) -> str:
+    if status < 400:
+        return outcomes.OK
+    return outcomes.UPSTREAM_4XX if status < 500 else outcomes.UPSTREAM_5XX
+
+
+def forwarded_headers(request: web.Request) -> bytes:
+    """End-to-end caller headers, as raw lines for the upstream request."""
+    connection_listed = request.headers.get("Connection", "").lower()
+    lines = []
+    for name, value in request.raw_headers:
+        lowered = name.lower().decode("latin-1")
+        if (
+            lowered in _NOT_FORWARDED
+            or lowered.startswith("x-turnout-")
+            or (connection_listed and lowered in connection_listed)
+        ):
+            continue
+        lines.append(b"%s: %s\r\n" % (name, value))
+    return b"".join(lines)
+
+
+def response_headers(head: ResponseHead, tags: dict[str, str]) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in head.headers:
+        if name not in _NOT_RELAYED and not name.startswith("x-turnout-"):
+            headers.add(name, value)
+    headers.update(tags)
+    return headers
+
+
+async def send(
+    client: UpstreamClient,
+    release: ServedRelease,
+    target: UpstreamTarget | None,
+    payload: dict[str, Any],
+    extra_headers: bytes,
+    streaming: bool,
+) -> tuple[Exchange, ResponseHead]:
+    if target is None:
+        raise GatewayError(
+            502,
+            release.provider_error or "no upstream",
+            type_="upstream_error",
+            code="provider_not_configured",
+        )
+    pool = client.pool_for(target, release.max_connections)
+    try:
+        exchange = await client.send(target, pool, orjson.dumps(payload), streaming, extra_headers)
+        return exchange, await exchange.head()
+    except TimeoutError:
+        raise upstream_timeout(
+            f"upstream {target.origin.host_header} did not answer within {target.timeout_s:g} s"
+        ) from None
+    except OSError as error:
+        raise upstream_unreachable(
+            f"could not reach upstream {target.origin.host_header}: {error.strerror or error}"
+        ) from None
+
+
+async def relay_buffered(
+    exchange: Exchange, head: ResponseHead, tags: dict[str, str]
+) -> tuple[web.Response, bytes]:
+    try:
+        body = await exchange.body()
+    except TimeoutError:
+        raise upstream_timeout("upstream timed out while sending its answer") from None
+    except OSError as error:
+        raise upstream_unreachable(f"upstream connection failed mid-answer: {error}") from None
+    response = web.Response(status=head.status, body=body, headers=response_headers(head, tags))
+    return response, body
+
+
+async def relay_stream(
+    request: web.Request,
+    exchange: Exchange,
+    head: ResponseHead,
+    tags: dict[str, str],
+    started: float,
+) -> tuple[web.StreamResponse, float | None, str | None]:
+    """Relay chunk by chunk as they arrive.
+
+    Returns the response, the time to the first upstream byte, and the outcome class when the
+    upstream failed mid-stream (then the caller gets an SSE error event and the stream ends).
+    """
+    headers = response_headers(head, tags)
+    headers["Cache-Control"] = "no-cache"
+    headers["X-Accel-Buffering"] = "no"  # tell proxies in front of us not to buffer either
+    response = web.StreamResponse(status=head.status, headers=headers)
+    await response.prepare(request)
+    first_byte: float | None = None
+    cut: str | None = None
+    try:
+        async for chunk in exchange.chunks():
+            if first_byte is None:
+                first_byte = time.perf_counter() - started
+            await response.write(chunk)
+    except TimeoutError:
+        cut = outcomes.TIMEOUT
+        error: GatewayError = upstream_timeout("upstream stalled in the middle of the stream")
+    except OSError as failure:
+        if request.transport is None or request.transport.is_closing():
+            exchange.on_error(ConnectionAbortedError("client went away"))
+            return response, first_byte, outcomes.CLIENT  # the caller is gone: nothing to tell
+        cut = outcomes.CONNECT
+        error = upstream_unreachable(f"upstream connection failed mid-stream: {failure}")
+    except asyncio.CancelledError:
+        exchange.on_error(ConnectionAbortedError("client went away"))
+        raise
+    if cut is not None:
+        await response.write(b"data: " + error.body() + b"\n\n")
+    await response.write_eof()
+    return response, first_byte, cut

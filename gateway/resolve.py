@@ -1,0 +1,59 @@
+"""Resolution of a call to a route and a release. Pure over the routing table; no I/O."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.errors import GatewayError, bad_request
+from gateway.settings import ClientKey
+from gateway.snapshot import RoutingTable, ServedRelease, ServedRoute
+
+STICKY_HEADER = "X-Turnout-Sticky-Key"
+PIN_HEADER = "X-Turnout-Release"
+
+
+def find_route(table: RoutingTable, body: Mapping[str, Any]) -> ServedRoute:
+    name = body.get("model")
+    if name is None:
+        raise bad_request("you must provide a model parameter (the route name)", param="model")
+    if not isinstance(name, str):
+        raise bad_request("'model' must be a string naming a route", param="model")
+    route = table.routes.get(name)
+    if route is None:
+        raise GatewayError(
+            404,
+            f"The model '{name}' does not exist: no route of that name",
+            code="model_not_found",
+            param="model",
+        )
+    return route
+
+
+def choose_release(
+    route: ServedRoute,
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    client: ClientKey | None,
+    rng: Any,
+) -> ServedRelease:
+    pinned = headers.get(PIN_HEADER)
+    if pinned is not None:
+        if client is not None and not client.may_pin:
+            raise GatewayError(
+                403,
+                f"this API key may not pin a release ({PIN_HEADER})",
+                type_="permission_error",
+                code="pin_not_allowed",
+            )
+        release = route.releases.get(pinned)
+        if release is None:
+            raise bad_request(
+                f"release {pinned!r} is not a release of route {route.name!r}",
+                param=PIN_HEADER,
+                code="unknown_release",
+            )
+        return release
+    key = headers.get(STICKY_HEADER)
+    if key is None:
+        user = body.get("user")
+        key = user if isinstance(user, str) and user else None
+    return route.pick(key, rng)

@@ -1,0 +1,224 @@
+"""Keeps the routing table in step with Redis, entirely off the request path.
+
+Pub/sub events trigger a read of the changed route; a periodic revision check repairs any lost
+message; every applied snapshot is saved as the last-known-good file so a gateway can start and
+serve while Redis is down. Redis errors are logged and retried here, never seen by a call.
+"""
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.contract import keys
+from gateway.contract.events import ProvidersChanged, RouteChanged, RouteDeleted, event_decoder
+from gateway.contract.snapshot import (
+    ProviderSpec,
+    ReleaseSpec,
+    RouteSnapshot,
+    RouteState,
+    Snapshot,
+)
+from gateway.snapshot import RoutingTable
+from gateway.telemetry.recorder import Recorder
+
+log = logging.getLogger("turnout.sync")
+
+_state_decoder = msgspec.json.Decoder(RouteState)
+_release_decoder = msgspec.json.Decoder(ReleaseSpec)
+_provider_decoder = msgspec.json.Decoder(ProviderSpec)
+_snapshot_decoder = msgspec.json.Decoder(Snapshot)
+
+EMPTY = Snapshot(routes={}, providers={})
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def read_route(redis: aioredis.Redis, name: str) -> RouteSnapshot | None:
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(keys.route_state(name))
+        pipe.hgetall(keys.route_releases(name))
+        raw_state, raw_releases = await pipe.execute()
+    if raw_state is None:
+        return None
+    releases = {
+        _text(release_id): _release_decoder.decode(blob)
+        for release_id, blob in raw_releases.items()
+    }
+    return RouteSnapshot(state=_state_decoder.decode(raw_state), releases=releases)
+
+
+async def read_providers(redis: aioredis.Redis) -> dict[str, ProviderSpec]:
+    raw = await redis.hgetall(keys.PROVIDERS)
+    return {_text(name): _provider_decoder.decode(blob) for name, blob in raw.items()}
+
+
+async def read_revisions(redis: aioredis.Redis) -> dict[str, int]:
+    names = sorted(_text(n) for n in await redis.smembers(keys.ROUTE_INDEX))
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.get(keys.route_state(name))
+        states = await pipe.execute()
+    return {
+        name: _state_decoder.decode(raw).revision
+        for name, raw in zip(names, states, strict=True)
+        if raw is not None
+    }
+
+
+async def read_snapshot(redis: aioredis.Redis) -> Snapshot:
+    routes: dict[str, RouteSnapshot] = {}
+    for name in await read_revisions(redis):
+        route = await read_route(redis, name)
+        if route is not None:
+            routes[name] = route
+    return Snapshot(routes=routes, providers=await read_providers(redis))
+
+
+def load_file(path: Path) -> Snapshot | None:
+    try:
+        return _snapshot_decoder.decode(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, msgspec.DecodeError) as error:
+        log.warning("ignoring unreadable last-known-good snapshot %s: %s", path, error)
+        return None
+
+
+def save_file(path: Path, snapshot: Snapshot) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(msgspec.json.encode(snapshot))
+    temporary.replace(path)
+
+
+class SnapshotHolder:
+    """The current routing table plus how fresh it is. Lives on the app; read by handlers."""
+
+    def __init__(self, recorder: Recorder, file: Path | None) -> None:
+        self.recorder = recorder
+        self.file = file
+        self.table = RoutingTable(EMPTY, recorder)
+        self.loaded = False
+        self.source = "none"
+        self.last_confirmed = 0.0  # monotonic time Redis last confirmed the table was current
+        self.redis_connected = False
+
+    def apply(self, snapshot: Snapshot, source: str) -> None:
+        self.table = RoutingTable(snapshot, self.recorder)
+        self.loaded = True
+        self.source = source
+
+    def staleness_s(self) -> float:
+        if not self.last_confirmed:
+            return float("inf")
+        return time.monotonic() - self.last_confirmed
+
+    def confirm(self) -> None:
+        self.last_confirmed = time.monotonic()
+        self.redis_connected = True
+
+
+class Syncer:
+    """Background task: subscribe, apply events, poll revisions, save the LKG file."""
+
+    def __init__(self, redis: aioredis.Redis, holder: SnapshotHolder, poll_interval_s: float):
+        self.redis = redis
+        self.holder = holder
+        self.poll_interval_s = poll_interval_s
+
+    def start_from_file(self) -> None:
+        if self.holder.file is None or self.holder.loaded:
+            return
+        snapshot = load_file(self.holder.file)
+        if snapshot is not None:
+            self.holder.apply(snapshot, "file")
+            log.warning("serving from last-known-good snapshot file %s", self.holder.file)
+
+    async def run(self) -> None:
+        backoff_s = 0.05
+        while True:
+            try:
+                await self._session()
+            except (RedisError, OSError) as error:
+                if self.holder.redis_connected:
+                    log.warning("redis unavailable, serving the last snapshot: %s", error)
+                self.holder.redis_connected = False
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, self.poll_interval_s)
+            else:  # pragma: no cover - _session only returns by raising
+                backoff_s = 0.05
+
+    async def _session(self) -> None:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(keys.CHANGES_CHANNEL)
+            await self.full_reload()  # after subscribing, so no change falls in between
+            next_poll = time.monotonic() + self.poll_interval_s
+            while True:
+                timeout = max(next_poll - time.monotonic(), 0.0)
+                message = await pubsub.get_message(timeout=timeout)
+                if message is not None and message.get("type") == "message":
+                    await self.handle_event(message["data"])
+                if time.monotonic() >= next_poll:
+                    await self.poll()
+                    next_poll = time.monotonic() + self.poll_interval_s
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def full_reload(self) -> None:
+        snapshot = await read_snapshot(self.redis)
+        self.holder.confirm()
+        if snapshot != self.holder.table.snapshot or not self.holder.loaded:
+            await self._publish(snapshot)
+        elif self.holder.source != "redis":
+            self.holder.source = "redis"
+
+    async def handle_event(self, data: bytes | str) -> None:
+        try:
+            event = event_decoder.decode(data)
+        except msgspec.DecodeError as error:
+            log.warning("ignoring malformed change event: %s", error)
+            return
+        current = self.holder.table.snapshot
+        if isinstance(event, RouteChanged):
+            served = self.holder.table.routes.get(event.route)
+            if served is not None and served.revision >= event.revision:
+                return
+            route = await read_route(self.redis, event.route)
+            routes = dict(current.routes)
+            if route is None:
+                routes.pop(event.route, None)
+            else:
+                routes[event.route] = route
+            await self._publish(Snapshot(routes=routes, providers=current.providers))
+        elif isinstance(event, RouteDeleted):
+            routes = {k: v for k, v in current.routes.items() if k != event.route}
+            await self._publish(Snapshot(routes=routes, providers=current.providers))
+        elif isinstance(event, ProvidersChanged):
+            providers = await read_providers(self.redis)
+            await self._publish(Snapshot(routes=current.routes, providers=providers))
+        self.holder.confirm()
+
+    async def poll(self) -> None:
+        """The safety net for lost messages: compare revisions and providers with Redis."""
+        revisions = await read_revisions(self.redis)
+        providers = await read_providers(self.redis)
+        current = self.holder.table.snapshot
+        known = {name: route.state.revision for name, route in current.routes.items()}
+        if revisions != known or providers != current.providers:
+            log.info("revision check found a missed change; reloading")
+            await self.full_reload()
+        self.holder.confirm()
+
+    async def _publish(self, snapshot: Snapshot) -> None:
+        self.holder.apply(snapshot, "redis")
+        if self.holder.file is not None:
+            await asyncio.to_thread(save_file, self.holder.file, snapshot)

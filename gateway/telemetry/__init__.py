@@ -1,0 +1,1 @@
+"""In-process telemetry: per-release aggregates that feed Prometheus (and Redis batches)."""

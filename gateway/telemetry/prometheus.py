@@ -1,0 +1,108 @@
+"""Prometheus exposition of the in-process aggregates, through a custom collector.
+
+Recording stays plain integer adds on the hot path; the label work happens only at scrape time.
+"""
+
+from collections.abc import Iterator
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from gateway.sync import SnapshotHolder
+from gateway.telemetry.histogram import UPPER_BOUNDS_S
+from gateway.telemetry.recorder import Recorder
+
+# Exposed `le` bounds: every 4th internal bound (~2.07x apart), so scrapes stay small and sums
+# over the internal buckets stay exact.
+_EXPOSED_STEP = 4
+
+
+def _buckets(counts: list[int]) -> tuple[list[tuple[str, float]], int]:
+    exposed: list[tuple[str, float]] = []
+    running = 0
+    for index, count in enumerate(counts):
+        running += count
+        if index < len(UPPER_BOUNDS_S) and index % _EXPOSED_STEP == 0:
+            exposed.append((f"{UPPER_BOUNDS_S[index]:.6g}", running))
+    exposed.append(("+Inf", running))
+    return exposed, running
+
+
+class GatewayCollector(Collector):
+    def __init__(self, recorder: Recorder, holder: SnapshotHolder) -> None:
+        self.recorder = recorder
+        self.holder = holder
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["route", "release"]
+        requests = CounterMetricFamily(
+            "turnout_requests",
+            "Calls by route, release and status class",
+            labels=[*labels, "status_class"],
+        )
+        outcomes = CounterMetricFamily(
+            "turnout_call_outcomes",
+            "Calls by route, release and outcome class",
+            labels=[*labels, "outcome"],
+        )
+        histograms = {
+            "latency": HistogramMetricFamily(
+                "turnout_request_duration_seconds", "End-to-end call time", labels=labels
+            ),
+            "upstream": HistogramMetricFamily(
+                "turnout_upstream_duration_seconds", "Upstream answer time", labels=labels
+            ),
+            "added": HistogramMetricFamily(
+                "turnout_gateway_added_seconds", "Time the gateway added to a call", labels=labels
+            ),
+            "ttft": HistogramMetricFamily(
+                "turnout_time_to_first_token_seconds",
+                "Time to the first streamed byte",
+                labels=labels,
+            ),
+        }
+        for stats in list(self.recorder.releases.values()):
+            values = [stats.route, stats.release]
+            for status_class, count in stats.status_classes.items():
+                requests.add_metric([*values, status_class], count)
+            for outcome, count in stats.outcomes.items():
+                outcomes.add_metric([*values, outcome], count)
+            for name, family in histograms.items():
+                buckets, _ = _buckets(getattr(stats, name))
+                family.add_metric(values, buckets, sum_value=stats.sums[name])
+        yield requests
+        yield outcomes
+        yield from histograms.values()
+        rejected = CounterMetricFamily(
+            "turnout_rejected", "Calls refused before a release was chosen", labels=["code"]
+        )
+        for code, count in self.recorder.rejected.items():
+            rejected.add_metric([code], count)
+        yield rejected
+        yield from self._snapshot_metrics()
+
+    def _snapshot_metrics(self) -> Iterator[Metric]:
+        revision = GaugeMetricFamily(
+            "turnout_route_revision",
+            "Revision of each route in this replica's snapshot",
+            labels=["route"],
+        )
+        for name, route in self.holder.table.routes.items():
+            revision.add_metric([name], route.revision)
+        yield revision
+        staleness = self.holder.staleness_s()
+        yield GaugeMetricFamily(
+            "turnout_snapshot_staleness_seconds",
+            "Seconds since Redis last confirmed this replica's snapshot (+Inf if never)",
+            value=staleness,
+        )
+        yield GaugeMetricFamily(
+            "turnout_redis_connected",
+            "1 while the sync task is connected to Redis",
+            value=1.0 if self.holder.redis_connected else 0.0,
+        )

@@ -1,0 +1,148 @@
+"""One request/response exchange on an upstream connection, seen from the handler's side.
+
+The protocol feeds it (head, body chunks, end, error); the handler awaits the head and then either
+the whole body or the chunks one by one. Streaming chunks are bounded: past a high-water mark the
+protocol stops reading the socket until the handler catches up.
+"""
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+
+HIGH_WATER_CHUNKS = 64
+
+
+class UpstreamClosed(ConnectionError):
+    """The upstream closed the connection before answering."""
+
+    def __init__(self, message: str, *, before_any_byte: bool) -> None:
+        super().__init__(message)
+        self.before_any_byte = before_any_byte
+
+
+class ResponseHead:
+    __slots__ = ("chunked", "content_length", "headers", "keep_alive", "status")
+
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        content_length: int | None,
+        chunked: bool,
+        keep_alive: bool,
+    ) -> None:
+        self.status = status
+        self.headers = headers  # names lower-cased
+        self.content_length = content_length
+        self.chunked = chunked
+        self.keep_alive = keep_alive
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+class Exchange:
+    """Handler-facing state of one exchange. Filled by `Http1Connection`."""
+
+    __slots__ = (
+        "_body",
+        "_chunks",
+        "_end",
+        "_head",
+        "_pause",
+        "_paused",
+        "_resume",
+        "_wakeup",
+        "error",
+        "finished",
+        "streaming",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        streaming: bool,
+        pause: Callable[[], None],
+        resume: Callable[[], None],
+    ) -> None:
+        self.streaming = streaming
+        self._head: asyncio.Future[ResponseHead] = loop.create_future()
+        self._end: asyncio.Future[None] = loop.create_future()
+        self._body = bytearray()
+        self._chunks: deque[bytes] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
+        self._pause = pause
+        self._resume = resume
+        self._paused = False
+        self.finished = False
+        self.error: BaseException | None = None
+
+    # -- fed by the protocol ------------------------------------------------------------------
+    def on_head(self, head: ResponseHead) -> None:
+        if not self._head.done():
+            self._head.set_result(head)
+
+    def on_data(self, data: bytes) -> None:
+        if not self.streaming:
+            self._body += data
+            return
+        self._chunks.append(data)
+        if len(self._chunks) >= HIGH_WATER_CHUNKS and not self._paused:
+            self._paused = True
+            self._pause()
+        self._wake()
+
+    def on_end(self) -> None:
+        self.finished = True
+        if not self._end.done():
+            self._end.set_result(None)
+        self._wake()
+
+    def on_error(self, error: BaseException) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.error = error
+        for future in (self._head, self._end):
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # mark retrieved: the handler may await only one of them
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._wakeup
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the exchange ends, cleanly or not (for the pool)."""
+        self._end.add_done_callback(lambda _: callback())
+
+    # -- awaited by the handler ---------------------------------------------------------------
+    async def head(self) -> ResponseHead:
+        return await self._head
+
+    async def body(self) -> bytes:
+        await self._end
+        return bytes(self._body)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        while True:
+            while self._chunks:
+                yield self._chunks.popleft()
+                if self._paused and len(self._chunks) < HIGH_WATER_CHUNKS // 2:
+                    self._paused = False
+                    self._resume()
+            if self.error is not None:
+                raise self.error
+            if self.finished:
+                return
+            self._wakeup = loop.create_future()
+            try:
+                await self._wakeup
+            finally:
+                self._wakeup = None

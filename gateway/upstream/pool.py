@@ -1,0 +1,156 @@
+"""Keep-alive connection pools, one per upstream origin, bounded by `max_connections`.
+
+A request sent on a reused idle connection that the upstream had already closed (no byte of
+answer received) is retried once on a fresh connection; nothing else is ever retried.
+"""
+
+import asyncio
+import ssl
+import time
+from collections import deque
+from urllib.parse import urlsplit
+
+from gateway.upstream.exchange import Exchange, UpstreamClosed
+from gateway.upstream.http1 import Http1Connection
+
+IDLE_KEEPALIVE_S = 15.0
+
+
+class Origin:
+    __slots__ = ("host", "host_header", "path_prefix", "port", "scheme")
+
+    def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        default_port = 443 if parts.scheme == "https" else 80
+        self.port = parts.port or default_port
+        self.host_header = parts.netloc.rpartition("@")[2]
+        self.path_prefix = parts.path.rstrip("/")
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
+
+
+class ConnectionPool:
+    def __init__(self, origin: Origin, max_connections: int, connect_timeout_s: float) -> None:
+        self.origin = origin
+        self.max_connections = max_connections
+        self.connect_timeout_s = connect_timeout_s
+        self._idle: deque[tuple[Http1Connection, float]] = deque()
+        self._connections: set[object] = set()  # open connections and in-flight connects
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._ssl: ssl.SSLContext | None = (
+            ssl.create_default_context() if origin.scheme == "https" else None
+        )
+
+    async def send(self, request: bytes, streaming: bool, timeout_s: float) -> Exchange:
+        """Send `request`; return the exchange once written. Raises OSError/TimeoutError."""
+        for attempt in range(2):
+            connection, reused = await self._acquire(timeout_s)
+            exchange = Exchange(connection.loop, streaming, connection.pause, connection.resume)
+            connection.send(request, exchange, timeout_s)
+            if not reused or attempt == 1:
+                return self._track(connection, exchange)
+            try:
+                await exchange.head()
+            except UpstreamClosed as error:
+                if error.before_any_byte:
+                    self._discard(connection)
+                    continue
+                raise
+            except BaseException:
+                self._discard(connection)
+                raise
+            return self._track(connection, exchange)
+        raise AssertionError("unreachable")
+
+    def _track(self, connection: Http1Connection, exchange: Exchange) -> Exchange:
+        exchange.when_done(lambda: self._release(connection))
+        return exchange
+
+    async def _acquire(self, timeout_s: float) -> tuple[Http1Connection, bool]:
+        now = time.monotonic()
+        while self._idle:
+            connection, since = self._idle.pop()
+            if not connection.closed and now - since < IDLE_KEEPALIVE_S:
+                return connection, True
+            self._drop(connection)
+        while len(self._connections) >= self.max_connections:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if self._idle:
+                connection, _ = self._idle.pop()
+                if not connection.closed:
+                    return connection, True
+                self._drop(connection)
+        placeholder = _Reservation()
+        self._connections.add(placeholder)
+        try:
+            connection = await self._connect()
+        finally:
+            self._connections.discard(placeholder)
+        self._connections.add(connection)
+        return connection, False
+
+    async def _connect(self) -> Http1Connection:
+        loop = asyncio.get_running_loop()
+        origin = self.origin
+        async with asyncio.timeout(self.connect_timeout_s):
+            _, protocol = await loop.create_connection(
+                lambda: Http1Connection(loop),
+                origin.host,
+                origin.port,
+                ssl=self._ssl,
+                server_hostname=origin.host if self._ssl else None,
+            )
+        return protocol
+
+    def _release(self, connection: Http1Connection) -> None:
+        if connection.reusable():
+            self._idle.append((connection, time.monotonic()))
+            self._wake_one()
+        else:
+            self._discard(connection)
+
+    def _discard(self, connection: Http1Connection) -> None:
+        connection.abort()
+        self._drop(connection)
+
+    def _drop(self, connection: Http1Connection) -> None:
+        if not connection.closed:
+            connection.abort()
+        if connection in self._connections:
+            self._connections.remove(connection)
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def close(self) -> None:
+        while self._idle:
+            connection, _ = self._idle.pop()
+            connection.abort()
+        for open_connection in list(self._connections):
+            if isinstance(open_connection, Http1Connection):
+                open_connection.abort()
+        self._connections.clear()
+
+
+class _Reservation:
+    """Holds a connection slot while a connect is in flight."""
+
+    __slots__ = ()

@@ -1,0 +1,139 @@
+"""The simulated provider's aiohttp app. Records what it received for tests to inspect."""
+
+import asyncio
+import random
+from collections import deque
+from typing import Any
+
+import msgspec
+import orjson
+from aiohttp import web
+
+from simulator import answers
+from simulator.behaviour import Behaviour, BehaviourUpdate
+
+RECORD_LIMIT = 10_000
+
+
+class Received(msgspec.Struct):
+    """One call as the simulator saw it (body decoded, headers lower-cased)."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class SimState:
+    def __init__(self) -> None:
+        self.behaviours: dict[str, Behaviour] = {"*": Behaviour()}
+        self.received: deque[Received] = deque(maxlen=RECORD_LIMIT)
+        self.calls: dict[str, int] = {}
+        self.rng = random.Random(7)
+
+    def behaviour_for(self, model: str) -> Behaviour:
+        return self.behaviours.get(model) or self.behaviours["*"]
+
+    def count(self, model: str) -> int:
+        self.calls[model] = self.calls.get(model, 0) + 1
+        return self.calls[model]
+
+
+SIM_STATE = web.AppKey("turnout_sim_state", SimState)
+_update_decoder = msgspec.json.Decoder(BehaviourUpdate)
+
+
+def _error(status: int, message: str, behaviour: Behaviour) -> web.Response:
+    headers = {}
+    if status == 429 and behaviour.retry_after_s is not None:
+        headers["Retry-After"] = str(behaviour.retry_after_s)
+    body = {"error": {"message": message, "type": "sim_error", "param": None, "code": None}}
+    return web.Response(
+        status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+async def _admit(request: web.Request) -> tuple[SimState, dict[str, Any], Behaviour, int]:
+    state = request.app[SIM_STATE]
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise web.HTTPBadRequest(text="simulator: body is not JSON") from None
+    state.received.append(
+        Received(
+            path=request.path, headers={k.lower(): v for k, v in request.headers.items()}, body=body
+        )
+    )
+    model = str(body.get("model", ""))
+    behaviour = state.behaviour_for(model)
+    number = state.count(model)
+    delay_ms = behaviour.latency_ms
+    if behaviour.latency_jitter_ms:
+        delay_ms += state.rng.uniform(0, behaviour.latency_jitter_ms)
+    if delay_ms:
+        await asyncio.sleep(delay_ms / 1000)
+    return state, body, behaviour, number
+
+
+def _failure(behaviour: Behaviour, number: int) -> int | None:
+    if behaviour.status != 200:
+        return behaviour.status
+    if behaviour.error_every and number % behaviour.error_every == 0:
+        return behaviour.error_status
+    return None
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    _, body, behaviour, number = await _admit(request)
+    failed = _failure(behaviour, number)
+    if failed is not None:
+        return _error(failed, f"simulated failure {failed}", behaviour)
+    if body.get("stream") is not True:
+        return web.Response(
+            body=orjson.dumps(answers.completion(body, number)), content_type="application/json"
+        )
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for index, event in enumerate(answers.stream_events(body, number)):
+        if index and behaviour.chunk_delay_ms:
+            await asyncio.sleep(behaviour.chunk_delay_ms / 1000)
+        if index == behaviour.stall_after_chunks and behaviour.stall_ms:
+            await asyncio.sleep(behaviour.stall_ms / 1000)
+        await response.write(event)
+    await response.write_eof()
+    return response
+
+
+async def embeddings(request: web.Request) -> web.Response:
+    _, body, behaviour, number = await _admit(request)
+    failed = _failure(behaviour, number)
+    if failed is not None:
+        return _error(failed, f"simulated failure {failed}", behaviour)
+    return web.Response(body=orjson.dumps(answers.embedding(body)), content_type="application/json")
+
+
+async def set_behaviour(request: web.Request) -> web.Response:
+    try:
+        update = _update_decoder.decode(await request.read())
+    except msgspec.ValidationError as error:
+        raise web.HTTPBadRequest(text=str(error)) from None
+    request.app[SIM_STATE].behaviours[update.model] = update.behaviour
+    return web.json_response({"ok": True})
+
+
+async def received(request: web.Request) -> web.Response:
+    state = request.app[SIM_STATE]
+    return web.Response(
+        body=msgspec.json.encode(list(state.received)), content_type="application/json"
+    )
+
+
+def build_app(state: SimState | None = None) -> web.Application:
+    app = web.Application()
+    app[SIM_STATE] = state or SimState()
+    for prefix in ("/v1", ""):
+        app.router.add_post(f"{prefix}/chat/completions", chat)
+        app.router.add_post(f"{prefix}/embeddings", embeddings)
+    app.router.add_post("/_sim/behaviour", set_behaviour)
+    app.router.add_get("/_sim/received", received)
+    return app

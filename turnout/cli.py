@@ -1,0 +1,115 @@
+"""The `turnout` console script: process commands (gateway, up, simulator) and operator verbs."""
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+import msgspec
+
+from gateway.settings import GatewaySettings, SettingsError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(f"TURNOUT_{name}")
+
+
+def add_process_flags(parser: argparse.ArgumentParser, default_port: int) -> None:
+    parser.add_argument("--host", default=_env("HOST") or "127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(_env("PORT") or default_port))
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL") or _env("REDIS_URL"),
+        help="Redis URL (default: REDIS_URL)",
+    )
+    parser.add_argument("--data-dir", default=_env("DATA_DIR") or "./data")
+    parser.add_argument("--log-level", default=_env("LOG_LEVEL") or "info")
+
+
+def gateway_settings(args: argparse.Namespace, port: int | None = None) -> GatewaySettings:
+    """Flags, then `TURNOUT_*` variables, validated by the settings Struct."""
+    raw = {
+        "host": args.host,
+        "port": args.port if port is None else port,
+        "redis_url": args.redis_url,
+        "data_dir": args.data_dir,
+        "workers": getattr(args, "workers", 1),
+        "api_keys": os.environ.get("TURNOUT_API_KEYS", ""),
+    }
+    if _env("BODY_LIMIT_BYTES"):
+        raw["body_limit_bytes"] = _env("BODY_LIMIT_BYTES")
+    if _env("POLL_INTERVAL_S"):
+        raw["poll_interval_s"] = _env("POLL_INTERVAL_S")
+    try:
+        settings = msgspec.convert(raw, GatewaySettings, strict=False)
+        settings.client_keys()
+    except msgspec.ValidationError as error:
+        raise SettingsError(f"invalid setting: {error}") from None
+    return settings
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from gateway.server import serve
+
+    serve(gateway_settings(args))
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from turnout.up import run_up
+
+    return run_up(args, gateway_settings(args))
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway.server import install_uvloop
+    from simulator.server import build_app
+
+    install_uvloop()
+    web.run_app(build_app(), host=args.host, port=args.port, access_log=None, print=None)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="turnout", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    gateway = commands.add_parser("gateway", help="run the data plane (port 8080)")
+    add_process_flags(gateway, 8080)
+    gateway.add_argument("--workers", type=int, default=int(_env("WORKERS") or 1))
+    gateway.set_defaults(run=cmd_gateway)
+
+    up = commands.add_parser("up", help="gateway + control plane in one process")
+    add_process_flags(up, 8080)
+    up.add_argument("--admin-port", type=int, default=int(_env("ADMIN_PORT") or 8081))
+    up.add_argument("--demo", action="store_true", help="simulated provider and a demo route")
+    up.add_argument("--sim-port", type=int, default=int(_env("SIM_PORT") or 8090))
+    up.set_defaults(run=cmd_up)
+
+    simulator = commands.add_parser("simulator", help="run the simulated OpenAI-style provider")
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--port", type=int, default=8090)
+    simulator.set_defaults(run=cmd_simulator)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = getattr(args, "log_level", "info").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args))
+    except SettingsError as error:
+        print(f"turnout: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
