@@ -72,6 +72,7 @@ async def _sync_lifecycle(app: web.Application) -> AsyncIterator[None]:
             context.holder.apply(snapshot, "file")
     yield
     if task is not None:
+        syncer.stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -34,6 +34,7 @@ _release_decoder = msgspec.json.Decoder(ReleaseSpec)
 _provider_decoder = msgspec.json.Decoder(ProviderSpec)
 _snapshot_decoder = msgspec.json.Decoder(Snapshot)
 
+_WAKE_S = 0.25  # longest wait for a message before checking whether to stop or poll
 EMPTY = Snapshot(routes={}, providers={})
 
 
@@ -133,6 +134,12 @@ class Syncer:
         self.redis = redis
         self.holder = holder
         self.poll_interval_s = poll_interval_s
+        # Checked every wake-up: a cancel can be swallowed by a read timeout firing at the same
+        # moment (asyncio.timeout on Python 3.11), so stopping must not rely on it alone.
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
 
     def start_from_file(self) -> None:
         if self.holder.file is None or self.holder.loaded:
@@ -144,7 +151,7 @@ class Syncer:
 
     async def run(self) -> None:
         backoff_s = 0.05
-        while True:
+        while not self._stopping:
             try:
                 await self._session()
             except (RedisError, OSError) as error:
@@ -153,8 +160,7 @@ class Syncer:
                 self.holder.redis_connected = False
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self.poll_interval_s)
-            else:  # pragma: no cover - _session only returns by raising
-                backoff_s = 0.05
+
 
     async def _session(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -162,8 +168,8 @@ class Syncer:
             await pubsub.subscribe(keys.CHANGES_CHANNEL)
             await self.full_reload()  # after subscribing, so no change falls in between
             next_poll = time.monotonic() + self.poll_interval_s
-            while True:
-                timeout = max(next_poll - time.monotonic(), 0.0)
+            while not self._stopping:
+                timeout = min(max(next_poll - time.monotonic(), 0.0), _WAKE_S)
                 message = await pubsub.get_message(timeout=timeout)
                 if message is not None and message.get("type") == "message":
                     await self.handle_event(message["data"])
