@@ -1,0 +1,187 @@
+"""Every bad input and upstream failure gets its status and an OpenAI-shaped error body."""
+
+import pytest
+
+from control.publish import put_provider, put_route
+from simulator.behaviour import Behaviour
+from tests import builders
+from tests.conftest import free_port, publish_route
+
+
+def assert_openai_error(data, status_code_text=None):
+    assert set(data) == {"error"}
+    error = data["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert "Traceback" not in error["message"]
+    if status_code_text is not None:
+        assert error["code"] == status_code_text
+    return error
+
+
+@pytest.fixture
+async def gateway(redis, redis_server, simulator, gateway_factory):
+    await publish_route(
+        redis,
+        simulator,
+        builders.state("support", {"r1": 100}),
+        [builders.release("r1", system="Hi {{name}}", variables=["name"])],
+        timeout_s=0.5,
+    )
+    return await gateway_factory(redis_server.url, body_limit_bytes=4096)
+
+
+async def post(http, gateway, data=None, json=None, headers=None):
+    async with http.post(
+        f"{gateway.url}/v1/chat/completions", data=data, json=json, headers=headers
+    ) as response:
+        return response.status, response.headers, await response.json(content_type=None)
+
+
+def ok_body(**extra):
+    return {
+        "model": "support",
+        "messages": [{"role": "user", "content": "x"}],
+        "prompt_variables": {"name": "n"},
+        **extra,
+    }
+
+
+async def test_non_json_body(gateway, http):
+    status, headers, data = await post(http, gateway, data=b"{not json")
+    assert status == 400
+    assert "not valid JSON" in assert_openai_error(data, "invalid_json")["message"]
+    assert "X-Turnout-Call-Id" in headers
+
+
+async def test_json_that_is_not_an_object(gateway, http):
+    status, _, data = await post(http, gateway, data=b"[1, 2]")
+    assert status == 400
+    assert "JSON object" in assert_openai_error(data)["message"]
+
+
+async def test_missing_model(gateway, http):
+    status, _, data = await post(http, gateway, json={"messages": []})
+    assert status == 400
+    assert assert_openai_error(data)["param"] == "model"
+
+
+async def test_model_not_a_string(gateway, http):
+    status, _, data = await post(http, gateway, json={"model": 42, "messages": []})
+    assert status == 400
+    error = assert_openai_error(data)
+    assert error["param"] == "model" and "string" in error["message"]
+
+
+async def test_unknown_route(gateway, http):
+    status, _, data = await post(http, gateway, json={"model": "nope", "messages": []})
+    assert status == 404
+    assert "'nope'" in assert_openai_error(data, "model_not_found")["message"]
+
+
+async def test_body_over_the_limit(gateway, http):
+    big = ok_body(padding="x" * 8000)
+    status, _, data = await post(http, gateway, json=big)
+    assert status == 413
+    assert "4096" in assert_openai_error(data, "request_too_large")["message"]
+
+
+async def test_missing_prompt_variable_names_it(gateway, http):
+    body = ok_body(prompt_variables={})
+    status, headers, data = await post(http, gateway, json=body)
+    assert status == 400
+    error = assert_openai_error(data, "missing_prompt_variable")
+    assert "'name'" in error["message"]
+    assert error["param"] == "prompt_variables.name"
+    assert headers["X-Turnout-Release"] == "r1"  # errors after resolution are tagged too
+
+
+async def test_prompt_variables_must_be_an_object(gateway, http):
+    status, _, data = await post(http, gateway, json=ok_body(prompt_variables=["name"]))
+    assert status == 400
+    assert assert_openai_error(data)["param"] == "prompt_variables"
+
+
+async def test_pinned_release_not_on_the_route(gateway, http):
+    headers = {"X-Turnout-Release": "r9"}
+    status, _, data = await post(http, gateway, json=ok_body(), headers=headers)
+    assert status == 400
+    error = assert_openai_error(data, "unknown_release")
+    assert "'r9'" in error["message"] and "support" in error["message"]
+
+
+async def test_upstream_refusing_connections(redis, redis_server, simulator, gateway_factory, http):
+    dead = builders.provider(f"http://127.0.0.1:{free_port()}/v1")
+    await put_provider(redis, dead)
+    await put_route(redis, builders.state("dead", {"r1": 100}), [builders.release("r1")])
+    gateway = await gateway_factory(redis_server.url)
+    status, headers, data = await post(
+        http, gateway, json={"model": "dead", "messages": [{"role": "user", "content": "x"}]}
+    )
+    assert status == 502
+    assert_openai_error(data, "upstream_connect_failed")
+    assert headers["X-Turnout-Route"] == "dead"
+    assert simulator.received() == []
+
+
+async def test_upstream_timeout(gateway, simulator, http):
+    simulator.state.behaviours["*"] = Behaviour(latency_ms=2000)
+    status, headers, data = await post(http, gateway, json=ok_body())
+    assert status == 504
+    assert "0.5 s" in assert_openai_error(data, "upstream_timeout")["message"]
+    assert headers["X-Turnout-Release"] == "r1"
+
+
+@pytest.mark.parametrize("upstream_status", [429, 500])
+async def test_upstream_errors_pass_through(gateway, simulator, http, upstream_status):
+    simulator.state.behaviours["*"] = Behaviour(status=upstream_status, retry_after_s=3)
+    status, headers, data = await post(http, gateway, json=ok_body())
+    assert status == upstream_status
+    assert data["error"]["message"] == f"simulated failure {upstream_status}"
+    assert headers["X-Turnout-Release"] == "r1"
+    if upstream_status == 429:
+        assert headers["Retry-After"] == "3"
+    # the failure is counted against the release
+    release = gateway.context.holder.table.routes["support"].releases["r1"]
+    key = "upstream_4xx" if upstream_status < 500 else "upstream_5xx"
+    assert release.stats.outcomes[key] == 1
+
+
+async def test_unknown_path_is_openai_shaped(gateway, http):
+    async with http.get(f"{gateway.url}/v1/nothing") as response:
+        assert response.status == 404
+        assert_openai_error(await response.json())
+
+
+async def test_client_keys_required_when_configured(
+    redis, redis_server, simulator, gateway_factory, http
+):
+    await publish_route(
+        redis, simulator, builders.state("open", {"r1": 100}), [builders.release("r1")]
+    )
+    gateway = await gateway_factory(redis_server.url, api_keys="shop:sk-shop,evals:pin:sk-evals")
+    body = {"model": "open", "messages": [{"role": "user", "content": "x"}]}
+    status, _, data = await post(http, gateway, json=body)
+    assert status == 401
+    assert_openai_error(data, "invalid_api_key")
+    status, _, _ = await post(http, gateway, json=body, headers={"Authorization": "Bearer sk-shop"})
+    assert status == 200
+    pin = {"X-Turnout-Release": "r1"}
+    status, _, data = await post(
+        http, gateway, json=body, headers={"Authorization": "Bearer sk-shop", **pin}
+    )
+    assert status == 403
+    assert_openai_error(data, "pin_not_allowed")
+    status, _, _ = await post(
+        http, gateway, json=body, headers={"Authorization": "Bearer sk-evals", **pin}
+    )
+    assert status == 200
+
+
+async def test_not_ready_without_any_snapshot(gateway_factory, http, tmp_path):
+    gateway = await gateway_factory(f"redis://127.0.0.1:{free_port()}/0")
+    async with http.get(f"{gateway.url}/readyz") as response:
+        assert response.status == 503
+    status, _, data = await post(http, gateway, json=ok_body())
+    assert status == 503
+    assert_openai_error(data, "not_ready")
