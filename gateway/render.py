@@ -1,51 +1,23 @@
-"""Prompt templates: parse `{{variable}}` placeholders once, render per call. Pure; no I/O."""
+"""Prompt templates: compiled once (parsing lives in `gateway.contract.templates`), rendered per
+call. Pure; no I/O."""
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
 from gateway.contract.snapshot import PromptSpec
+from gateway.contract.templates import Compiled, compile_template
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-
-
-class TemplateSyntaxError(ValueError):
-    """A template whose placeholders do not parse."""
+# Re-exported: the parsing functions moved to the contract so the control plane can share them.
+from gateway.contract.templates import TemplateSyntaxError as TemplateSyntaxError
+from gateway.contract.templates import template_variables as template_variables
 
 
 class MissingVariableError(KeyError):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
-
-
-# A compiled template: literal text and variable names, alternating (text, var, text, …, text).
-Compiled = tuple[str, ...]
-
-
-def compile_template(text: str) -> Compiled:
-    parts: list[str] = []
-    position = 0
-    for match in _PLACEHOLDER.finditer(text):
-        parts.append(text[position : match.start()])
-        parts.append(match.group(1))
-        position = match.end()
-    parts.append(text[position:])
-    for literal in parts[::2]:
-        if "{{" in literal or "}}" in literal:
-            raise TemplateSyntaxError(
-                f"unbalanced or invalid placeholder near {literal.strip()[:40]!r}; "
-                "placeholders look like {{name}} with a letter or _ first"
-            )
-    return tuple(parts)
-
-
-def template_variables(text: str) -> list[str]:
-    """Variable names in first-seen order; raises TemplateSyntaxError on a bad placeholder."""
-    names = compile_template(text)[1::2]
-    return list(dict.fromkeys(names))
 
 
 def render(compiled: Compiled, variables: Mapping[str, Any]) -> str:
