@@ -8,14 +8,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry
+from redis.exceptions import RedisError
 
 from gateway.context import GatewayContext
-from gateway.endpoints import info, proxy
+from gateway.endpoints import feedback, info, proxy
 from gateway.errors import GatewayError
 from gateway.keys import CONTEXT, REGISTRY
 from gateway.settings import GatewaySettings
 from gateway.sync import Syncer, load_file
 from gateway.telemetry.prometheus import GatewayCollector
+from gateway.telemetry.store import TelemetryStore
 
 log = logging.getLogger("turnout.gateway")
 
@@ -52,32 +54,42 @@ def redis_client(url: str) -> aioredis.Redis:
     )
 
 
-async def _sync_lifecycle(app: web.Application) -> AsyncIterator[None]:
+async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Snapshot sync and telemetry flushing: background tasks owned by the app."""
     context = app[CONTEXT]
     settings = context.settings
-    task: asyncio.Task[None] | None = None
-    redis: aioredis.Redis | None = None
-    if settings.redis_url:
-        redis = redis_client(settings.redis_url)
-        syncer = Syncer(redis, context.holder, settings.poll_interval_s)
-        with contextlib.suppress(Exception):
-            # A first load bounded in time; Redis being down must not stop the start.
-            await asyncio.wait_for(syncer.full_reload(), timeout=2.0)
-        syncer.start_from_file()
-        task = asyncio.create_task(syncer.run(), name="turnout-sync")
-    else:
+    if not settings.redis_url:
         log.warning("no Redis URL: the gateway serves only its last-known-good snapshot")
         snapshot = load_file(settings.snapshot_file)
         if snapshot is not None:
             context.holder.apply(snapshot, "file")
+        yield
+        context.client.close()
+        return
+    redis = redis_client(settings.redis_url)
+    syncer = Syncer(redis, context.holder, settings.poll_interval_s)
+    with contextlib.suppress(RedisError, OSError, TimeoutError):
+        # A first load bounded in time; Redis being down must not stop the start.
+        await asyncio.wait_for(syncer.full_reload(), timeout=2.0)
+    syncer.start_from_file()
+    store = TelemetryStore(redis, context.recorder, settings.flush_interval_s, settings.call_ttl_s)
+    context.telemetry = store
+    tasks = [
+        asyncio.create_task(syncer.run(), name="turnout-sync"),
+        asyncio.create_task(store.flusher.run(), name="turnout-flush"),
+    ]
     yield
-    if task is not None:
-        syncer.stop()
+    syncer.stop()
+    store.flusher.stop()
+    for task in tasks:
         task.cancel()
+    await asyncio.wait(tasks, timeout=1.0)
+    with contextlib.suppress(RedisError, OSError, TimeoutError):
+        await asyncio.wait_for(store.flusher.flush(), timeout=2.0)  # last counts of this process
+    await redis.aclose()
+    for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    if redis is not None:
-        await redis.aclose()
     context.client.close()
 
 
@@ -91,9 +103,10 @@ def build_app(settings: GatewaySettings) -> web.Application:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(GatewayCollector(context.recorder, context.holder))
     app[REGISTRY] = registry
-    app.cleanup_ctx.append(_sync_lifecycle)
+    app.cleanup_ctx.append(_redis_lifecycle)
     app.router.add_post("/v1/chat/completions", proxy.chat_completions)
     app.router.add_post("/v1/embeddings", proxy.embeddings)
+    app.router.add_post("/v1/feedback", feedback.post_feedback)
     app.router.add_get("/v1/models", info.list_models)
     app.router.add_get("/healthz", info.healthz)
     app.router.add_get("/readyz", info.readyz)

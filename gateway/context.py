@@ -7,6 +7,7 @@ import random
 from gateway.settings import ClientKey, GatewaySettings
 from gateway.sync import SnapshotHolder
 from gateway.telemetry.recorder import Recorder
+from gateway.telemetry.store import TelemetryStore
 from gateway.upstream.client import UpstreamClient
 
 
@@ -20,15 +21,17 @@ class GatewayContext:
         "recorder",
         "rng",
         "settings",
+        "telemetry",
     )
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.recorder = Recorder()
+        self.recorder = Recorder(settings.call_queue_limit)
         self.holder = SnapshotHolder(self.recorder, settings.snapshot_file)
         self.client = UpstreamClient()
         self.rng = random.Random()
         self.client_keys: dict[str, ClientKey] = settings.client_keys()
+        self.telemetry: TelemetryStore | None = None  # set at start-up when Redis is configured
         self._call_prefix = f"call-{os.getpid():x}{random.getrandbits(32):08x}-"
         self._counter = itertools.count(1)
 

@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 from gateway.errors import GatewayError, upstream_timeout, upstream_unreachable
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
+from gateway.telemetry.usage import StreamTap
 from gateway.upstream.client import UpstreamClient, UpstreamTarget
 from gateway.upstream.exchange import Exchange, ResponseHead
 
@@ -125,6 +126,7 @@ async def relay_stream(
     head: ResponseHead,
     tags: dict[str, str],
     started: float,
+    tap: StreamTap,
 ) -> tuple[web.StreamResponse, float | None, str | None]:
     """Relay chunk by chunk as they arrive.
 
@@ -142,7 +144,12 @@ async def relay_stream(
         async for chunk in exchange.chunks():
             if first_byte is None:
                 first_byte = time.perf_counter() - started
-            await response.write(chunk)
+            relayed = tap.feed(chunk)
+            if relayed:
+                await response.write(relayed)
+        rest = tap.rest()
+        if rest:
+            await response.write(rest)
     except TimeoutError:
         cut = outcomes.TIMEOUT
         error: GatewayError = upstream_timeout("upstream stalled in the middle of the stream")

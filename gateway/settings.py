@@ -23,6 +23,9 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     body_limit_bytes: Annotated[int, msgspec.Meta(ge=1024)] = DEFAULT_BODY_LIMIT_BYTES
     poll_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     api_keys: str = ""  # TURNOUT_API_KEYS: "app:token" or "app:pin:token", comma-separated
+    flush_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # telemetry batches to Redis
+    call_ttl_s: Annotated[int, msgspec.Meta(ge=60)] = 7 * 24 * 3600  # feedback attribution window
+    call_queue_limit: Annotated[int, msgspec.Meta(ge=0)] = 100_000  # call ids awaiting Redis
 
     def __repr__(self) -> str:  # api_keys holds secrets
         return f"GatewaySettings(host={self.host!r}, port={self.port}, workers={self.workers})"

@@ -50,6 +50,8 @@ class ServedRelease:
         self.defaults: dict[str, Any] = dict(spec.model.params)
         self.overrides: dict[str, Any] = dict(spec.params)
         self.stats = stats
+        stats.input_usd_per_mtok = spec.model.input_usd_per_mtok
+        stats.output_usd_per_mtok = spec.model.output_usd_per_mtok
         self.tags: dict[str, str] = {
             "X-Turnout-Route": route,
             "X-Turnout-Release": spec.id,

@@ -161,7 +161,6 @@ class Syncer:
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self.poll_interval_s)
 
-
     async def _session(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:

@@ -21,12 +21,13 @@ from gateway.keys import CONTEXT
 from gateway.resolve import choose_release, find_route
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
+from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
 
 Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
 
 
 async def _resolve(
-    context: GatewayContext, request: web.Request, call_id: str
+    context: GatewayContext, request: web.Request
 ) -> tuple[ServedRelease, dict[str, Any]]:
     holder = context.holder
     if not holder.loaded:
@@ -45,29 +46,40 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
     context = request.app[CONTEXT]
     call_id = context.new_call_id()
     try:
-        release, body = await _resolve(context, request, call_id)
+        release, body = await _resolve(context, request)
     except GatewayError as error:
         context.recorder.reject(error.code or str(error.status))
         return error.response({"X-Turnout-Call-Id": call_id})
     tags = {**release.tags, "X-Turnout-Call-Id": call_id}
+    context.recorder.note_call(call_id, release.stats)
     upstream_started: float | None = None
     try:
         payload = apply(release, body)
         streaming = chat and payload.get("stream") is True
+        tap = StreamTap(hide_usage=not ask_for_usage(payload)) if streaming else None
         target = release.chat_target if chat else release.embeddings_target
         upstream_started = time.perf_counter()
         exchange, head = await send(
             context.client, release, target, payload, forwarded_headers(request), streaming
         )
         outcome = outcome_for_status(head.status)
-        if streaming and head.status == 200:
-            response, first_byte, cut = await relay_stream(request, exchange, head, tags, started)
+        if tap is not None and head.status == 200:
+            response, first_byte, cut = await relay_stream(
+                request, exchange, head, tags, started, tap
+            )
             ended = time.perf_counter()
+            tokens_in, tokens_out = tap.usage or (0, 0)
             release.stats.record(
-                head.status, cut or outcome, ended - started, ended - upstream_started, first_byte
+                head.status,
+                cut or outcome,
+                ended - started,
+                ended - upstream_started,
+                first_byte,
+                tokens_in,
+                tokens_out,
             )
             return response
-        response, _ = await relay_buffered(exchange, head, tags)
+        response, answer = await relay_buffered(exchange, head, tags)
     except GatewayError as error:
         ended = time.perf_counter()
         release.stats.record(
@@ -78,7 +90,10 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
         )
         return error.response(tags)
     ended = time.perf_counter()
-    release.stats.record(head.status, outcome, ended - started, ended - upstream_started)
+    tokens_in, tokens_out = (head.status == 200 and usage_of_body(answer)) or (0, 0)
+    release.stats.record(
+        head.status, outcome, ended - started, ended - upstream_started, None, tokens_in, tokens_out
+    )
     return response
 
 

@@ -13,8 +13,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from gateway.contract.histogram import UPPER_BOUNDS_S
 from gateway.sync import SnapshotHolder
-from gateway.telemetry.histogram import UPPER_BOUNDS_S
 from gateway.telemetry.recorder import Recorder
 
 # Exposed `le` bounds: every 4th internal bound (~2.07x apart), so scrapes stay small and sums
@@ -66,8 +66,26 @@ class GatewayCollector(Collector):
                 labels=labels,
             ),
         }
+        tokens = CounterMetricFamily(
+            "turnout_tokens",
+            "Tokens by route, release and direction",
+            labels=[*labels, "direction"],
+        )
+        cost = CounterMetricFamily(
+            "turnout_cost_usd", "Cost in USD from the model version's prices", labels=labels
+        )
+        feedback = CounterMetricFamily(
+            "turnout_feedback",
+            "Feedback posted to this replica, by kind (up, down, score)",
+            labels=[*labels, "kind"],
+        )
         for stats in list(self.recorder.releases.values()):
             values = [stats.route, stats.release]
+            tokens.add_metric([*values, "input"], stats.tokens_in)
+            tokens.add_metric([*values, "output"], stats.tokens_out)
+            cost.add_metric(values, stats.cost_usd)
+            for kind, count in stats.feedback.items():
+                feedback.add_metric([*values, kind], count)
             for status_class, count in stats.status_classes.items():
                 requests.add_metric([*values, status_class], count)
             for outcome, count in stats.outcomes.items():
@@ -77,6 +95,9 @@ class GatewayCollector(Collector):
                 family.add_metric(values, buckets, sum_value=stats.sums[name])
         yield requests
         yield outcomes
+        yield tokens
+        yield cost
+        yield feedback
         yield from histograms.values()
         rejected = CounterMetricFamily(
             "turnout_rejected", "Calls refused before a release was chosen", labels=["code"]
@@ -84,6 +105,14 @@ class GatewayCollector(Collector):
         for code, count in self.recorder.rejected.items():
             rejected.add_metric([code], count)
         yield rejected
+        dropped = CounterMetricFamily(
+            "turnout_telemetry_dropped",
+            "Telemetry items dropped because a bounded buffer was full",
+            labels=["kind"],
+        )
+        for kind, count in self.recorder.dropped.items():
+            dropped.add_metric([kind], count)
+        yield dropped
         yield from self._snapshot_metrics()
 
     def _snapshot_metrics(self) -> Iterator[Metric]:

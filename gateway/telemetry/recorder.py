@@ -1,17 +1,28 @@
-"""Per-(route, release) call aggregates, recorded on the hot path with plain integer adds."""
+"""Per-(route, release) call aggregates, recorded on the hot path with plain integer adds.
 
-from gateway.telemetry.histogram import bucket_index, new_counts
+Counters are cumulative for the life of the process (Prometheus reads them as they are); the
+flusher sends their growth to Redis. Memory is bounded by the number of live releases plus the
+bounded queue of call ids awaiting their Redis record.
+"""
 
-# Error classes, also the `class` label of request counters.
+import time
+from collections import deque
+
+from gateway.contract.histogram import bucket_index, new_counts
+
+# Outcome classes, also the `outcome` label of the outcome counter.
 OK = "ok"
 UPSTREAM_4XX = "upstream_4xx"
 UPSTREAM_5XX = "upstream_5xx"
 TIMEOUT = "timeout"
 CONNECT = "connect"
 GATEWAY = "gateway"
-CLIENT = "client"  # refused after resolution for the caller's input (e.g. a missing variable)
+CLIENT = "client"  # refused after resolution for the caller's input, or the caller went away
 HISTOGRAMS = ("latency", "upstream", "added", "ttft")
 OUTCOMES = (OK, UPSTREAM_4XX, UPSTREAM_5XX, TIMEOUT, CONNECT, GATEWAY, CLIENT)
+FEEDBACK_KINDS = ("up", "down", "score")
+
+DEFAULT_CALL_QUEUE_LIMIT = 200_000
 
 
 class ReleaseStats:
@@ -19,12 +30,17 @@ class ReleaseStats:
 
     __slots__ = (
         "added",
+        "feedback",
+        "input_usd_per_mtok",
         "latency",
         "outcomes",
+        "output_usd_per_mtok",
         "release",
         "route",
         "status_classes",
         "sums",
+        "tokens_in",
+        "tokens_out",
         "ttft",
         "upstream",
     )
@@ -39,6 +55,17 @@ class ReleaseStats:
         self.added = new_counts()  # gateway-added time: end to end minus upstream
         self.ttft = new_counts()  # time to first streamed byte
         self.sums: dict[str, float] = dict.fromkeys(HISTOGRAMS, 0.0)  # seconds, per histogram
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.input_usd_per_mtok = 0.0  # set from the model version when the release is compiled
+        self.output_usd_per_mtok = 0.0
+        self.feedback: dict[str, int] = dict.fromkeys(FEEDBACK_KINDS, 0)  # posted to this process
+
+    @property
+    def cost_usd(self) -> float:
+        return (
+            self.tokens_in * self.input_usd_per_mtok + self.tokens_out * self.output_usd_per_mtok
+        ) / 1_000_000
 
     def record(
         self,
@@ -47,6 +74,8 @@ class ReleaseStats:
         total_s: float,
         upstream_s: float | None,
         ttft_s: float | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
     ) -> None:
         self.outcomes[outcome] += 1
         status_class = f"{status // 100}xx"
@@ -63,14 +92,21 @@ class ReleaseStats:
         if ttft_s is not None:
             self.ttft[bucket_index(ttft_s)] += 1
             sums["ttft"] += ttft_s
+        self.tokens_in += tokens_in
+        self.tokens_out += tokens_out
 
 
 class Recorder:
     """All release aggregates of this process, created when a release is first served."""
 
-    def __init__(self) -> None:
+    def __init__(self, call_queue_limit: int = DEFAULT_CALL_QUEUE_LIMIT) -> None:
         self.releases: dict[tuple[str, str], ReleaseStats] = {}
+        self.retired: list[ReleaseStats] = []  # dropped from the table, not yet fully flushed
         self.rejected: dict[str, int] = {}  # calls refused before a route was resolved, by code
+        # (call id, stats, minute) waiting to be written to Redis for feedback attribution
+        self.calls: deque[tuple[str, ReleaseStats, int]] = deque()
+        self.call_queue_limit = call_queue_limit
+        self.dropped: dict[str, int] = {"call_ids": 0}
 
     def stats_for(self, route: str, release: str) -> ReleaseStats:
         key = (route, release)
@@ -79,10 +115,16 @@ class Recorder:
             stats = self.releases[key] = ReleaseStats(route, release)
         return stats
 
+    def note_call(self, call_id: str, stats: ReleaseStats) -> None:
+        if len(self.calls) >= self.call_queue_limit:
+            self.dropped["call_ids"] += 1
+            return
+        self.calls.append((call_id, stats, int(time.time()) // 60))
+
     def reject(self, code: str) -> None:
         self.rejected[code] = self.rejected.get(code, 0) + 1
 
     def retain(self, live: set[tuple[str, str]]) -> None:
-        """Forget releases no longer served, bounding label cardinality."""
+        """Stop exposing releases no longer served (bounded labels); flush them one last time."""
         for key in [k for k in self.releases if k not in live]:
-            del self.releases[key]
+            self.retired.append(self.releases.pop(key))

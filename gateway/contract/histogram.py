@@ -1,4 +1,5 @@
-"""Fixed log-scale latency buckets, identical in every process so counts merge exactly.
+"""Fixed log-scale latency buckets, identical in every process and the control plane, so counts
+merge exactly across replicas.
 
 Bucket i (i >= 1) holds values in (BASE * GROWTH**(i-1), BASE * GROWTH**i]; bucket 0 holds values
 <= BASE and the last bucket everything above the top bound. Pure; no I/O.

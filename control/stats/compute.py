@@ -1,0 +1,185 @@
+"""Merging telemetry bucket hashes and summarising them per release. Pure; no I/O, no clock."""
+
+import re
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from gateway.contract import telemetry as tk
+from gateway.contract.histogram import COUNT, quantile
+from gateway.contract.snapshot import ReleaseSpec
+
+MIN_WINDOW_S = 60
+MAX_WINDOW_S = 7 * 24 * 3600
+_WINDOW = re.compile(r"^(\d+)([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+OK = "ok"
+
+
+class WindowError(ValueError):
+    pass
+
+
+def parse_window(text: str) -> int:
+    """'15m', '2h', '7d' → seconds, between 1 minute and 7 days."""
+    match = _WINDOW.match(text.strip())
+    if not match:
+        raise WindowError(f"window {text!r} must look like 90s, 15m, 6h or 7d")
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)]
+    if not MIN_WINDOW_S <= seconds <= MAX_WINDOW_S:
+        raise WindowError(f"window {text!r} must be between 1m and 7d")
+    return seconds
+
+
+class Totals:
+    """Summed counters of one release over the buckets of a window."""
+
+    __slots__ = ("counters", "latency", "outcomes", "ttft")
+
+    def __init__(self) -> None:
+        self.counters: dict[str, int] = {}
+        self.outcomes: dict[str, int] = {}
+        self.latency = [0] * COUNT
+        self.ttft = [0] * COUNT
+
+    def get(self, name: str) -> int:
+        return self.counters.get(name, 0)
+
+
+def merge(buckets: Iterable[Mapping[str, int]]) -> dict[str, Totals]:
+    """Sum bucket hashes (`<release>|<counter>[|<part>]` → int) into per-release totals."""
+    totals: dict[str, Totals] = {}
+    for bucket in buckets:
+        for name, value in bucket.items():
+            release, _, counter = name.partition("|")
+            entry = totals.get(release)
+            if entry is None:
+                entry = totals[release] = Totals()
+            kind, _, part = counter.partition("|")
+            if kind == tk.OUTCOME:
+                entry.outcomes[part] = entry.outcomes.get(part, 0) + value
+            elif kind in (tk.LATENCY, tk.TTFT) and part.isdigit() and int(part) < COUNT:
+                histogram = entry.latency if kind == tk.LATENCY else entry.ttft
+                histogram[int(part)] += value
+            else:
+                entry.counters[counter] = entry.counters.get(counter, 0) + value
+    return totals
+
+
+class Quantiles(msgspec.Struct, frozen=True):
+    p50: float
+    p95: float
+    p99: float
+
+
+class FeedbackStats(msgspec.Struct, frozen=True):
+    count: int  # calls with feedback (a replaced feedback counts once)
+    up: int
+    down: int
+    thumbs_down_rate: float | None  # down / (up + down)
+    scores: int
+    mean_score: float | None
+
+
+class ReleaseStats(msgspec.Struct, frozen=True):
+    release: str
+    weight_percent: float  # configured
+    observed_share_percent: float | None  # of the route's requests in the window
+    requests: int
+    errors: dict[str, int]  # by class; "ok" excluded
+    error_rate: float | None
+    latency_ms: Quantiles | None  # upper bounds of the histogram buckets holding each quantile
+    ttft_ms: Quantiles | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    feedback: FeedbackStats
+
+
+class RouteStats(msgspec.Struct, frozen=True):
+    route: str
+    window: str
+    window_s: int
+    from_ts: int
+    to_ts: int
+    releases: list[ReleaseStats]
+
+
+def _quantiles_ms(counts: list[int]) -> Quantiles | None:
+    values = [quantile(counts, q) for q in (0.5, 0.95, 0.99)]
+    if values[0] is None:
+        return None
+    p50, p95, p99 = (round((v or 0.0) * 1000, 3) for v in values)
+    return Quantiles(p50=p50, p95=p95, p99=p99)
+
+
+def summarise(
+    release: str,
+    totals: Totals,
+    spec: ReleaseSpec | None,
+    weight_bp: int,
+    route_requests: int,
+) -> ReleaseStats:
+    requests = totals.get(tk.REQUESTS)
+    errors = {k: v for k, v in sorted(totals.outcomes.items()) if k != OK and v}
+    up, down = totals.get(tk.THUMBS_UP), totals.get(tk.THUMBS_DOWN)
+    scores = totals.get(tk.SCORES)
+    tokens_in, tokens_out = totals.get(tk.TOKENS_IN), totals.get(tk.TOKENS_OUT)
+    cost = 0.0
+    if spec is not None:
+        price_in, price_out = spec.model.input_usd_per_mtok, spec.model.output_usd_per_mtok
+        cost = (tokens_in * price_in + tokens_out * price_out) / 1_000_000
+    return ReleaseStats(
+        release=release,
+        weight_percent=weight_bp / 100,
+        observed_share_percent=round(100 * requests / route_requests, 2)
+        if route_requests
+        else None,
+        requests=requests,
+        errors=errors,
+        error_rate=round(sum(errors.values()) / requests, 6) if requests else None,
+        latency_ms=_quantiles_ms(totals.latency),
+        ttft_ms=_quantiles_ms(totals.ttft),
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost_usd=round(cost, 9),
+        feedback=FeedbackStats(
+            count=totals.get(tk.FEEDBACK),
+            up=up,
+            down=down,
+            thumbs_down_rate=round(down / (up + down), 6) if up + down else None,
+            scores=scores,
+            mean_score=round(totals.get(tk.SCORE_MICROS) / scores / 1e6, 6) if scores else None,
+        ),
+    )
+
+
+def route_stats(
+    route: str,
+    window: str,
+    window_s: int,
+    now_s: int,
+    buckets: Iterable[Mapping[str, int]],
+    releases: Mapping[str, ReleaseSpec],
+    weights_bp: Mapping[str, int],
+) -> RouteStats:
+    totals = merge(buckets)
+    names = sorted(set(totals) | set(weights_bp), key=lambda r: (len(r), r))
+    route_requests = sum(t.get(tk.REQUESTS) for t in totals.values())
+    return RouteStats(
+        route=route,
+        window=window,
+        window_s=window_s,
+        from_ts=now_s - window_s,
+        to_ts=now_s,
+        releases=[
+            summarise(
+                name,
+                totals.get(name) or Totals(),
+                releases.get(name),
+                weights_bp.get(name, 0),
+                route_requests,
+            )
+            for name in names
+        ],
+    )

@@ -1,0 +1,184 @@
+"""Sends the growth of in-process counters to Redis in batches, off the request path.
+
+Each flush cuts one batch per route (counter deltas since the last cut) and applies it with a Lua
+script guarded by a batch id, so a batch retried after a lost reply is counted once. While Redis
+is down the batch waits and new calls keep adding to the in-process counters: memory stays
+bounded. Call ids (for feedback attribution) wait in a bounded queue; overflow is counted.
+"""
+
+import asyncio
+import itertools
+import logging
+import os
+import secrets
+import time
+from importlib import resources
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from gateway.contract import telemetry as tk
+from gateway.contract.telemetry import CallRecord
+from gateway.telemetry.recorder import OUTCOMES, Recorder, ReleaseStats
+
+log = logging.getLogger("turnout.telemetry")
+
+GUARD_TTL_S = 24 * 3600
+_encoder = msgspec.json.Encoder()
+CALL_WRITE_CHUNK = 2000
+
+
+def load_lua(name: str) -> str:
+    return resources.files("gateway.telemetry").joinpath("lua", name).read_text()
+
+
+class Baseline:
+    """What of one ReleaseStats has already been cut into batches."""
+
+    __slots__ = ("latency", "outcomes", "tokens_in", "tokens_out", "ttft")
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        self.latency: list[int] = []
+        self.ttft: list[int] = []
+        self.tokens_in = 0
+        self.tokens_out = 0
+
+
+def cut_fields(stats: ReleaseStats, base: Baseline) -> dict[str, int]:
+    """Counter growth since `base` as bucket-hash fields, and move `base` forward."""
+    release = stats.release
+    fields: dict[str, int] = {}
+    requests = 0
+    for outcome, count in stats.outcomes.items():
+        delta = count - base.outcomes[outcome]
+        if delta:
+            fields[tk.field(release, tk.OUTCOME, outcome)] = delta
+            requests += delta
+            base.outcomes[outcome] = count
+    if requests:
+        fields[tk.field(release, tk.REQUESTS)] = requests
+    for name, counts, seen in (
+        (tk.LATENCY, stats.latency, base.latency),
+        (tk.TTFT, stats.ttft, base.ttft),
+    ):
+        if not seen:
+            seen.extend([0] * len(counts))
+        for index, count in enumerate(counts):
+            if count != seen[index]:
+                fields[tk.field(release, name, index)] = count - seen[index]
+                seen[index] = count
+    for name, now, before in (
+        (tk.TOKENS_IN, stats.tokens_in, base.tokens_in),
+        (tk.TOKENS_OUT, stats.tokens_out, base.tokens_out),
+    ):
+        if now != before:
+            fields[tk.field(release, name)] = now - before
+    base.tokens_in, base.tokens_out = stats.tokens_in, stats.tokens_out
+    return fields
+
+
+class Batch:
+    __slots__ = ("fields", "id", "minute", "route")
+
+    def __init__(self, route: str, batch_id: str, minute: int, fields: dict[str, int]) -> None:
+        self.route = route
+        self.id = batch_id
+        self.minute = minute
+        self.fields = fields
+
+
+class Flusher:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        recorder: Recorder,
+        interval_s: float,
+        call_ttl_s: int = tk.DEFAULT_CALL_TTL_S,
+    ) -> None:
+        self.redis = redis
+        self.recorder = recorder
+        self.interval_s = interval_s
+        self.call_ttl_s = call_ttl_s
+        self._apply: AsyncScript = redis.register_script(load_lua("apply_batch.lua"))
+        self._baselines: dict[int, tuple[ReleaseStats, Baseline]] = {}
+        self._batches: list[Batch] = []  # cut but not yet confirmed by Redis
+        self._calls: list[tuple[str, ReleaseStats, int]] = []  # taken from the queue, unwritten
+        self._prefix = f"{os.getpid():x}-{secrets.token_hex(4)}"
+        self._sequence = itertools.count(1)
+        self._stopping = False
+        self.failures = 0
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.flush()
+            except (RedisError, OSError) as error:
+                self.failures += 1
+                if self.failures == 1:
+                    log.warning("telemetry flush failed, keeping it for later: %s", error)
+            else:
+                self.failures = 0
+
+    def cut(self) -> None:
+        """Turn counter growth into batches (one per route), unless earlier ones still wait."""
+        if self._batches:
+            return
+        minute = int(time.time()) // tk.MINUTE_S
+        per_route: dict[str, dict[str, int]] = {}
+        retired, self.recorder.retired = self.recorder.retired, []
+        for stats in [*self.recorder.releases.values(), *retired]:
+            _, base = self._baselines.setdefault(id(stats), (stats, Baseline()))
+            fields = cut_fields(stats, base)
+            if fields:
+                per_route.setdefault(stats.route, {}).update(fields)
+        for stats in retired:
+            self._baselines.pop(id(stats), None)
+        for route, fields in per_route.items():
+            batch_id = f"{self._prefix}-{next(self._sequence)}"
+            self._batches.append(Batch(route, batch_id, minute, fields))
+
+    async def flush(self) -> None:
+        self.cut()
+        while self._batches:
+            await self._send(self._batches[0])
+            self._batches.pop(0)
+        await self._write_calls()
+
+    async def _send(self, batch: Batch) -> None:
+        args: list[str | int] = [GUARD_TTL_S, tk.MINUTE_TTL_S, tk.HOUR_TTL_S]
+        for name, delta in batch.fields.items():
+            args += [name, delta]
+        hour = batch.minute * tk.MINUTE_S // tk.HOUR_S
+        keys = [
+            tk.flush_guard(batch.route, batch.id),
+            tk.minute_bucket(batch.route, batch.minute),
+            tk.hour_bucket(batch.route, hour),
+        ]
+        await self._apply(keys=keys, args=args)
+
+    async def _write_calls(self) -> None:
+        queue = self.recorder.calls
+        while self._calls or queue:
+            if not self._calls:
+                take = min(len(queue), CALL_WRITE_CHUNK)
+                self._calls = [queue.popleft() for _ in range(take)]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for call_id, stats, minute in self._calls:
+                    record = CallRecord(route=stats.route, release=stats.release, minute=minute)
+                    pipe.set(tk.call_record(call_id), _encoder.encode(record), ex=self.call_ttl_s)
+                await pipe.execute()
+            self._calls = []
+
+    def pending_call(self, call_id: str) -> CallRecord | None:
+        """A call served here whose record is not in Redis yet."""
+        for queued_id, stats, minute in itertools.chain(self._calls, self.recorder.calls):
+            if queued_id == call_id:
+                return CallRecord(route=stats.route, release=stats.release, minute=minute)
+        return None
