@@ -41,8 +41,8 @@ def free_port() -> int:
 class RedisProcess:
     """A redis-server child a test can kill (SIGKILL) and start again on the same port."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.server = EmbeddedRedis(data_dir, port=free_port(), persist=False)
+    def __init__(self, data_dir: Path, persist: bool = False) -> None:
+        self.server = EmbeddedRedis(data_dir, port=free_port(), persist=persist)
 
     @property
     def url(self) -> str:
@@ -54,10 +54,22 @@ class RedisProcess:
     def kill(self) -> None:
         self.server.kill()
 
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM): a persistent server keeps its data for the next start."""
+        self.server.stop()
+
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
     process = RedisProcess(tmp_path / "redis")
+    process.start()
+    yield process
+    process.server.stop()
+
+
+@pytest.fixture
+def persistent_redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    process = RedisProcess(tmp_path / "redis-aof", persist=True)
     process.start()
     yield process
     process.server.stop()
