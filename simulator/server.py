@@ -28,6 +28,7 @@ class SimState:
         self.behaviours: dict[str, Behaviour] = {"*": Behaviour()}
         self.received: deque[Received] = deque(maxlen=RECORD_LIMIT)
         self.calls: dict[str, int] = {}
+        self.delays_ms: deque[float] = deque(maxlen=RECORD_LIMIT)  # injected latency per call
         self.rng = random.Random(7)
 
     def behaviour_for(self, model: str) -> Behaviour:
@@ -70,6 +71,7 @@ async def _admit(request: web.Request) -> tuple[SimState, dict[str, Any], Behavi
     delay_ms = behaviour.latency_ms
     if behaviour.latency_jitter_ms:
         delay_ms += state.rng.uniform(0, behaviour.latency_jitter_ms)
+    state.delays_ms.append(delay_ms)
     if delay_ms:
         await asyncio.sleep(delay_ms / 1000)
     return state, body, behaviour, number

@@ -137,7 +137,7 @@ def summarise(
         else None,
         requests=requests,
         errors=errors,
-        error_rate=round(sum(errors.values()) / requests, 6) if requests else None,
+        error_rate=sum(errors.values()) / requests if requests else None,
         latency_ms=_quantiles_ms(totals.latency),
         ttft_ms=_quantiles_ms(totals.ttft),
         tokens_in=tokens_in,
@@ -147,9 +147,9 @@ def summarise(
             count=totals.get(tk.FEEDBACK),
             up=up,
             down=down,
-            thumbs_down_rate=round(down / (up + down), 6) if up + down else None,
+            thumbs_down_rate=down / (up + down) if up + down else None,
             scores=scores,
-            mean_score=round(totals.get(tk.SCORE_MICROS) / scores / 1e6, 6) if scores else None,
+            mean_score=totals.get(tk.SCORE_MICROS) / scores / 1e6 if scores else None,
         ),
     )
 

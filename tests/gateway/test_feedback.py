@@ -1,0 +1,129 @@
+"""`POST /v1/feedback`: attribution to the serving release, replacement, errors."""
+
+import asyncio
+import time
+
+import pytest
+
+from control.stats.compute import route_stats
+from control.stats.read import bucket_keys, read_buckets
+from tests import builders
+from tests.conftest import publish_route, wait_for
+
+
+async def stats_of(redis):
+    now = int(time.time())
+    buckets = await read_buckets(redis, bucket_keys("bot", 900, now))
+    return {r.release: r for r in route_stats("bot", "15m", 900, now, buckets, {}, {}).releases}
+
+
+@pytest.fixture
+async def gateway(redis, redis_server, simulator, gateway_factory):
+    releases = [builders.release("r1"), builders.release("r2")]
+    await publish_route(
+        redis, simulator, builders.state("bot", {"r1": 50, "r2": 50}, sticky=False), releases
+    )
+    return await gateway_factory(redis_server.url, flush_interval_s=0.1)
+
+
+async def make_calls(http, gateway, count):
+    calls = {}
+    for _ in range(count):
+        body = {"model": "bot", "messages": [{"role": "user", "content": "x"}]}
+        async with http.post(f"{gateway.url}/v1/chat/completions", json=body) as response:
+            assert response.status == 200
+            calls[response.headers["X-Turnout-Call-Id"]] = response.headers["X-Turnout-Release"]
+    return calls
+
+
+async def feedback(http, gateway, payload):
+    async with http.post(f"{gateway.url}/v1/feedback", json=payload) as response:
+        return response.status, await response.json()
+
+
+async def test_feedback_for_200_calls_is_attributed_and_replaced_without_double_counting(
+    redis, gateway, http
+):
+    calls = await make_calls(http, gateway, 200)
+    await asyncio.sleep(0.3)  # most call records are flushed; feedback must work either way
+    expected = {"r1": {"up": 0, "down": 0}, "r2": {"up": 0, "down": 0}}
+    for index, (call_id, release) in enumerate(calls.items()):
+        value = "down" if index % 4 == 0 else "up"
+        status, body = await feedback(http, gateway, {"call_id": call_id, "value": value})
+        assert status == 202
+        assert body["release"] == release and body["replaced"] is False
+        expected[release][value] += 1
+    # re-post for the first 20 calls: the value changes, the count does not
+    for index, (call_id, release) in enumerate(list(calls.items())[:20]):
+        old = "down" if index % 4 == 0 else "up"
+        new = "up" if old == "down" else "down"
+        status, body = await feedback(
+            http, gateway, {"call_id": call_id, "value": new, "comment": "changed my mind"}
+        )
+        assert status == 202 and body["replaced"] is True
+        expected[release][old] -= 1
+        expected[release][new] += 1
+    stats = await stats_of(redis)
+    for release, counts in expected.items():
+        fb = stats[release].feedback
+        assert (fb.up, fb.down) == (counts["up"], counts["down"])
+        assert fb.count == sum(1 for r in calls.values() if r == release)
+        assert fb.thumbs_down_rate == pytest.approx(
+            counts["down"] / (counts["up"] + counts["down"])
+        )
+
+
+async def test_scores_average_per_release(redis, gateway, http):
+    calls = await make_calls(http, gateway, 10)
+    scores = {}
+    for index, call_id in enumerate(calls):
+        scores[call_id] = index / 10
+        assert (await feedback(http, gateway, {"call_id": call_id, "score": index / 10}))[0] == 202
+    stats = await stats_of(redis)
+    for release in {"r1", "r2"} & set(calls.values()):
+        mine = [scores[c] for c, r in calls.items() if r == release]
+        assert stats[release].feedback.scores == len(mine)
+        assert stats[release].feedback.mean_score == pytest.approx(sum(mine) / len(mine))
+
+
+async def test_feedback_for_a_call_served_by_another_replica(
+    redis, redis_server, gateway, gateway_factory, http
+):
+    other = await gateway_factory(redis_server.url, flush_interval_s=0.1)
+    (call_id, release), *_ = (await make_calls(http, gateway, 1)).items()
+
+    async def attributed():
+        status, body = await feedback(http, other, {"call_id": call_id, "value": "up"})
+        return status == 202 and body["release"] == release
+
+    await wait_for(attributed, timeout_s=3)
+
+
+async def test_unknown_call_id_is_404(gateway, http):
+    status, body = await feedback(http, gateway, {"call_id": "call-nope", "value": "up"})
+    assert status == 404
+    assert body["error"]["code"] == "call_not_found"
+    assert "call-nope" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "named"),
+    [
+        ({"value": "up"}, "call_id"),
+        ({"call_id": "c", "value": "meh"}, "value"),
+        ({"call_id": "c", "score": 1.5}, "score"),
+        ({"call_id": "c"}, "value"),
+        ({"call_id": "c", "value": "up", "extra": 1}, "extra"),
+    ],
+)
+async def test_malformed_feedback_is_400_naming_the_field(gateway, http, payload, named):
+    status, body = await feedback(http, gateway, payload)
+    assert status == 400
+    assert body["error"]["code"] == "invalid_feedback"
+    assert named in body["error"]["message"]
+
+
+async def test_feedback_body_not_json_is_400(gateway, http):
+    async with http.post(f"{gateway.url}/v1/feedback", data=b"nope") as response:
+        assert response.status == 400
+        assert (await response.json())["error"]["code"] == "invalid_json"
