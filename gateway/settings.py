@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -57,6 +57,22 @@ def parse_client_keys(text: str) -> dict[str, ClientKey]:
     return keys
 
 
-def env_default(name: str, fallback: str | None = None) -> str | None:
-    """`TURNOUT_<NAME>` from the environment, else `fallback`."""
-    return os.environ.get(f"TURNOUT_{name.upper()}", fallback)
+def load_settings(flags: dict[str, Any]) -> GatewaySettings:
+    """Flags (None = not given) over `TURNOUT_<FIELD>` variables over defaults; one clear error.
+
+    `REDIS_URL` is honoured as well as `TURNOUT_REDIS_URL`.
+    """
+    raw: dict[str, Any] = {}
+    for name in GatewaySettings.__struct_fields__:
+        value = os.environ.get(f"TURNOUT_{name.upper()}")
+        if value is not None:
+            raw[name] = value
+    if "redis_url" not in raw and os.environ.get("REDIS_URL"):
+        raw["redis_url"] = os.environ["REDIS_URL"]
+    raw.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        settings = msgspec.convert(raw, GatewaySettings, strict=False)
+    except msgspec.ValidationError as error:
+        raise SettingsError(f"invalid setting: {error}") from None
+    settings.client_keys()  # fail fast on malformed TURNOUT_API_KEYS
+    return settings
