@@ -38,6 +38,8 @@ async def _resolve(
     body = await read_json_object(request, context.settings.body_limit_bytes)
     route = find_route(holder.table, body)
     release = choose_release(route, body, request.headers, client, context.rng)
+    if client is not None:
+        context.recorder.count_app(client.app, route.name)
     return release, body
 
 

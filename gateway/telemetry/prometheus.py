@@ -105,6 +105,14 @@ class GatewayCollector(Collector):
         for code, count in self.recorder.rejected.items():
             rejected.add_metric([code], count)
         yield rejected
+        apps = CounterMetricFamily(
+            "turnout_app_requests",
+            "Calls by client app (from TURNOUT_API_KEYS) and route",
+            labels=["app", "route"],
+        )
+        for (app, route), count in self.recorder.apps.items():
+            apps.add_metric([app, route], count)
+        yield apps
         dropped = CounterMetricFamily(
             "turnout_telemetry_dropped",
             "Telemetry items dropped because a bounded buffer was full",

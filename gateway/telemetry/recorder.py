@@ -107,6 +107,11 @@ class Recorder:
         self.calls: deque[tuple[str, ReleaseStats, int]] = deque()
         self.call_queue_limit = call_queue_limit
         self.dropped: dict[str, int] = {"call_ids": 0}
+        self.apps: dict[tuple[str, str], int] = {}  # (client app, route) -> calls
+
+    def count_app(self, app: str, route: str) -> None:
+        key = (app, route)
+        self.apps[key] = self.apps.get(key, 0) + 1
 
     def stats_for(self, route: str, release: str) -> ReleaseStats:
         key = (route, release)

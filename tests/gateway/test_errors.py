@@ -166,6 +166,7 @@ async def test_client_keys_required_when_configured(
     assert_openai_error(data, "invalid_api_key")
     status, _, _ = await post(http, gateway, json=body, headers={"Authorization": "Bearer sk-shop"})
     assert status == 200
+    assert gateway.context.recorder.apps == {("shop", "open"): 1}
     pin = {"X-Turnout-Release": "r1"}
     status, _, data = await post(
         http, gateway, json=body, headers={"Authorization": "Bearer sk-shop", **pin}
