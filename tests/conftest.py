@@ -255,3 +255,68 @@ async def gateway_processes(
     yield start
     for gateway in started:
         gateway.stop()
+
+
+# --- control plane -------------------------------------------------------------------------------
+
+ADMIN_TOKENS = {
+    "admin": ("alice", "alice-admin-token-0001"),
+    "operator": ("olga", "olga-operator-token-02"),
+    "viewer": ("vic", "vic-viewer-token-00003"),
+}
+
+
+class Admin:
+    """The admin API on loopback, with one token per role."""
+
+    def __init__(self, runner: web.AppRunner, port: int, app: web.Application) -> None:
+        self.runner = runner
+        self.port = port
+        self.app = app
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def token(role: str = "admin") -> str:
+        return ADMIN_TOKENS[role][1]
+
+    @classmethod
+    def auth(cls, role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {cls.token(role)}"}
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+AdminFactory = Callable[..., Awaitable[Admin]]
+
+
+@pytest.fixture
+async def admin_factory() -> AsyncIterator[AdminFactory]:
+    """Starts in-process admin APIs (real sockets, same event loop as the test)."""
+    from control.api.app import build_admin_app
+    from control.settings import ControlSettings
+
+    started: list[Admin] = []
+
+    async def start(redis_url: str, **overrides: Any) -> Admin:
+        fields: dict[str, Any] = {
+            "port": free_port(),
+            "redis_url": redis_url,
+            "admin_tokens": ",".join(f"{n}:{role}:{t}" for role, (n, t) in ADMIN_TOKENS.items()),
+        }
+        fields.update(overrides)
+        settings = msgspec.convert(fields, ControlSettings)
+        app = build_admin_app(settings)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", settings.port).start()
+        admin = Admin(runner, settings.port, app)
+        started.append(admin)
+        return admin
+
+    yield start
+    for admin in started:
+        await admin.stop()

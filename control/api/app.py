@@ -1,0 +1,93 @@
+"""Builds the admin API's aiohttp Application from the endpoint tables of its modules.
+
+Extend it by adding a module with an `ENDPOINTS` list to `ENDPOINT_TABLES` (or pass `extra`):
+routing, auth, decoding, errors and the OpenAPI document follow from the declarations.
+"""
+
+import itertools
+from collections.abc import AsyncIterator, Sequence
+from importlib import metadata
+
+import msgspec
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from control.api import audit, models, openapi, prompts, providers, routes
+from control.api.auth import Authenticator, authorize, parse_tokens
+from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
+from control.api.errors import Handler, error_layer
+from control.settings import ControlSettings
+from control.store import Store
+
+ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
+    providers.ENDPOINTS,
+    prompts.ENDPOINTS,
+    models.ENDPOINTS,
+    routes.ENDPOINTS,
+    audit.ENDPOINTS,
+)
+OPENAPI_PATH = "/admin/openapi.json"
+
+SETTINGS = web.AppKey("turnout_control_settings", ControlSettings)
+AUTH = web.AppKey("turnout_control_auth", Authenticator)
+
+_encoder = msgspec.json.Encoder()
+
+
+def _version() -> str:
+    try:
+        return metadata.version("turnout")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def _adapt(endpoint: Endpoint) -> Handler:
+    body_decoder = msgspec.json.Decoder(endpoint.body) if endpoint.body is not None else None
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        identity = None
+        if endpoint.role is not None:
+            identity = request.app[AUTH].identify(request.headers.get("Authorization"))
+            authorize(identity, endpoint.role)
+        arguments = {}
+        if body_decoder is not None:
+            arguments["body"] = body_decoder.decode(await request.read())
+        if endpoint.query is not None:
+            arguments["query"] = decode_query(endpoint.query, request)
+        reply = await endpoint.handler(Call(request, identity), **arguments)
+        return web.Response(
+            status=status_of(endpoint, reply),
+            body=_encoder.encode(reply),
+            content_type="application/json",
+        )
+
+    return handle
+
+
+async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    redis = aioredis.Redis.from_url(
+        settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0, health_check_interval=5
+    )
+    app[STORE] = Store(redis, settings.audit_max_entries)
+    yield
+    await redis.aclose()
+
+
+def build_admin_app(
+    settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
+) -> web.Application:
+    endpoints = [*itertools.chain.from_iterable(ENDPOINT_TABLES), *extra]
+    app = web.Application(middlewares=[error_layer])
+    app[SETTINGS] = settings
+    app[AUTH] = Authenticator(parse_tokens(settings.admin_tokens))
+    app.cleanup_ctx.append(_store_lifecycle)
+    for endpoint in endpoints:
+        app.router.add_route(endpoint.method, endpoint.path, _adapt(endpoint))
+    document = _encoder.encode(openapi.document(endpoints, _version()))
+
+    async def serve_openapi(_request: web.Request) -> web.Response:
+        return web.Response(body=document, content_type="application/json")
+
+    app.router.add_get(OPENAPI_PATH, serve_openapi)
+    return app

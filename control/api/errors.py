@@ -1,0 +1,72 @@
+"""The admin API's error layer: every failure leaves as `{"error": {message, field, code}}`.
+
+Outermost middleware. Turns control errors, msgspec validation errors (their JSON path becomes
+`field`) and aiohttp's own HTTP errors into the same shape; a surprise becomes a logged 500,
+never a traceback.
+"""
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from aiohttp import web
+
+from control.errors import BadInput, ControlError
+
+log = logging.getLogger("turnout.control")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_PATH = re.compile(r" - at `\$\.?(.*)`$")
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    message: str  # names the field and the rule
+    field: str | None  # the offending field's path, e.g. "weights.r2", when there is one
+    code: str  # machine-readable: invalid_input, unauthorized, forbidden, not_found, …
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    error: ErrorDetail
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def render(status: int, message: str, field: str | None, code: str) -> web.Response:
+    body = ErrorBody(ErrorDetail(message=message, field=field, code=code))
+    return web.Response(status=status, body=_encoder.encode(body), content_type="application/json")
+
+
+def from_validation(error: msgspec.ValidationError) -> BadInput:
+    """`Object contains unknown field `x` - at `$.release`` -> field `release.x`."""
+    message = str(error)
+    match = _PATH.search(message)
+    field = match.group(1) if match else ""
+    named = _NAMED_FIELD.search(message)
+    if named:
+        field = f"{field}.{named.group(1)}" if field else named.group(1)
+    return BadInput(message, field=field or None)
+
+
+@web.middleware
+async def error_layer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ControlError as error:
+        return render(error.status, error.message, error.field, error.code)
+    except msgspec.ValidationError as error:
+        bad = from_validation(error)
+        return render(bad.status, bad.message, bad.field, bad.code)
+    except msgspec.DecodeError as error:
+        return render(400, f"body: must be a JSON object ({error})", "body", "invalid_json")
+    except web.HTTPException as http_error:
+        if http_error.status < 400:
+            raise
+        code = http_error.reason.lower().replace(" ", "_")
+        return render(http_error.status, http_error.reason, None, code)
+    except Exception:  # the one place a surprise becomes a clean 500
+        log.exception("unhandled error serving %s %s", request.method, request.path)
+        return render(500, "internal control-plane error", None, "internal_error")

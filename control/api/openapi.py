@@ -1,0 +1,94 @@
+"""The OpenAPI 3.1 document of the admin API, generated from the endpoint declarations.
+
+Request, query and response schemas come from the same msgspec types the handlers decode with,
+so the document cannot drift from what the server accepts. Pure; no I/O.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from control.api.endpoint import Endpoint
+from control.api.errors import ErrorBody
+
+_REF = "#/components/schemas/{name}"
+_ERRORS = {
+    400: "bad input: the message names the field and the rule; nothing was written",
+    401: "missing or invalid bearer token",
+    403: "the token's role is too low",
+    404: "no such route, prompt, model or version",
+    409: "conflict: a stale expected_revision, or the name exists",
+}
+
+
+def _json(schema: Any, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _query_parameters(query_type: Any, components: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = components[query_type.__name__]
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": field_schema}
+        for name, field_schema in schema["properties"].items()
+    ]
+
+
+def _operation(endpoint: Endpoint, schemas: dict[Any, Any], components: dict[str, Any]) -> Any:
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in endpoint.path_params
+    ]
+    if endpoint.query is not None:
+        parameters += _query_parameters(endpoint.query, components)
+    responses: dict[str, Any] = {str(endpoint.status): _json(schemas[endpoint.reply], "success")}
+    if endpoint.status == 201:
+        responses["200"] = _json(schemas[endpoint.reply], "identical content: the existing one")
+    for status, description in _ERRORS.items():
+        if endpoint.role is None and status in (401, 403):
+            continue
+        responses[str(status)] = _json(schemas[ErrorBody], description)
+    operation: dict[str, Any] = {
+        "operationId": endpoint.handler.__name__,
+        "summary": endpoint.summary,
+        "parameters": parameters,
+        "responses": responses,
+        "security": [] if endpoint.role is None else [{"bearer": []}],
+    }
+    if endpoint.role is not None:
+        operation["x-turnout-role"] = endpoint.role
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schemas[endpoint.body]}},
+        }
+    return operation
+
+
+def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
+    types: list[Any] = [ErrorBody]
+    for endpoint in endpoints:
+        types += [t for t in (endpoint.body, endpoint.query, endpoint.reply) if t is not None]
+    unique = list(dict.fromkeys(types))
+    generated, components = msgspec.json.schema_components(unique, ref_template=_REF)
+    schemas = dict(zip(unique, generated, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        operation = _operation(endpoint, schemas, components)
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Turnout admin API", "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a token from TURNOUT_ADMIN_TOKENS (name:role:token)",
+                }
+            },
+        },
+    }

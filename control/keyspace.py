@@ -1,0 +1,26 @@
+"""Redis keys the control plane owns beyond the contract (`gateway.contract.keys`).
+
+Keys that one script touches share a hash tag, so every script runs unchanged on Redis Cluster:
+a prompt's or model's versions and content index share `{prompt:NAME}` / `{model:NAME}`; a
+route's release metadata shares `{route:NAME}` with its state, releases and audit stream; the
+providers' audit stream is tagged with the providers hash's own name, which puts both in one slot.
+"""
+
+from gateway.contract import keys
+
+PROVIDERS_AUDIT = f"{{{keys.PROVIDERS}}}:audit"  # stream: provider changes
+
+
+def release_meta(route: str) -> str:
+    """Hash: release id -> ReleaseMeta JSON (author, note, time; the gateway never reads it)."""
+    return f"{keys.route_tag(route)}:release_meta"
+
+
+def versions(kind: str, name: str) -> str:
+    """Hash: version number -> record JSON, for kind "prompt" or "model"."""
+    return f"{keys.PREFIX}:{{{kind}:{name}}}:versions"
+
+
+def content_index(kind: str, name: str) -> str:
+    """Hash: content hash -> version number, so identical content returns the existing version."""
+    return f"{keys.PREFIX}:{{{kind}:{name}}}:by_content"

@@ -1,0 +1,82 @@
+-- One atomic change of a route: validate, compare-and-set the revision, add a release if given,
+-- append the audit entry, store the new state and publish the change. Every check runs before
+-- the first write, so a change either lands whole, with its audit entry, or not at all.
+-- Creating a route is the change from revision 0 (no state yet) to revision 1.
+--
+-- The state and release blobs arrive encoded by msgspec in the contract's shape; this script
+-- only reads them and stores them byte for byte (cjson would turn empty arrays into objects and
+-- reformat numbers if it re-encoded them).
+--
+-- KEYS: 1 state, 2 releases, 3 release_meta, 4 audit   (all tagged {route:NAME}: one slot)
+-- ARGV: 1 expected revision, 2 new state JSON, 3 action, 4 actor, 5 reason, 6 changes channel,
+--       7 audit max length, 8 evidence JSON or '', 9 new release id or '', 10 release JSON,
+--       11 release meta JSON
+-- Returns {'ok', revision} | {'conflict', current revision} | {'release_exists', id}
+--       | {'invalid', field, rule}
+
+local current = redis.call('GET', KEYS[1])
+local expected = tonumber(ARGV[1])
+local before_revision = 0
+if current then
+  before_revision = cjson.decode(current).revision
+elseif redis.call('HLEN', KEYS[2]) > 0 then
+  return {'conflict', '-1'}  -- releases without a state: never written by this script
+end
+if before_revision ~= expected then
+  return {'conflict', tostring(before_revision)}
+end
+
+local after = cjson.decode(ARGV[2])
+if after.revision ~= expected + 1 then
+  return {'invalid', 'revision', 'the new revision must be the expected revision + 1'}
+end
+if current and after.name ~= cjson.decode(current).name then
+  return {'invalid', 'name', 'a change may not rename the route'}
+end
+
+local new_release = ARGV[9]
+if new_release ~= '' and redis.call('HEXISTS', KEYS[2], new_release) == 1 then
+  return {'release_exists', new_release}
+end
+local function known(id)
+  return id == new_release or redis.call('HEXISTS', KEYS[2], id) == 1
+end
+if type(after.stable) ~= 'string' or not known(after.stable) then
+  return {'invalid', 'stable', 'the stable release must be a release of the route'}
+end
+local total = 0
+for id, bp in pairs(after.weights_bp) do
+  if type(bp) ~= 'number' or bp < 0 or bp ~= math.floor(bp) then
+    return {'invalid', 'weights.' .. id, 'must be a whole number of basis points >= 0'}
+  end
+  if not known(id) then
+    return {'invalid', 'weights.' .. id, 'unknown release ' .. id}
+  end
+  total = total + bp
+end
+if total ~= 10000 then
+  return {'invalid', 'weights', 'must sum to exactly 10000 basis points (100%)'}
+end
+
+local entry = {
+  'route', after.name, 'action', ARGV[3], 'actor', ARGV[4], 'reason', ARGV[5],
+  'revision', string.format('%d', after.revision), 'before', current or '', 'after', ARGV[2],
+}
+if new_release ~= '' then
+  table.insert(entry, 'release')
+  table.insert(entry, new_release)
+end
+if ARGV[8] ~= '' then
+  table.insert(entry, 'evidence')
+  table.insert(entry, ARGV[8])
+end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(entry))
+if new_release ~= '' then
+  redis.call('HSET', KEYS[2], new_release, ARGV[10])
+  redis.call('HSET', KEYS[3], new_release, ARGV[11])
+end
+redis.call('SET', KEYS[1], ARGV[2])
+-- The RouteChanged event exactly as msgspec encodes gateway.contract.events.RouteChanged.
+redis.call('PUBLISH', ARGV[6], '{"type":"route","route":' .. cjson.encode(after.name)
+  .. ',"revision":' .. string.format('%d', after.revision) .. '}')
+return {'ok', string.format('%d', after.revision)}

@@ -1,0 +1,214 @@
+"""Route changes: create, add a release, flip, promote, roll back, pin, unpin.
+
+Each change reads the route, computes the next state with a pure transition and commits it with
+`commit_route.lua`, which compare-and-sets the revision, writes the audit entry and publishes, all
+in one atomic step. With an `expected_revision` from the caller a moved route is a 409; without
+one (rollback, release creation) the change is planned again on the fresh state.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from control.errors import BadInput, Conflict
+from control.registry import releases as release_rules
+from control.registry import rules
+from control.routes import transitions
+from control.routes.views import RouteData, read
+from control.routes.weights import percent_to_bp
+from control.store import NewRelease, Store
+from gateway.contract import keys
+from gateway.contract.bucketing import release_number
+from gateway.contract.snapshot import RouteState
+
+MAX_ATTEMPTS = 20
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+Revision = Annotated[int, msgspec.Meta(ge=1)]
+# Percent per release. Decoded loosely and checked by `percent_to_bp`, so a bad value is a 400
+# naming its release (`weights.r2`); the schema below states the same rules for OpenAPI.
+PercentWeights = Annotated[
+    dict[str, Any],
+    msgspec.Meta(
+        description="release id -> percent (0-100, at most two decimals), summing to exactly 100",
+        extra_json_schema={
+            "additionalProperties": {"type": "number", "minimum": 0, "maximum": 100},
+            "minProperties": 1,
+        },
+    ),
+]
+
+
+class RouteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    release: release_rules.ReleaseIn  # becomes r1, stable at 100%
+    sticky: bool = True
+    reason: str = ""
+
+
+class WeightsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    weights: PercentWeights
+    expected_revision: Revision  # the revision the caller read; 409 when the route moved since
+    reason: Reason
+
+
+class PromoteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    release: str
+    reason: Reason
+    expected_revision: Revision | None = None
+
+
+class RollbackIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    reason: Reason
+    to: str | None = None  # default: the stable release
+
+
+class PinIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    reason: Reason
+    expected_revision: Revision | None = None
+
+
+Plan = Callable[[RouteData], tuple[RouteState, NewRelease | None]]
+
+
+def _stale(route: str, current: int | None, expected: int) -> Conflict:
+    return Conflict(
+        f"expected_revision: route {route!r} is at revision {current}, not {expected}; "
+        "read it again and retry",
+        field="expected_revision",
+        code="revision_conflict",
+    )
+
+
+async def _commit(
+    store: Store,
+    route: str,
+    plan: Plan,
+    *,
+    action: str,
+    actor: str,
+    reason: str,
+    expected_revision: int | None = None,
+) -> RouteData:
+    for _ in range(MAX_ATTEMPTS):
+        data = await read(store, route)
+        if expected_revision is not None and data.state.revision != expected_revision:
+            raise _stale(route, data.state.revision, expected_revision)
+        state, release = plan(data)
+        outcome = await store.commit_route(
+            data.state.revision, state, action=action, actor=actor, reason=reason, release=release
+        )
+        if outcome.status == "ok":
+            return _after(data, state, release)
+        if outcome.status == "invalid":
+            raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
+        if expected_revision is not None:
+            raise _stale(route, outcome.revision, expected_revision)
+        # The route moved between our read and the script: plan again on the fresh state.
+    raise Conflict(f"route {route!r} kept changing; try again", code="busy")
+
+
+def _after(data: RouteData, state: RouteState, release: NewRelease | None) -> RouteData:
+    if release is None:
+        return RouteData(state=state, releases=data.releases, meta=data.meta)
+    meta = release_rules.meta_decoder.decode(release.meta_json)
+    return RouteData(
+        state=state,
+        releases={**data.releases, release.spec.id: release.spec},
+        meta={**data.meta, release.spec.id: meta},
+    )
+
+
+def _meta(actor: str, note: str, now: datetime) -> bytes:
+    meta = release_rules.ReleaseMeta(author=actor, note=note, created_at=now)
+    return release_rules.meta_encoder.encode(meta)
+
+
+async def create_route(store: Store, body: RouteIn, *, actor: str, now: datetime) -> RouteData:
+    rules.check_name("name", body.name)
+    spec = await release_rules.build(store, "r1", body.release, field="release.")
+    state = transitions.initial(body.name, "r1", sticky=body.sticky)
+    release = NewRelease(spec=spec, meta_json=_meta(actor, body.release.note, now))
+    # Indexed first (outside the route's slot, so not in the script): readers skip a name that
+    # has no state yet, and a refused creation leaves at most a name that existed already.
+    await store.redis.sadd(keys.ROUTE_INDEX, body.name)
+    outcome = await store.commit_route(
+        0, state, action="route.create", actor=actor, reason=body.reason, release=release
+    )
+    if outcome.status == "invalid":
+        raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
+    if outcome.status != "ok":
+        raise Conflict(f"name: route {body.name!r} already exists", field="name", code="exists")
+    return _after(RouteData(state=state, releases={}, meta={}), state, release)
+
+
+async def add_release(
+    store: Store, route: str, body: release_rules.ReleaseIn, *, actor: str, now: datetime
+) -> tuple[RouteData, str]:
+    await read(store, route)  # 404 before resolving references
+    spec = await release_rules.build(store, "r0", body)
+    meta_json = _meta(actor, body.note, now)
+    chosen: list[str] = []
+
+    def plan(data: RouteData) -> tuple[RouteState, NewRelease]:
+        number = max((release_number(r) for r in data.releases), default=0) + 1
+        release_id = f"r{number}"
+        chosen.append(release_id)
+        new = NewRelease(spec=msgspec.structs.replace(spec, id=release_id), meta_json=meta_json)
+        return transitions.touched(data.state), new
+
+    data = await _commit(store, route, plan, action="release.create", actor=actor, reason=body.note)
+    return data, chosen[-1]
+
+
+async def flip(store: Store, route: str, body: WeightsIn, *, actor: str) -> RouteData:
+    weights_bp = percent_to_bp(body.weights)
+    return await _commit(
+        store,
+        route,
+        lambda data: (transitions.flip(data.state, weights_bp, data.releases), None),
+        action="route.flip",
+        actor=actor,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )
+
+
+async def promote(store: Store, route: str, body: PromoteIn, *, actor: str) -> RouteData:
+    return await _commit(
+        store,
+        route,
+        lambda data: (transitions.promote(data.state, body.release, data.releases), None),
+        action="route.promote",
+        actor=actor,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )
+
+
+async def rollback(store: Store, route: str, body: RollbackIn, *, actor: str) -> RouteData:
+    return await _commit(
+        store,
+        route,
+        lambda data: (transitions.rollback(data.state, body.to, data.releases), None),
+        action="route.rollback",
+        actor=actor,
+        reason=body.reason,
+    )
+
+
+async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor: str) -> RouteData:
+    data = await read(store, route)
+    if data.state.pinned == pin and body.expected_revision in (None, data.state.revision):
+        return data  # already so: nothing to change, nothing to audit
+    return await _commit(
+        store,
+        route,
+        lambda current: (transitions.pinned(current.state, pin), None),
+        action="route.pin" if pin else "route.unpin",
+        actor=actor,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )
