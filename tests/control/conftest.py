@@ -84,3 +84,8 @@ async def seed_route(
             role="operator",
         )
     return await api.ok("GET", f"/admin/routes/{route}")
+
+
+async def redis_contents(redis: Any) -> dict[bytes, bytes]:
+    """Every key with its serialized value: equal before and after means nothing was written."""
+    return {key: await redis.dump(key) for key in sorted(await redis.keys("*"))}
