@@ -4,6 +4,13 @@ Raised by the registry, route changes and the admin API alike; rendered to JSON 
 (`control.api.errors`). No I/O here.
 """
 
+import re
+
+import msgspec
+
+_PATH = re.compile(r" - at `\$\.?(.*)`$")
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
+
 
 class ControlError(Exception):
     status = 500
@@ -44,3 +51,15 @@ class Conflict(ControlError):
 
     status = 409
     code = "conflict"
+
+
+def from_validation(error: msgspec.ValidationError, prefix: str = "") -> BadInput:
+    """msgspec's error, with its JSON path as the field: "Object contains unknown field `x` -
+    at `$.release`" names `release.x`."""
+    message = str(error)
+    match = _PATH.search(message)
+    field = match.group(1) if match else ""
+    named = _NAMED_FIELD.search(message)
+    if named:
+        field = f"{field}.{named.group(1)}" if field else named.group(1)
+    return BadInput(message, field=f"{prefix}{field}" if field else prefix.rstrip(".") or None)

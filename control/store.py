@@ -99,9 +99,9 @@ class Store:
         )
         return int(reply[0]), bool(int(reply[1]))
 
-    async def put_provider(self, provider: ProviderSpec, *, actor: str, reason: str) -> bool:
-        """Upsert with its audit entry; False when the stored provider was already identical."""
-        changed = await self._put_provider(
+    async def put_provider(self, provider: ProviderSpec, *, actor: str, reason: str) -> int:
+        """Upsert with its audit entry: 2 created, 1 changed, 0 already identical."""
+        outcome = await self._put_provider(
             keys=[keys.PROVIDERS, keyspace.PROVIDERS_AUDIT],
             args=[
                 provider.name,
@@ -112,4 +112,4 @@ class Store:
                 self.audit_max_entries,
             ],
         )
-        return bool(changed)
+        return int(outcome)

@@ -1,4 +1,5 @@
-"""The `turnout` console script: process commands (gateway, up, simulator) and operator verbs."""
+"""The `turnout` console script: process commands (gateway, control, up, simulator) and the
+operator verbs that call the admin API (routes, weights set, rollback, apply, lint, …)."""
 
 import argparse
 import logging
@@ -8,6 +9,8 @@ from collections.abc import Callable
 
 import msgspec
 
+from control.cli.parser import add_operator_verbs
+from control.settings import SettingsError as ControlSettingsError
 from gateway.settings import GatewaySettings, SettingsError
 
 Command = Callable[[argparse.Namespace], int]
@@ -58,6 +61,18 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_control(args: argparse.Namespace) -> int:
+    from control.server import serve
+    from control.settings import load_settings
+    from gateway.server import install_uvloop
+
+    flags = {"host": args.host, "port": args.port, "redis_url": args.redis_url}
+    settings = load_settings({**flags, "data_dir": args.data_dir})
+    install_uvloop()
+    serve(settings)
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from turnout.up import run_up
 
@@ -84,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_argument("--workers", type=int, default=int(_env("WORKERS") or 1))
     gateway.set_defaults(run=cmd_gateway)
 
+    control = commands.add_parser("control", help="run the control plane: admin API (port 8081)")
+    control.add_argument("--host", default=None, help="default TURNOUT_HOST or 127.0.0.1")
+    control.add_argument(
+        "--port", type=int, default=None, help="default TURNOUT_ADMIN_PORT or 8081"
+    )
+    control.add_argument("--redis-url", default=None, help="default REDIS_URL")
+    control.add_argument("--data-dir", default=None)
+    control.add_argument("--log-level", default=_env("LOG_LEVEL") or "info")
+    control.set_defaults(run=cmd_control)
+
     up = commands.add_parser("up", help="gateway + control plane in one process")
     add_process_flags(up, 8080)
     up.add_argument("--admin-port", type=int, default=int(_env("ADMIN_PORT") or 8081))
@@ -95,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=8090)
     simulator.set_defaults(run=cmd_simulator)
+
+    add_operator_verbs(commands)
     return parser
 
 
@@ -104,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.run(args))
-    except SettingsError as error:
+    except (SettingsError, ControlSettingsError) as error:
         print(f"turnout: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

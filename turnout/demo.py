@@ -1,38 +1,56 @@
-"""The offline demo: a simulated provider and a route `demo` with two releases (r1 100%, r2 0%)."""
+"""The offline demo: a simulated provider and a route `demo` with two releases that differ in
+prompt (r1 at 100%, r2 at 0%), created through the control plane's registry code."""
+
+from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
-from control.publish import put_provider, put_route
+from control.errors import Conflict
+from control.registry import models, prompts, providers
+from control.registry.releases import ReleaseIn
+from control.routes import changes
+from control.store import Store
 from gateway.contract import keys
-from gateway.contract.snapshot import (
-    ModelSpec,
-    PromptSpec,
-    ProviderSpec,
-    ReleaseSpec,
-    RouteState,
-)
 
 DEMO_ROUTE = "demo"
+ACTOR = "turnout-up"
+REASON = "turnout up --demo"
 
 
 async def create_demo(redis: aioredis.Redis, sim_url: str) -> bool:
     """Create the demo route once; returns False when it already exists (kept as it is)."""
-    await put_provider(redis, ProviderSpec(name="sim", base_url=sim_url, timeout_s=30.0))
+    store = Store(redis)
+    provider = providers.ProviderIn(base_url=sim_url, timeout_s=30.0, reason=REASON)
+    await providers.put(store, "sim", provider, actor=ACTOR)
     if await redis.exists(keys.route_state(DEMO_ROUTE)):
         return False
-    model = ModelSpec(
-        ref="sim-chat@1", provider="sim", upstream_model="sim-chat", params={"temperature": 0.2}
+    now = datetime.now(UTC)
+    helpful = await prompts.create(
+        store,
+        "support",
+        prompts.PromptIn(system="You are a helpful support agent.", note="demo baseline"),
+        actor=ACTOR,
+        now=now,
     )
-    r1 = ReleaseSpec(
-        id="r1",
-        model=model,
-        prompt=PromptSpec(ref="support@1", system="You are a helpful support agent."),
+    concise = await prompts.create(
+        store,
+        "support",
+        prompts.PromptIn(system="You are a concise, friendly support agent.", note="shorter"),
+        actor=ACTOR,
+        now=now,
     )
-    r2 = ReleaseSpec(
-        id="r2",
-        model=model,
-        prompt=PromptSpec(ref="support@2", system="You are a concise, friendly support agent."),
-    )
-    state = RouteState(name=DEMO_ROUTE, revision=1, stable="r1", weights_bp={"r1": 10_000, "r2": 0})
-    await put_route(redis, state, [r1, r2])
+    model = models.ModelIn(provider="sim", upstream_model="sim-chat", params={"temperature": 0.2})
+    chat = await models.create(store, "sim-chat", model, actor=ACTOR, now=now)
+    first = ReleaseIn(model=chat.ref, prompt=helpful.ref, note="baseline")
+    try:
+        await changes.create_route(
+            store,
+            changes.RouteIn(name=DEMO_ROUTE, release=first, reason=REASON),
+            actor=ACTOR,
+            now=now,
+        )
+    except Conflict:
+        return False  # another process created it in the meantime
+    second = ReleaseIn(model=chat.ref, prompt=concise.ref, note="a more concise prompt")
+    await changes.add_release(store, DEMO_ROUTE, second, actor=ACTOR, now=now)
     return True

@@ -1,33 +1,55 @@
 """`turnout up`: embedded Redis (when no REDIS_URL), optional simulator and demo route, the gateway
-and the control plane, all in one process on one event loop."""
+and the admin API, all in one process on one event loop. Without TURNOUT_ADMIN_TOKENS an admin
+token is generated on the first start, printed once and kept in the data dir."""
 
 import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from pathlib import Path
 
 import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from control.api.app import build_admin_app
+from control.cli.client import TOKEN_FILE
+from control.settings import ControlSettings
 from gateway.app import build_app as build_gateway_app
 from gateway.server import install_uvloop
 from gateway.settings import GatewaySettings
 from simulator.server import build_app as build_simulator_app
+from turnout.admin_token import admin_tokens
 from turnout.demo import DEMO_ROUTE, create_demo
 from turnout.embedded_redis import EmbeddedRedis, RedisBinaryMissing
 
 log = logging.getLogger("turnout.up")
 
 
-def _banner(settings: GatewaySettings, args: argparse.Namespace, demo: bool) -> str:
+def _token_lines(settings: GatewaySettings, fresh_token: str | None) -> list[str]:
+    stored = Path(settings.data_dir) / TOKEN_FILE
+    if fresh_token is not None:
+        return [
+            f"Admin token      {fresh_token}",
+            f"                 (shown once; kept in {stored} for the next starts and the CLI)",
+        ]
+    if os.environ.get("TURNOUT_ADMIN_TOKENS"):
+        return ["Admin tokens     from TURNOUT_ADMIN_TOKENS"]
+    return [f"Admin token      in {stored}"]
+
+
+def _banner(
+    settings: GatewaySettings, args: argparse.Namespace, demo: bool, fresh_token: str | None
+) -> str:
     base = f"http://{settings.host}:{settings.port}/v1"
     lines = [
         "",
         f"Turnout gateway  {base}",
         f"Turnout admin    http://{settings.host}:{args.admin_port}/admin",
         f"Redis            {settings.redis_url}",
+        *_token_lines(settings, fresh_token),
     ]
     if demo:
         lines += [
@@ -41,11 +63,25 @@ def _banner(settings: GatewaySettings, args: argparse.Namespace, demo: bool) -> 
             f'  client = OpenAI(base_url="{base}", api_key="unused")',
             f'  client.chat.completions.create(model="{DEMO_ROUTE}", '
             'messages=[{"role": "user", "content": "hello"}])',
+            "",
+            "Move traffic (the CLI reads the admin token from the data dir):",
+            f"  turnout route show {DEMO_ROUTE}",
+            f"  turnout weights set {DEMO_ROUTE} r1=90 r2=10 --reason 'try the concise prompt'",
+            f"  turnout rollback {DEMO_ROUTE} --reason 'back to stable'",
         ]
     return "\n".join(lines)
 
 
 async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
+    tokens, fresh_token = admin_tokens(settings.data_dir)
+    assert settings.redis_url is not None
+    control = ControlSettings(
+        redis_url=settings.redis_url,
+        host=settings.host,
+        port=args.admin_port,
+        data_dir=settings.data_dir,
+        admin_tokens=tokens,
+    )
     runners: list[web.AppRunner] = []
 
     async def start(app: web.Application, port: int) -> None:
@@ -57,7 +93,6 @@ async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
     try:
         if args.demo:
             await start(build_simulator_app(), args.sim_port)
-            assert settings.redis_url is not None
             redis = aioredis.Redis.from_url(settings.redis_url)
             try:
                 sim_url = f"http://127.0.0.1:{args.sim_port}/v1"
@@ -66,8 +101,12 @@ async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
             finally:
                 await redis.aclose()
         await start(build_gateway_app(settings), settings.port)
-        print(_banner(settings, args, args.demo), flush=True)
-        await asyncio.Event().wait()
+        await start(build_admin_app(control), args.admin_port)
+        print(_banner(settings, args, args.demo, fresh_token), flush=True)
+        stop = asyncio.Event()
+        # SIGTERM (docker stop, systemd) stops as cleanly as Ctrl-C: runners, then Redis.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
@@ -76,7 +115,8 @@ async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
 def run_up(args: argparse.Namespace, settings: GatewaySettings) -> int:
     embedded: EmbeddedRedis | None = None
     if not settings.redis_url:
-        embedded = EmbeddedRedis(Path(settings.data_dir) / "redis")
+        # Absolute: redis-server changes into --dir before it opens its log file.
+        embedded = EmbeddedRedis(Path(settings.data_dir).resolve() / "redis")
         try:
             embedded.start()
         except RedisBinaryMissing as error:

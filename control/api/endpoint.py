@@ -55,7 +55,7 @@ class Endpoint:
     handler: HandlerFn
     role: Role | None  # None: public
     summary: str
-    status: int  # on success; 200 instead when the reply says `created: false`
+    status: int  # on success; 200 instead when the reply says `created: false` (already there)
     body: Any  # request body type, or None
     query: Any  # query-string Struct, or None
     reply: Any  # response type

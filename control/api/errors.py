@@ -6,20 +6,16 @@ never a traceback.
 """
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
 
-from control.errors import BadInput, ControlError
+from control.errors import ControlError, from_validation
 
 log = logging.getLogger("turnout.control")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-_PATH = re.compile(r" - at `\$\.?(.*)`$")
-_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 
 
 class ErrorDetail(msgspec.Struct, frozen=True):
@@ -38,17 +34,6 @@ _encoder = msgspec.json.Encoder()
 def render(status: int, message: str, field: str | None, code: str) -> web.Response:
     body = ErrorBody(ErrorDetail(message=message, field=field, code=code))
     return web.Response(status=status, body=_encoder.encode(body), content_type="application/json")
-
-
-def from_validation(error: msgspec.ValidationError) -> BadInput:
-    """`Object contains unknown field `x` - at `$.release`` -> field `release.x`."""
-    message = str(error)
-    match = _PATH.search(message)
-    field = match.group(1) if match else ""
-    named = _NAMED_FIELD.search(message)
-    if named:
-        field = f"{field}.{named.group(1)}" if field else named.group(1)
-    return BadInput(message, field=field or None)
 
 
 @web.middleware

@@ -44,7 +44,7 @@ def _operation(endpoint: Endpoint, schemas: dict[Any, Any], components: dict[str
         parameters += _query_parameters(endpoint.query, components)
     responses: dict[str, Any] = {str(endpoint.status): _json(schemas[endpoint.reply], "success")}
     if endpoint.status == 201:
-        responses["200"] = _json(schemas[endpoint.reply], "identical content: the existing one")
+        responses["200"] = _json(schemas[endpoint.reply], "it existed already (`created: false`)")
     for status, description in _ERRORS.items():
         if endpoint.role is None and status in (401, 403):
             continue

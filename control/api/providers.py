@@ -5,7 +5,13 @@ from control.registry import providers
 from gateway.contract.snapshot import ProviderSpec
 
 
-@endpoint("PUT", "/admin/providers/{name}", role="admin", summary="Create or update a provider")
+@endpoint(
+    "PUT",
+    "/admin/providers/{name}",
+    role="admin",
+    summary="Create (201) or update (200) a provider; audited",
+    status=201,
+)
 async def put_provider(call: Call, body: providers.ProviderIn) -> providers.ProviderOut:
     return await providers.put(call.store, call.param("name"), body, actor=call.actor)
 

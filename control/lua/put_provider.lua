@@ -3,7 +3,7 @@
 -- KEYS: 1 providers hash, 2 providers audit stream   (one slot: the stream is tagged {KEYS[1]})
 -- ARGV: 1 name, 2 ProviderSpec JSON (msgspec, stored as is), 3 actor, 4 reason,
 --       5 changes channel, 6 audit max length
--- Returns 1 when changed, 0 when identical
+-- Returns 2 when created, 1 when changed, 0 when identical
 
 local before = redis.call('HGET', KEYS[1], ARGV[1])
 if before == ARGV[2] then
@@ -15,4 +15,7 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*',
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 -- The ProvidersChanged event exactly as msgspec encodes gateway.contract.events.ProvidersChanged.
 redis.call('PUBLISH', ARGV[5], '{"type":"providers"}')
-return 1
+if before then
+  return 1
+end
+return 2

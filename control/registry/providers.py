@@ -24,6 +24,7 @@ class ProviderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 class ProviderOut(msgspec.Struct, frozen=True):
     provider: ProviderSpec
     changed: bool  # False when the stored provider was already identical
+    created: bool  # True when no provider of that name existed
 
 
 _decoder = msgspec.json.Decoder(ProviderSpec)
@@ -46,8 +47,8 @@ def spec(name: str, body: ProviderIn) -> ProviderSpec:
 
 async def put(store: Store, name: str, body: ProviderIn, *, actor: str) -> ProviderOut:
     provider = spec(name, body)
-    changed = await store.put_provider(provider, actor=actor, reason=body.reason)
-    return ProviderOut(provider=provider, changed=changed)
+    outcome = await store.put_provider(provider, actor=actor, reason=body.reason)
+    return ProviderOut(provider=provider, changed=outcome > 0, created=outcome == 2)
 
 
 async def list_all(store: Store) -> list[ProviderSpec]:

@@ -77,10 +77,13 @@ async def test_providers_hold_no_secret_and_upserts_are_audited(api, monkeypatch
     monkeypatch.setenv("SIM_KEY", "sk-very-secret-value")
     body = {"base_url": "https://llm.example.com/v1", "api_key_env": "SIM_KEY", "reason": "new"}
     put = await api.ok("PUT", "/admin/providers/sim", body)
-    assert put["changed"] is True and put["provider"]["api_key_env"] == "SIM_KEY"
-    assert (await api.ok("PUT", "/admin/providers/sim", body))["changed"] is False
+    assert put["changed"] is True and put["created"] is True
+    assert put["provider"]["api_key_env"] == "SIM_KEY"
+    same = await api.ok("PUT", "/admin/providers/sim", body)
+    assert (same["changed"], same["created"]) == (False, False)
     moved = {**body, "base_url": "https://llm2.example.com/v1", "reason": "moved"}
-    await api.ok("PUT", "/admin/providers/sim", moved)
+    updated = await api.ok("PUT", "/admin/providers/sim", moved)
+    assert (updated["changed"], updated["created"]) == (True, False)
 
     status, listed = await api.call("GET", "/admin/providers", role="viewer")
     assert status == 200 and listed[0]["base_url"] == "https://llm2.example.com/v1"
