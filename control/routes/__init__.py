@@ -1,0 +1,1 @@
+"""Routes: pure weight rules and state transitions, atomic changes, reading, audit, resolve."""
