@@ -1,6 +1,7 @@
 """Writing routes and providers in the contract's shape, and announcing the change.
 
-The minimal writer used by `turnout up --demo` and the tests. Creating a route writes its
+The minimal writer the tests use for fixtures (the admin API and the demo go through
+`control.routes.changes`, which also audits). Creating a route writes its
 releases, state and index entry in one MULTI/EXEC, then publishes.
 """
 
