@@ -7,11 +7,9 @@ import os
 import sys
 from collections.abc import Callable
 
-import msgspec
-
 from control.cli.parser import add_operator_verbs
 from control.settings import SettingsError as ControlSettingsError
-from gateway.settings import GatewaySettings, SettingsError
+from gateway.settings import GatewaySettings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -33,25 +31,16 @@ def add_process_flags(parser: argparse.ArgumentParser, default_port: int) -> Non
 
 
 def gateway_settings(args: argparse.Namespace, port: int | None = None) -> GatewaySettings:
-    """Flags, then `TURNOUT_*` variables, validated by the settings Struct."""
-    raw = {
-        "host": args.host,
-        "port": args.port if port is None else port,
-        "redis_url": args.redis_url,
-        "data_dir": args.data_dir,
-        "workers": getattr(args, "workers", 1),
-        "api_keys": os.environ.get("TURNOUT_API_KEYS", ""),
-    }
-    if _env("BODY_LIMIT_BYTES"):
-        raw["body_limit_bytes"] = _env("BODY_LIMIT_BYTES")
-    if _env("POLL_INTERVAL_S"):
-        raw["poll_interval_s"] = _env("POLL_INTERVAL_S")
-    try:
-        settings = msgspec.convert(raw, GatewaySettings, strict=False)
-        settings.client_keys()
-    except msgspec.ValidationError as error:
-        raise SettingsError(f"invalid setting: {error}") from None
-    return settings
+    """Flags over `TURNOUT_*` variables (see `gateway.settings.load_settings`)."""
+    return load_settings(
+        {
+            "host": args.host,
+            "port": args.port if port is None else port,
+            "redis_url": args.redis_url,
+            "data_dir": args.data_dir,
+            "workers": getattr(args, "workers", None),
+        }
+    )
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:

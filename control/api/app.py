@@ -12,7 +12,7 @@ import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from control.api import audit, models, openapi, prompts, providers, routes
+from control.api import audit, models, openapi, prompts, providers, routes, stats
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
@@ -25,6 +25,7 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     models.ENDPOINTS,
     routes.ENDPOINTS,
     audit.ENDPOINTS,
+    stats.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 

@@ -1,0 +1,37 @@
+"""Admin endpoint for per-release quality statistics of a route over a window."""
+
+import msgspec
+
+from control.api.endpoint import Call, endpoint
+from control.errors import BadInput
+from control.routes import views
+from control.stats.compute import RouteStats, WindowError, parse_window, route_stats
+from control.stats.read import bucket_keys, read_buckets
+
+
+class StatsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    window: str = "15m"  # 1m to 7d: "90s", "15m", "6h", "7d"
+
+
+@endpoint(
+    "GET",
+    "/admin/routes/{route}/stats",
+    role="viewer",
+    summary="Per release: requests, errors by class, latency and TTFT quantiles, tokens, cost, "
+    "feedback, observed share next to the configured weight",
+)
+async def read_stats(call: Call, query: StatsQuery) -> RouteStats:
+    try:
+        window_s = parse_window(query.window)
+    except WindowError as error:
+        raise BadInput(str(error), field="window") from None
+    route = call.param("route")
+    data = await views.read(call.store, route)
+    now_s = int(call.now().timestamp())
+    buckets = await read_buckets(call.store.redis, bucket_keys(route, window_s, now_s))
+    return route_stats(
+        route, query.window, window_s, now_s, buckets, data.releases, data.state.weights_bp
+    )
+
+
+ENDPOINTS = [read_stats]
