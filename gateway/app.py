@@ -72,7 +72,13 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
         # A first load bounded in time; Redis being down must not stop the start.
         await asyncio.wait_for(syncer.full_reload(), timeout=2.0)
     syncer.start_from_file()
-    store = TelemetryStore(redis, context.recorder, settings.flush_interval_s, settings.call_ttl_s)
+    store = TelemetryStore(
+        redis,
+        context.recorder,
+        settings.flush_interval_s,
+        settings.call_ttl_s,
+        context.call_ids.process,
+    )
     context.telemetry = store
     tasks = [
         asyncio.create_task(syncer.run(), name="turnout-sync"),

@@ -1,11 +1,10 @@
 """Per-process gateway state, held on the aiohttp app under one AppKey (no module globals)."""
 
-import itertools
-import os
 import random
 
 from gateway.settings import ClientKey, GatewaySettings
 from gateway.sync import SnapshotHolder
+from gateway.telemetry.calls import CallIds
 from gateway.telemetry.recorder import Recorder
 from gateway.telemetry.store import TelemetryStore
 from gateway.upstream.client import UpstreamClient
@@ -13,8 +12,7 @@ from gateway.upstream.client import UpstreamClient
 
 class GatewayContext:
     __slots__ = (
-        "_call_prefix",
-        "_counter",
+        "call_ids",
         "client",
         "client_keys",
         "holder",
@@ -32,9 +30,4 @@ class GatewayContext:
         self.rng = random.Random()
         self.client_keys: dict[str, ClientKey] = settings.client_keys()
         self.telemetry: TelemetryStore | None = None  # set at start-up when Redis is configured
-        self._call_prefix = f"call-{os.getpid():x}{random.getrandbits(32):08x}-"
-        self._counter = itertools.count(1)
-
-    def new_call_id(self) -> str:
-        """Unique per call across replicas: a random per-process prefix and a counter."""
-        return f"{self._call_prefix}{next(self._counter):x}"
+        self.call_ids = CallIds()

@@ -43,8 +43,13 @@ def flush_guard(route: str, batch_id: str) -> str:
     return f"{route_tag(route)}:flushed:{batch_id}"
 
 
-def call_record(call_id: str) -> str:
-    return f"{PREFIX}:call:{call_id}"
+def call_bucket(process: str, minute: int) -> str:
+    """Hash of the calls one gateway process served in one minute: call number (hex) → CallRecord.
+
+    One hash per process-minute, written with a few multi-field HSETs per flush, instead of one
+    key per call.
+    """
+    return f"{PREFIX}:calls:{process}:{minute}"
 
 
 def feedback_record(route: str, call_id: str) -> str:
@@ -57,8 +62,7 @@ def field(release: str, *parts: str | int) -> str:
 
 
 class CallRecord(msgspec.Struct, frozen=True, array_like=True):
-    """Which release served a call, and the minute it was served (for feedback attribution)."""
+    """Which release served a call (the minute is in the call id)."""
 
     route: str
     release: str
-    minute: int

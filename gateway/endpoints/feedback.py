@@ -10,6 +10,7 @@ from gateway.contract import telemetry as tk
 from gateway.contract.telemetry import CallRecord
 from gateway.errors import GatewayError, bad_request
 from gateway.keys import CONTEXT
+from gateway.telemetry.calls import parse_call_id
 from gateway.telemetry.store import TelemetryStore
 
 _call_decoder = msgspec.json.Decoder(CallRecord)
@@ -68,23 +69,29 @@ async def post_feedback(request: web.Request) -> web.Response:
 
 
 async def _store(telemetry: TelemetryStore, feedback: FeedbackRequest) -> tuple[int, CallRecord]:
-    call = telemetry.flusher.pending_call(feedback.call_id)
-    if call is None:
-        raw = await telemetry.redis.get(tk.call_record(feedback.call_id))
-        if raw is None:
-            raise GatewayError(
-                404,
-                f"unknown or expired call id {feedback.call_id!r}",
-                code="call_not_found",
-                param="call_id",
-            )
-        call = _call_decoder.decode(raw)
-    hour = call.minute * tk.MINUTE_S // tk.HOUR_S
+    parsed = parse_call_id(feedback.call_id)
+    call = None
+    if parsed is not None:
+        if parsed.process == telemetry.flusher.process:
+            call = telemetry.flusher.pending_call(parsed.minute, parsed.number)
+        if call is None:
+            key = tk.call_bucket(parsed.process, parsed.minute)
+            raw = await telemetry.redis.hget(key, f"{parsed.number:x}")
+            call = None if raw is None else _call_decoder.decode(raw)
+    if parsed is None or call is None:
+        raise GatewayError(
+            404,
+            f"unknown or expired call id {feedback.call_id!r}",
+            code="call_not_found",
+            param="call_id",
+        )
+    minute = parsed.minute
+    hour = minute * tk.MINUTE_S // tk.HOUR_S
     score_micros = round(feedback.score * 1_000_000) if feedback.score is not None else 0
     result = await telemetry.feedback_script(
         keys=[
             tk.feedback_record(call.route, feedback.call_id),
-            tk.minute_bucket(call.route, call.minute),
+            tk.minute_bucket(call.route, minute),
             tk.hour_bucket(call.route, hour),
         ],
         args=[

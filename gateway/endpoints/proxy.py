@@ -46,14 +46,14 @@ async def _resolve(
 async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamResponse:
     started = time.perf_counter()
     context = request.app[CONTEXT]
-    call_id = context.new_call_id()
+    call_id, minute, number = context.call_ids.new()
     try:
         release, body = await _resolve(context, request)
     except GatewayError as error:
         context.recorder.reject(error.code or str(error.status))
         return error.response({"X-Turnout-Call-Id": call_id})
     tags = {**release.tags, "X-Turnout-Call-Id": call_id}
-    context.recorder.note_call(call_id, release.stats)
+    context.recorder.note_call(minute, number, release.stats)
     upstream_started: float | None = None
     try:
         payload = apply(release, body)

@@ -27,7 +27,7 @@ log = logging.getLogger("turnout.telemetry")
 
 GUARD_TTL_S = 24 * 3600
 _encoder = msgspec.json.Encoder()
-CALL_WRITE_CHUNK = 2000
+CALL_WRITE_CHUNK = 500
 
 
 def load_lua(name: str) -> str:
@@ -96,16 +96,18 @@ class Flusher:
         redis: aioredis.Redis,
         recorder: Recorder,
         interval_s: float,
+        process: str,
         call_ttl_s: int = tk.DEFAULT_CALL_TTL_S,
     ) -> None:
         self.redis = redis
+        self.process = process  # this process's part of call ids (see telemetry.calls)
         self.recorder = recorder
         self.interval_s = interval_s
         self.call_ttl_s = call_ttl_s
         self._apply: AsyncScript = redis.register_script(load_lua("apply_batch.lua"))
         self._baselines: dict[int, tuple[ReleaseStats, Baseline]] = {}
         self._batches: list[Batch] = []  # cut but not yet confirmed by Redis
-        self._calls: list[tuple[str, ReleaseStats, int]] = []  # taken from the queue, unwritten
+        self._calls: list[tuple[int, int, ReleaseStats]] = []  # taken from the queue, unwritten
         self._prefix = f"{os.getpid():x}-{secrets.token_hex(4)}"
         self._sequence = itertools.count(1)
         self._stopping = False
@@ -164,21 +166,35 @@ class Flusher:
         await self._apply(keys=keys, args=args)
 
     async def _write_calls(self) -> None:
+        """Call records, a few hundred fields per HSET, yielding to calls between chunks."""
         queue = self.recorder.calls
+        records: dict[int, bytes] = {}  # encoded CallRecord per ReleaseStats (by id)
         while self._calls or queue:
             if not self._calls:
                 take = min(len(queue), CALL_WRITE_CHUNK)
                 self._calls = [queue.popleft() for _ in range(take)]
+            by_minute: dict[int, dict[str, bytes]] = {}
+            for minute, number, stats in self._calls:
+                record = records.get(id(stats))
+                if record is None:
+                    record = records[id(stats)] = _encoder.encode(
+                        CallRecord(route=stats.route, release=stats.release)
+                    )
+                by_minute.setdefault(minute, {})[f"{number:x}"] = record
             async with self.redis.pipeline(transaction=False) as pipe:
-                for call_id, stats, minute in self._calls:
-                    record = CallRecord(route=stats.route, release=stats.release, minute=minute)
-                    pipe.set(tk.call_record(call_id), _encoder.encode(record), ex=self.call_ttl_s)
+                for minute, mapping in by_minute.items():
+                    key = tk.call_bucket(self.process, minute)
+                    pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+                    pipe.expire(key, self.call_ttl_s)
                 await pipe.execute()
             self._calls = []
+            await asyncio.sleep(0)
 
-    def pending_call(self, call_id: str) -> CallRecord | None:
-        """A call served here whose record is not in Redis yet."""
-        for queued_id, stats, minute in itertools.chain(self._calls, self.recorder.calls):
-            if queued_id == call_id:
-                return CallRecord(route=stats.route, release=stats.release, minute=minute)
+    def pending_call(self, minute: int, number: int) -> CallRecord | None:
+        """A call served by this process whose record is not in Redis yet."""
+        for queued_minute, queued_number, stats in itertools.chain(
+            self._calls, self.recorder.calls
+        ):
+            if queued_number == number and queued_minute == minute:
+                return CallRecord(route=stats.route, release=stats.release)
         return None

@@ -5,7 +5,6 @@ flusher sends their growth to Redis. Memory is bounded by the number of live rel
 bounded queue of call ids awaiting their Redis record.
 """
 
-import time
 from collections import deque
 
 from gateway.contract.histogram import bucket_index, new_counts
@@ -103,8 +102,8 @@ class Recorder:
         self.releases: dict[tuple[str, str], ReleaseStats] = {}
         self.retired: list[ReleaseStats] = []  # dropped from the table, not yet fully flushed
         self.rejected: dict[str, int] = {}  # calls refused before a route was resolved, by code
-        # (call id, stats, minute) waiting to be written to Redis for feedback attribution
-        self.calls: deque[tuple[str, ReleaseStats, int]] = deque()
+        # (minute, call number, stats) waiting to be written to Redis for feedback attribution
+        self.calls: deque[tuple[int, int, ReleaseStats]] = deque()
         self.call_queue_limit = call_queue_limit
         self.dropped: dict[str, int] = {"call_ids": 0}
         self.apps: dict[tuple[str, str], int] = {}  # (client app, route) -> calls
@@ -120,11 +119,11 @@ class Recorder:
             stats = self.releases[key] = ReleaseStats(route, release)
         return stats
 
-    def note_call(self, call_id: str, stats: ReleaseStats) -> None:
+    def note_call(self, minute: int, number: int, stats: ReleaseStats) -> None:
         if len(self.calls) >= self.call_queue_limit:
             self.dropped["call_ids"] += 1
             return
-        self.calls.append((call_id, stats, int(time.time()) // 60))
+        self.calls.append((minute, number, stats))
 
     def reject(self, code: str) -> None:
         self.rejected[code] = self.rejected.get(code, 0) + 1

@@ -9,8 +9,13 @@ from gateway.telemetry.recorder import Recorder
 
 class TelemetryStore:
     def __init__(
-        self, redis: aioredis.Redis, recorder: Recorder, flush_interval_s: float, call_ttl_s: int
+        self,
+        redis: aioredis.Redis,
+        recorder: Recorder,
+        flush_interval_s: float,
+        call_ttl_s: int,
+        process: str,
     ) -> None:
         self.redis = redis
-        self.flusher = Flusher(redis, recorder, flush_interval_s, call_ttl_s)
+        self.flusher = Flusher(redis, recorder, flush_interval_s, process, call_ttl_s)
         self.feedback_script: AsyncScript = redis.register_script(load_lua("feedback.lua"))

@@ -127,3 +127,12 @@ async def test_feedback_body_not_json_is_400(gateway, http):
     async with http.post(f"{gateway.url}/v1/feedback", data=b"nope") as response:
         assert response.status == 400
         assert (await response.json())["error"]["code"] == "invalid_json"
+
+
+async def test_well_formed_but_never_issued_call_id_is_404(gateway, http):
+    (call_id, _), *_ = (await make_calls(http, gateway, 1)).items()
+    process, minute, number = call_id.removeprefix("call-").split("-")
+    forged = f"call-{process}-{minute}-{int(number, 16) + 1000:x}"
+    status, body = await feedback(http, gateway, {"call_id": forged, "value": "up"})
+    assert status == 404
+    assert body["error"]["code"] == "call_not_found"
