@@ -6,6 +6,7 @@ callers who did not ask for usage (the gateway asks for it on their behalf).
 
 from typing import Any
 
+import msgspec
 import orjson
 
 Usage = tuple[int, int]  # (prompt tokens, completion tokens)
@@ -24,13 +25,27 @@ def usage_of(document: Any) -> Usage | None:
     return prompt, completion
 
 
+class _UsageCounts(msgspec.Struct):
+    prompt_tokens: int
+    completion_tokens: int = 0
+
+
+class _WithUsage(msgspec.Struct):
+    usage: _UsageCounts | None = None
+
+
+# Decodes only `usage`: the rest of the answer is skipped without building Python objects.
+_usage_decoder = msgspec.json.Decoder(_WithUsage)
+
+
 def usage_of_body(body: bytes) -> Usage | None:
     if b'"usage"' not in body:
         return None
     try:
-        return usage_of(orjson.loads(body))
-    except orjson.JSONDecodeError:
+        usage = _usage_decoder.decode(body).usage
+    except msgspec.DecodeError:  # not JSON, or usage of another shape: no count, no failure
         return None
+    return None if usage is None else (usage.prompt_tokens, usage.completion_tokens)
 
 
 def wants_usage(payload: dict[str, Any]) -> bool:

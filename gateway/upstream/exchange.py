@@ -8,8 +8,15 @@ protocol stops reading the socket until the handler catches up.
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 HIGH_WATER_CHUNKS = 64
+
+
+class FlowControl(Protocol):
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
 
 
 class UpstreamClosed(ConnectionError):
@@ -51,34 +58,28 @@ class Exchange:
         "_body",
         "_chunks",
         "_end",
+        "_flow",
         "_head",
-        "_pause",
         "_paused",
-        "_resume",
         "_wakeup",
         "error",
         "finished",
+        "on_done",
         "streaming",
     )
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        streaming: bool,
-        pause: Callable[[], None],
-        resume: Callable[[], None],
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, streaming: bool, flow: FlowControl) -> None:
         self.streaming = streaming
         self._head: asyncio.Future[ResponseHead] = loop.create_future()
         self._end: asyncio.Future[None] = loop.create_future()
         self._body = bytearray()
-        self._chunks: deque[bytes] = deque()
+        self._chunks: deque[bytes] | None = deque() if streaming else None
         self._wakeup: asyncio.Future[None] | None = None
-        self._pause = pause
-        self._resume = resume
+        self._flow = flow
         self._paused = False
         self.finished = False
         self.error: BaseException | None = None
+        self.on_done: Callable[[], None] | None = None  # the pool's release, called once at the end
 
     # -- fed by the protocol ------------------------------------------------------------------
     def on_head(self, head: ResponseHead) -> None:
@@ -86,13 +87,14 @@ class Exchange:
             self._head.set_result(head)
 
     def on_data(self, data: bytes) -> None:
-        if not self.streaming:
+        chunks = self._chunks
+        if chunks is None:
             self._body += data
             return
-        self._chunks.append(data)
-        if len(self._chunks) >= HIGH_WATER_CHUNKS and not self._paused:
+        chunks.append(data)
+        if len(chunks) >= HIGH_WATER_CHUNKS and not self._paused:
             self._paused = True
-            self._pause()
+            self._flow.pause()
         self._wake()
 
     def on_end(self) -> None:
@@ -100,6 +102,7 @@ class Exchange:
         if not self._end.done():
             self._end.set_result(None)
         self._wake()
+        self._done()
 
     def on_error(self, error: BaseException) -> None:
         if self.finished:
@@ -111,15 +114,17 @@ class Exchange:
                 future.set_exception(error)
                 future.exception()  # mark retrieved: the handler may await only one of them
         self._wake()
+        self._done()
+
+    def _done(self) -> None:
+        callback, self.on_done = self.on_done, None
+        if callback is not None:
+            callback()
 
     def _wake(self) -> None:
         waiter = self._wakeup
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    def when_done(self, callback: Callable[[], None]) -> None:
-        """Run `callback` once the exchange ends, cleanly or not (for the pool)."""
-        self._end.add_done_callback(lambda _: callback())
 
     # -- awaited by the handler ---------------------------------------------------------------
     async def head(self) -> ResponseHead:
@@ -131,12 +136,14 @@ class Exchange:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
+        chunks = self._chunks
+        assert chunks is not None, "chunks() is for streaming exchanges"
         while True:
-            while self._chunks:
-                yield self._chunks.popleft()
-                if self._paused and len(self._chunks) < HIGH_WATER_CHUNKS // 2:
+            while chunks:
+                yield chunks.popleft()
+                if self._paused and len(chunks) < HIGH_WATER_CHUNKS // 2:
                     self._paused = False
-                    self._resume()
+                    self._flow.resume()
             if self.error is not None:
                 raise self.error
             if self.finished:

@@ -50,8 +50,9 @@ class ConnectionPool:
     async def send(self, request: bytes, streaming: bool, timeout_s: float) -> Exchange:
         """Send `request`; return the exchange once written. Raises OSError/TimeoutError."""
         for attempt in range(2):
-            connection, reused = await self._acquire(timeout_s)
-            exchange = Exchange(connection.loop, streaming, connection.pause, connection.resume)
+            idle = self._take_idle()  # the common case, without a coroutine
+            connection, reused = (idle, True) if idle else await self._acquire(timeout_s)
+            exchange = Exchange(connection.loop, streaming, connection)
             connection.send(request, exchange, timeout_s)
             if not reused or attempt == 1:
                 return self._track(connection, exchange)
@@ -69,16 +70,25 @@ class ConnectionPool:
         raise AssertionError("unreachable")
 
     def _track(self, connection: Http1Connection, exchange: Exchange) -> Exchange:
-        exchange.when_done(lambda: self._release(connection))
+        if exchange.finished:  # answered already (e.g. while a reused connection was checked)
+            self._release(connection)
+        else:
+            exchange.on_done = lambda: self._release(connection)
         return exchange
 
-    async def _acquire(self, timeout_s: float) -> tuple[Http1Connection, bool]:
+    def _take_idle(self) -> Http1Connection | None:
         now = time.monotonic()
         while self._idle:
             connection, since = self._idle.pop()
             if not connection.closed and now - since < IDLE_KEEPALIVE_S:
-                return connection, True
+                return connection
             self._drop(connection)
+        return None
+
+    async def _acquire(self, timeout_s: float) -> tuple[Http1Connection, bool]:
+        idle = self._take_idle()
+        if idle is not None:
+            return idle, True
         while len(self._connections) >= self.max_connections:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)

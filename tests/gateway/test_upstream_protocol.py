@@ -38,7 +38,7 @@ def connect(streaming=False):
     connection = Http1Connection(loop)
     transport = FakeTransport()
     connection.connection_made(transport)
-    exchange = Exchange(loop, streaming, connection.pause, connection.resume)
+    exchange = Exchange(loop, streaming, connection)
     connection.send(b"POST / HTTP/1.1\r\n\r\n", exchange, 5.0)
     return connection, exchange, transport
 
