@@ -21,6 +21,7 @@ from gateway.telemetry.store import TelemetryStore
 
 log = logging.getLogger("turnout.gateway")
 
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -97,6 +98,15 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     context.client.close()
+
+
+def make_runner(app: web.Application, *, handle_signals: bool = False) -> web.AppRunner:
+    """How every gateway runner is set up (`turnout up`, tests; `server` mirrors it): no access
+    log on the hot path; a caller that disconnects cancels its handler, so a stalled upstream
+    call is abandoned at once."""
+    return web.AppRunner(
+        app, access_log=None, handler_cancellation=True, handle_signals=handle_signals
+    )
 
 
 def build_app(settings: GatewaySettings) -> web.Application:

@@ -42,6 +42,9 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     "accept-encoding",
     "cookie",
     "expect",
+    # the provider key belongs to the gateway's account: the caller's account headers would not
+    "openai-organization",
+    "openai-project",
 }
 # Upstream headers the gateway sets itself.
 _NOT_RELAYED = HOP_BY_HOP | {"content-length", "date", "server", "content-encoding"}
@@ -55,15 +58,12 @@ def outcome_for_status(status: int) -> str:
 
 def forwarded_headers(request: web.Request) -> bytes:
     """End-to-end caller headers, as raw lines for the upstream request."""
-    connection_listed = request.headers.get("Connection", "").lower()
+    connection = request.headers.get("Connection")
+    listed = {t.strip().lower() for t in connection.split(",")} if connection else set()
     lines = []
     for name, value in request.raw_headers:
         lowered = name.lower().decode("latin-1")
-        if (
-            lowered in _NOT_FORWARDED
-            or lowered.startswith("x-turnout-")
-            or (connection_listed and lowered in connection_listed)
-        ):
+        if lowered in _NOT_FORWARDED or lowered.startswith("x-turnout-") or lowered in listed:
             continue
         lines.append(b"%s: %s\r\n" % (name, value))
     return b"".join(lines)
@@ -137,10 +137,10 @@ async def relay_stream(
     headers["Cache-Control"] = "no-cache"
     headers["X-Accel-Buffering"] = "no"  # tell proxies in front of us not to buffer either
     response = web.StreamResponse(status=head.status, headers=headers)
-    await response.prepare(request)
     first_byte: float | None = None
     cut: str | None = None
     try:
+        await response.prepare(request)
         async for chunk in exchange.chunks():
             if first_byte is None:
                 first_byte = time.perf_counter() - started
@@ -150,19 +150,23 @@ async def relay_stream(
         rest = tap.rest()
         if rest:
             await response.write(rest)
-    except TimeoutError:
-        cut = outcomes.TIMEOUT
-        error: GatewayError = upstream_timeout("upstream stalled in the middle of the stream")
-    except OSError as failure:
-        if request.transport is None or request.transport.is_closing():
+    except OSError as failure:  # TimeoutError included
+        if exchange.error is None:  # the caller is gone: stop reading the upstream, tell nobody
             exchange.on_error(ConnectionAbortedError("client went away"))
-            return response, first_byte, outcomes.CLIENT  # the caller is gone: nothing to tell
-        cut = outcomes.CONNECT
-        error = upstream_unreachable(f"upstream connection failed mid-stream: {failure}")
+            return response, first_byte, outcomes.CLIENT
+        if isinstance(failure, TimeoutError):
+            cut = outcomes.TIMEOUT
+            error = upstream_timeout("upstream stalled in the middle of the stream")
+        else:
+            cut = outcomes.CONNECT
+            error = upstream_unreachable(f"upstream connection failed mid-stream: {failure}")
     except asyncio.CancelledError:
         exchange.on_error(ConnectionAbortedError("client went away"))
         raise
-    if cut is not None:
-        await response.write(b"data: " + error.body() + b"\n\n")
-    await response.write_eof()
+    try:
+        if cut is not None:
+            await response.write(b"data: " + error.body() + b"\n\n")
+        await response.write_eof()
+    except OSError:
+        return response, first_byte, cut or outcomes.CLIENT
     return response, first_byte, cut

@@ -39,6 +39,7 @@ def _serve_one(settings: GatewaySettings, reuse_port: bool) -> None:
         host=settings.host,
         port=settings.port,
         access_log=None,
+        handler_cancellation=True,  # as in gateway.app.make_runner
         reuse_port=reuse_port,
         print=None,
         handle_signals=True,

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from gateway.telemetry.recorder import DEFAULT_CALL_QUEUE_LIMIT
+
 DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024
 
 
@@ -25,7 +27,7 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api_keys: str = ""  # TURNOUT_API_KEYS: "app:token" or "app:pin:token", comma-separated
     flush_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # telemetry batches to Redis
     call_ttl_s: Annotated[int, msgspec.Meta(ge=60)] = 7 * 24 * 3600  # feedback attribution window
-    call_queue_limit: Annotated[int, msgspec.Meta(ge=0)] = 100_000  # call ids awaiting Redis
+    call_queue_limit: Annotated[int, msgspec.Meta(ge=0)] = DEFAULT_CALL_QUEUE_LIMIT
 
     def __repr__(self) -> str:  # api_keys holds secrets
         return f"GatewaySettings(host={self.host!r}, port={self.port}, workers={self.workers})"

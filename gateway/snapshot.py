@@ -9,7 +9,14 @@ import random
 from typing import Any
 
 from gateway.contract.bucketing import cumulative_bounds, release_for_bucket, sticky_bucket
-from gateway.contract.snapshot import ProviderSpec, ReleaseSpec, RouteSnapshot, Snapshot
+from gateway.contract.snapshot import (
+    SCHEMA_VERSION,
+    ProviderSpec,
+    ReleaseSpec,
+    RouteSnapshot,
+    Snapshot,
+    key_env_refusal,
+)
 from gateway.render import CompiledPrompt, compile_prompt
 from gateway.telemetry.recorder import Recorder, ReleaseStats
 from gateway.upstream.client import UpstreamTarget
@@ -65,6 +72,10 @@ class ServedRelease:
         if provider is None:
             self.provider_error = f"provider {spec.model.provider!r} is not configured"
             return
+        refusal = key_env_refusal(provider.api_key_env) if provider.api_key_env else None
+        if refusal is not None:
+            self.provider_error = f"provider {provider.name!r}: {refusal}"
+            return
         api_key = os.environ.get(provider.api_key_env) if provider.api_key_env else None
         try:
             self.chat_target = UpstreamTarget(
@@ -85,6 +96,11 @@ class ServedRoute:
         self, snapshot: RouteSnapshot, providers: dict[str, ProviderSpec], recorder: Recorder
     ) -> None:
         state = snapshot.state
+        if state.schema_version > SCHEMA_VERSION:
+            raise ValueError(
+                f"schema version {state.schema_version} is newer than this gateway's "
+                f"{SCHEMA_VERSION}"
+            )
         self.snapshot = snapshot
         self.name = state.name
         self.revision = state.revision
@@ -113,16 +129,36 @@ class ServedRoute:
 
 
 class RoutingTable:
-    """An immutable view of all routes; replaced, never mutated, when a change arrives."""
+    """An immutable view of all routes; replaced, never mutated, when a change arrives.
 
-    __slots__ = ("routes", "snapshot")
+    A route that does not compile (a newer schema, weights naming a missing release, a bad
+    template) keeps its previously served version, and is listed in `rejected`.
+    """
 
-    def __init__(self, snapshot: Snapshot, recorder: Recorder) -> None:
-        self.snapshot = snapshot
-        self.routes: dict[str, ServedRoute] = {
-            name: ServedRoute(route, snapshot.providers, recorder)
-            for name, route in snapshot.routes.items()
-        }
+    __slots__ = ("rejected", "routes", "snapshot")
+
+    def __init__(
+        self, snapshot: Snapshot, recorder: Recorder, previous: "RoutingTable | None" = None
+    ) -> None:
+        self.routes: dict[str, ServedRoute] = {}
+        self.rejected: dict[str, str] = {}  # route -> why its new version is not served
+        kept = dict(snapshot.routes)
+        for name, route in snapshot.routes.items():
+            try:
+                self.routes[name] = ServedRoute(route, snapshot.providers, recorder)
+            except (KeyError, ValueError, TypeError) as error:
+                self.rejected[name] = f"{type(error).__name__}: {error}"
+                old = previous.routes.get(name) if previous is not None else None
+                if old is None:
+                    del kept[name]
+                else:
+                    self.routes[name] = old
+                    kept[name] = old.snapshot
+        self.snapshot = (
+            snapshot
+            if not self.rejected
+            else Snapshot(routes=kept, providers=snapshot.providers, schema_version=SCHEMA_VERSION)
+        )
         recorder.retain(
             {(name, release) for name, route in self.routes.items() for release in route.releases}
         )

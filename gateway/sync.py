@@ -42,6 +42,19 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+class _Revision(msgspec.Struct):
+    """Only the revision of a route state; tolerant of fields this gateway does not know."""
+
+    revision: int
+
+
+_revision_decoder = msgspec.json.Decoder(_Revision)
+
+
+class BadRouteData(ValueError):
+    """A route's records in Redis do not decode: the served version is kept."""
+
+
 async def read_route(redis: aioredis.Redis, name: str) -> RouteSnapshot | None:
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(keys.route_state(name))
@@ -49,16 +62,32 @@ async def read_route(redis: aioredis.Redis, name: str) -> RouteSnapshot | None:
         raw_state, raw_releases = await pipe.execute()
     if raw_state is None:
         return None
-    releases = {
-        _text(release_id): _release_decoder.decode(blob)
-        for release_id, blob in raw_releases.items()
-    }
-    return RouteSnapshot(state=_state_decoder.decode(raw_state), releases=releases)
+    try:
+        releases = {
+            _text(release_id): _release_decoder.decode(blob)
+            for release_id, blob in raw_releases.items()
+        }
+        return RouteSnapshot(state=_state_decoder.decode(raw_state), releases=releases)
+    except msgspec.DecodeError as error:  # ValidationError included
+        raise BadRouteData(f"route {name}: {error}") from None
 
 
-async def read_providers(redis: aioredis.Redis) -> dict[str, ProviderSpec]:
-    raw = await redis.hgetall(keys.PROVIDERS)
-    return {_text(name): _provider_decoder.decode(blob) for name, blob in raw.items()}
+async def read_providers(
+    redis: aioredis.Redis, current: dict[str, ProviderSpec]
+) -> dict[str, ProviderSpec]:
+    """Providers in Redis; one that does not decode keeps its current version."""
+    providers: dict[str, ProviderSpec] = {}
+    for raw_name, blob in (await redis.hgetall(keys.PROVIDERS)).items():
+        name = _text(raw_name)
+        try:
+            providers[name] = _provider_decoder.decode(blob)
+        except msgspec.DecodeError as error:
+            log.error(
+                "provider %s: keeping the served version, the new one is bad: %s", name, error
+            )
+            if name in current:
+                providers[name] = current[name]
+    return providers
 
 
 async def read_revisions(redis: aioredis.Redis) -> dict[str, int]:
@@ -67,20 +96,29 @@ async def read_revisions(redis: aioredis.Redis) -> dict[str, int]:
         for name in names:
             pipe.get(keys.route_state(name))
         states = await pipe.execute()
-    return {
-        name: _state_decoder.decode(raw).revision
-        for name, raw in zip(names, states, strict=True)
-        if raw is not None
-    }
+    revisions: dict[str, int] = {}
+    for name, raw in zip(names, states, strict=True):
+        if raw is None:
+            continue
+        try:
+            revisions[name] = _revision_decoder.decode(raw).revision
+        except msgspec.DecodeError:
+            revisions[name] = -1  # unreadable: read_route reports it
+    return revisions
 
 
-async def read_snapshot(redis: aioredis.Redis) -> Snapshot:
+async def read_snapshot(redis: aioredis.Redis, current: Snapshot) -> Snapshot:
+    """Everything in Redis; a route whose records do not decode keeps its current version."""
     routes: dict[str, RouteSnapshot] = {}
     for name in await read_revisions(redis):
-        route = await read_route(redis, name)
+        try:
+            route = await read_route(redis, name)
+        except BadRouteData as error:
+            log.error("keeping the served version: %s", error)
+            route = current.routes.get(name)
         if route is not None:
             routes[name] = route
-    return Snapshot(routes=routes, providers=await read_providers(redis))
+    return Snapshot(routes=routes, providers=await read_providers(redis, current.providers))
 
 
 def load_file(path: Path) -> Snapshot | None:
@@ -113,7 +151,13 @@ class SnapshotHolder:
         self.redis_connected = False
 
     def apply(self, snapshot: Snapshot, source: str) -> None:
-        self.table = RoutingTable(snapshot, self.recorder)
+        table = RoutingTable(snapshot, self.recorder, self.table)
+        for route, reason in table.rejected.items():
+            if self.table.rejected.get(route) != reason:
+                log.error(
+                    "route %s: keeping the served version, the new one is bad: %s", route, reason
+                )
+        self.table = table
         self.loaded = True
         self.source = source
 
@@ -158,8 +202,10 @@ class Syncer:
                 if self.holder.redis_connected:
                     log.warning("redis unavailable, serving the last snapshot: %s", error)
                 self.holder.redis_connected = False
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, self.poll_interval_s)
+            except Exception:  # supervisor: a surprise must not end syncing for good
+                log.exception("snapshot sync failed; serving the last snapshot and retrying")
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(backoff_s * 2, self.poll_interval_s)
 
     async def _session(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -179,7 +225,7 @@ class Syncer:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def full_reload(self) -> None:
-        snapshot = await read_snapshot(self.redis)
+        snapshot = await read_snapshot(self.redis, self.holder.table.snapshot)
         self.holder.confirm()
         if snapshot != self.holder.table.snapshot or not self.holder.loaded:
             await self._publish(snapshot)
@@ -197,7 +243,11 @@ class Syncer:
             served = self.holder.table.routes.get(event.route)
             if served is not None and served.revision >= event.revision:
                 return
-            route = await read_route(self.redis, event.route)
+            try:
+                route = await read_route(self.redis, event.route)
+            except BadRouteData as error:
+                log.error("keeping the served version: %s", error)
+                return
             routes = dict(current.routes)
             if route is None:
                 routes.pop(event.route, None)
@@ -208,16 +258,17 @@ class Syncer:
             routes = {k: v for k, v in current.routes.items() if k != event.route}
             await self._publish(Snapshot(routes=routes, providers=current.providers))
         elif isinstance(event, ProvidersChanged):
-            providers = await read_providers(self.redis)
+            providers = await read_providers(self.redis, current.providers)
             await self._publish(Snapshot(routes=current.routes, providers=providers))
         self.holder.confirm()
 
     async def poll(self) -> None:
         """The safety net for lost messages: compare revisions and providers with Redis."""
-        revisions = await read_revisions(self.redis)
-        providers = await read_providers(self.redis)
         current = self.holder.table.snapshot
+        revisions = await read_revisions(self.redis)
+        providers = await read_providers(self.redis, current.providers)
         known = {name: route.state.revision for name, route in current.routes.items()}
+        known.update(dict.fromkeys(self.holder.table.rejected, -2))  # differ until repaired
         if revisions != known or providers != current.providers:
             log.info("revision check found a missed change; reloading")
             await self.full_reload()

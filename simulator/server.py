@@ -60,6 +60,8 @@ async def _admit(request: web.Request) -> tuple[SimState, dict[str, Any], Behavi
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise web.HTTPBadRequest(text="simulator: body is not JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="simulator: body must be a JSON object")
     state.received.append(
         Received(
             path=request.path, headers={k.lower(): v for k, v in request.headers.items()}, body=body
@@ -117,7 +119,7 @@ async def embeddings(request: web.Request) -> web.Response:
 async def set_behaviour(request: web.Request) -> web.Response:
     try:
         update = _update_decoder.decode(await request.read())
-    except msgspec.ValidationError as error:
+    except msgspec.DecodeError as error:  # ValidationError included
         raise web.HTTPBadRequest(text=str(error)) from None
     request.app[SIM_STATE].behaviours[update.model] = update.behaviour
     return web.json_response({"ok": True})

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from control.publish import put_provider, put_route
-from gateway.app import build_app
+from gateway.app import build_app, make_runner
 from gateway.contract.snapshot import ReleaseSpec, RouteState
 from gateway.keys import CONTEXT
 from gateway.settings import GatewaySettings
@@ -145,7 +145,7 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         fields.update(overrides)
         settings = msgspec.convert(fields, GatewaySettings)
         app = build_app(settings)
-        runner = web.AppRunner(app, access_log=None)
+        runner = make_runner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", settings.port).start()
         gateway = Gateway(runner, settings.port, app)

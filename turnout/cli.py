@@ -18,15 +18,15 @@ def _env(name: str) -> str | None:
     return os.environ.get(f"TURNOUT_{name}")
 
 
-def add_process_flags(parser: argparse.ArgumentParser, default_port: int) -> None:
-    parser.add_argument("--host", default=_env("HOST") or "127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(_env("PORT") or default_port))
+def add_process_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags default to None: the settings loader applies `TURNOUT_*` variables, then defaults,
+    in one place for every process."""
+    parser.add_argument("--host", default=None, help="default TURNOUT_HOST or 127.0.0.1")
+    parser.add_argument("--port", type=int, default=None, help="default TURNOUT_PORT or 8080")
     parser.add_argument(
-        "--redis-url",
-        default=os.environ.get("REDIS_URL") or _env("REDIS_URL"),
-        help="Redis URL (default: REDIS_URL)",
+        "--redis-url", default=None, help="default TURNOUT_REDIS_URL, else REDIS_URL"
     )
-    parser.add_argument("--data-dir", default=_env("DATA_DIR") or "./data")
+    parser.add_argument("--data-dir", default=None, help="default TURNOUT_DATA_DIR or ./data")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL") or "info")
 
 
@@ -84,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     gateway = commands.add_parser("gateway", help="run the data plane (port 8080)")
-    add_process_flags(gateway, 8080)
-    gateway.add_argument("--workers", type=int, default=int(_env("WORKERS") or 1))
+    add_process_flags(gateway)
+    gateway.add_argument("--workers", type=int, default=None, help="default TURNOUT_WORKERS or 1")
     gateway.set_defaults(run=cmd_gateway)
 
     control = commands.add_parser("control", help="run the control plane: admin API (port 8081)")
@@ -99,10 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     control.set_defaults(run=cmd_control)
 
     up = commands.add_parser("up", help="gateway + control plane in one process")
-    add_process_flags(up, 8080)
-    up.add_argument("--admin-port", type=int, default=int(_env("ADMIN_PORT") or 8081))
+    add_process_flags(up)
+    # string defaults go through `type=int` only for the command being run
+    up.add_argument("--admin-port", type=int, default=_env("ADMIN_PORT") or "8081")
     up.add_argument("--demo", action="store_true", help="simulated provider and a demo route")
-    up.add_argument("--sim-port", type=int, default=int(_env("SIM_PORT") or 8090))
+    up.add_argument("--sim-port", type=int, default=_env("SIM_PORT") or "8090")
     up.set_defaults(run=cmd_up)
 
     simulator = commands.add_parser("simulator", help="run the simulated OpenAI-style provider")

@@ -8,7 +8,9 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import redis.asyncio as aioredis
@@ -18,6 +20,7 @@ from control.api.app import build_admin_app
 from control.cli.client import TOKEN_FILE
 from control.settings import ControlSettings
 from gateway.app import build_app as build_gateway_app
+from gateway.app import make_runner
 from gateway.server import install_uvloop
 from gateway.settings import GatewaySettings
 from simulator.server import build_app as build_simulator_app
@@ -40,6 +43,15 @@ def _token_lines(settings: GatewaySettings, fresh_token: str | None) -> list[str
     return [f"Admin token      in {stored}"]
 
 
+def redacted(url: str) -> str:
+    """The URL without its password, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _banner(
     settings: GatewaySettings, args: argparse.Namespace, demo: bool, fresh_token: str | None
 ) -> str:
@@ -48,7 +60,7 @@ def _banner(
         "",
         f"Turnout gateway  {base}",
         f"Turnout admin    http://{settings.host}:{args.admin_port}/admin",
-        f"Redis            {settings.redis_url}",
+        f"Redis            {redacted(settings.redis_url or '')}",
         *_token_lines(settings, fresh_token),
     ]
     if demo:
@@ -85,7 +97,7 @@ async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
     runners: list[web.AppRunner] = []
 
     async def start(app: web.Application, port: int) -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = make_runner(app)
         await runner.setup()
         await web.TCPSite(runner, settings.host, port).start()
         runners.append(runner)
@@ -119,8 +131,9 @@ def run_up(args: argparse.Namespace, settings: GatewaySettings) -> int:
         embedded = EmbeddedRedis(Path(settings.data_dir).resolve() / "redis")
         try:
             embedded.start()
-        except RedisBinaryMissing as error:
-            print(f"turnout: {error}")
+        except (RedisBinaryMissing, RuntimeError, TimeoutError) as error:
+            embedded.stop()  # a server that started but never answered must not linger
+            print(f"turnout: embedded Redis: {error}", file=sys.stderr)
             return 1
         settings = msgspec.structs.replace(settings, redis_url=embedded.url)
         log.info("embedded redis-server started on %s", embedded.url)

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from control.errors import BadInput
-from gateway.contract.snapshot import PromptMessage
+from gateway.contract.snapshot import PromptMessage, key_env_refusal
 from gateway.contract.templates import TemplateSyntaxError, template_variables
 
 NAME_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -40,15 +40,30 @@ def check_base_url(field: str, url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadInput(f"{field}: {url!r} must be an http:// or https:// URL", field=field)
+    if parts.username is not None or parts.password is not None:
+        raise BadInput(
+            f"{field}: credentials in the URL are not allowed; put the key in the variable "
+            "named by api_key_env",
+            field=field,
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
+    except ValueError:
+        raise BadInput(f"{field}: {url!r} has an invalid port", field=field) from None
 
 
 def check_env_name(field: str, name: str | None) -> None:
-    if name is not None and not _ENV_NAME.match(name):
+    if name is None:
+        return
+    if not _ENV_NAME.match(name):
         raise BadInput(
             f"{field}: must be the name of an environment variable (letters, digits, _), "
             "never the key itself",
             field=field,
         )
+    refusal = key_env_refusal(name)
+    if refusal is not None:
+        raise BadInput(f"{field}: {refusal}", field=field)
 
 
 def check_params(field: str, params: Mapping[str, Any]) -> None:

@@ -3,7 +3,6 @@
 Entries are written only by the Lua scripts, in the same atomic step as the change they record.
 """
 
-import re
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -11,13 +10,11 @@ from typing import Annotated, Any
 import msgspec
 
 from control import keyspace
+from control.durations import duration_s
 from control.errors import BadInput
 from control.routes.weights import bp_to_percent
 from control.store import Store, text
 from gateway.contract import keys
-
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class AuditQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -45,9 +42,9 @@ def since_ms(since: str | None, now_s: float) -> int | None:
     """Milliseconds since the epoch for `since`; BadInput naming `since` when it does not parse."""
     if since is None:
         return None
-    match = _DURATION.match(since)
-    if match:
-        return int((now_s - int(match.group(1)) * _UNIT_S[match.group(2)]) * 1000)
+    back_s = duration_s(since)
+    if back_s is not None:
+        return int((now_s - back_s) * 1000)
     try:
         moment = datetime.fromisoformat(since)
     except ValueError:

@@ -1,18 +1,17 @@
 """Merging telemetry bucket hashes and summarising them per release. Pure; no I/O, no clock."""
 
-import re
 from collections.abc import Iterable, Mapping
 
 import msgspec
 
+from control.durations import duration_s
 from gateway.contract import telemetry as tk
+from gateway.contract.bucketing import release_number
 from gateway.contract.histogram import COUNT, quantile
 from gateway.contract.snapshot import ReleaseSpec
 
 MIN_WINDOW_S = 60
 MAX_WINDOW_S = 7 * 24 * 3600
-_WINDOW = re.compile(r"^(\d+)([smhd])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 OK = "ok"
 
 
@@ -22,10 +21,9 @@ class WindowError(ValueError):
 
 def parse_window(text: str) -> int:
     """'15m', '2h', '7d' → seconds, between 1 minute and 7 days."""
-    match = _WINDOW.match(text.strip())
-    if not match:
+    seconds = duration_s(text)
+    if seconds is None:
         raise WindowError(f"window {text!r} must look like 90s, 15m, 6h or 7d")
-    seconds = int(match.group(1)) * _UNIT_S[match.group(2)]
     if not MIN_WINDOW_S <= seconds <= MAX_WINDOW_S:
         raise WindowError(f"window {text!r} must be between 1m and 7d")
     return seconds
@@ -128,7 +126,7 @@ def summarise(
     cost = 0.0
     if spec is not None:
         price_in, price_out = spec.model.input_usd_per_mtok, spec.model.output_usd_per_mtok
-        cost = (tokens_in * price_in + tokens_out * price_out) / 1_000_000
+        cost = tk.cost_usd(tokens_in, tokens_out, price_in, price_out)
     return ReleaseStats(
         release=release,
         weight_percent=weight_bp / 100,
@@ -164,7 +162,7 @@ def route_stats(
     weights_bp: Mapping[str, int],
 ) -> RouteStats:
     totals = merge(buckets)
-    names = sorted(set(totals) | set(weights_bp), key=lambda r: (len(r), r))
+    names = sorted(set(totals) | set(weights_bp), key=lambda r: (release_number(r), r))
     route_requests = sum(t.get(tk.REQUESTS) for t in totals.values())
     return RouteStats(
         route=route,

@@ -13,6 +13,13 @@ SCHEMA_VERSION = 1
 NonEmptyName = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
+def key_env_refusal(name: str) -> str | None:
+    """Why `name` may not be a provider's key variable (Turnout's own secrets), or None."""
+    if name.startswith("TURNOUT_") or name == "REDIS_URL":
+        return f"{name} is a Turnout setting, not a provider key; name another variable"
+    return None
+
+
 class ProviderSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """An upstream. Never holds a secret: only the name of the env variable holding the key."""
 

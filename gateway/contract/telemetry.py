@@ -29,6 +29,11 @@ SCORES = "sn"  # number of scored feedbacks
 SCORE_MICROS = "ssum"  # sum of scores in millionths (integers add exactly)
 
 
+def cost_usd(tokens_in: int, tokens_out: int, in_per_mtok: float, out_per_mtok: float) -> float:
+    """Cost from token counts and a model version's prices per million tokens."""
+    return (tokens_in * in_per_mtok + tokens_out * out_per_mtok) / 1_000_000
+
+
 def minute_bucket(route: str, minute: int) -> str:
     """Hash for the minute starting at `minute * 60` (epoch seconds)."""
     return f"{route_tag(route)}:stats:m:{minute}"

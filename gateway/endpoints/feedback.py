@@ -1,5 +1,7 @@
 """`POST /v1/feedback`: thumbs or a score for a call, attributed to the release that served it."""
 
+import asyncio
+import time
 from typing import Annotated, Literal
 
 import msgspec
@@ -10,10 +12,11 @@ from gateway.contract import telemetry as tk
 from gateway.contract.telemetry import CallRecord
 from gateway.errors import GatewayError, bad_request
 from gateway.keys import CONTEXT
-from gateway.telemetry.calls import parse_call_id
+from gateway.telemetry.calls import CallId, parse_call_id
 from gateway.telemetry.store import TelemetryStore
 
 _call_decoder = msgspec.json.Decoder(CallRecord)
+_RECHECK_S = 0.1
 
 
 class FeedbackRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -55,7 +58,7 @@ async def post_feedback(request: web.Request) -> web.Response:
             code="feedback_store_unavailable",
         ) from None
     stats = context.recorder.releases.get((call.route, call.release))
-    if stats is not None:
+    if stats is not None and result != 2:  # a replacement is not a new feedback
         for kind in ("up", "down"):
             stats.feedback[kind] += feedback.value == kind
         stats.feedback["score"] += feedback.score is not None
@@ -68,16 +71,30 @@ async def post_feedback(request: web.Request) -> web.Response:
     return web.json_response(body, status=202)
 
 
+async def _find_call(telemetry: TelemetryStore, call_id: CallId) -> CallRecord | None:
+    """The call's record: queued in this process, or in Redis. A recent call of another replica
+    may still wait in that replica's queue, so look again until its flush must have happened."""
+    flusher = telemetry.flusher
+    if call_id.process == flusher.process:
+        queued = flusher.pending_call(call_id.minute, call_id.number)
+        if queued is not None:
+            return queued
+    key = tk.call_bucket(call_id.process, call_id.minute)
+    field = f"{call_id.number:x}"
+    recent = call_id.process != flusher.process and time.time() // 60 - call_id.minute <= 1
+    deadline = time.monotonic() + (2 * flusher.interval_s + 0.5 if recent else 0.0)
+    while True:
+        raw = await telemetry.redis.hget(key, field)
+        if raw is not None:
+            return _call_decoder.decode(raw)
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(_RECHECK_S)
+
+
 async def _store(telemetry: TelemetryStore, feedback: FeedbackRequest) -> tuple[int, CallRecord]:
     parsed = parse_call_id(feedback.call_id)
-    call = None
-    if parsed is not None:
-        if parsed.process == telemetry.flusher.process:
-            call = telemetry.flusher.pending_call(parsed.minute, parsed.number)
-        if call is None:
-            key = tk.call_bucket(parsed.process, parsed.minute)
-            raw = await telemetry.redis.hget(key, f"{parsed.number:x}")
-            call = None if raw is None else _call_decoder.decode(raw)
+    call = None if parsed is None else await _find_call(telemetry, parsed)
     if parsed is None or call is None:
         raise GatewayError(
             404,

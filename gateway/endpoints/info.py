@@ -33,6 +33,7 @@ async def readyz(request: web.Request) -> web.Response:
         "redis_connected": holder.redis_connected,
         "staleness_s": None if holder.last_confirmed == 0 else round(holder.staleness_s(), 3),
         "routes": {name: route.revision for name, route in holder.table.routes.items()},
+        "rejected": holder.table.rejected,
     }
     return web.Response(
         status=200 if holder.loaded else 503,

@@ -1,5 +1,6 @@
 """`POST /v1/chat/completions` and `POST /v1/embeddings`: resolve, apply, forward, record."""
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -91,6 +92,11 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
             None if upstream_started is None else ended - upstream_started,
         )
         return error.response(tags)
+    except asyncio.CancelledError:  # the caller went away (the server cancels its handler)
+        ended = time.perf_counter()
+        since_upstream = None if upstream_started is None else ended - upstream_started
+        release.stats.record(499, outcomes.CLIENT, ended - started, since_upstream)
+        raise
     ended = time.perf_counter()
     tokens_in, tokens_out = (head.status == 200 and usage_of_body(answer)) or (0, 0)
     release.stats.record(

@@ -7,6 +7,7 @@ bounded. Call ids (for feedback attribution) wait in a bounded queue; overflow i
 """
 
 import asyncio
+import bisect
 import itertools
 import logging
 import os
@@ -125,6 +126,9 @@ class Flusher:
                 self.failures += 1
                 if self.failures == 1:
                     log.warning("telemetry flush failed, keeping it for later: %s", error)
+            except Exception:  # supervisor: keep flushing whatever went wrong once
+                self.failures += 1
+                log.exception("telemetry flush failed unexpectedly, keeping it for later")
             else:
                 self.failures = 0
 
@@ -191,10 +195,14 @@ class Flusher:
             await asyncio.sleep(0)
 
     def pending_call(self, minute: int, number: int) -> CallRecord | None:
-        """A call served by this process whose record is not in Redis yet."""
-        for queued_minute, queued_number, stats in itertools.chain(
-            self._calls, self.recorder.calls
-        ):
-            if queued_number == number and queued_minute == minute:
-                return CallRecord(route=stats.route, release=stats.release)
+        """A call served by this process whose record is not in Redis yet.
+
+        Both queues hold calls in issue order (numbers increase), so this is a binary search.
+        """
+        for queue in (self._calls, self.recorder.calls):
+            index = bisect.bisect_left(queue, number, key=lambda entry: entry[1])
+            if index < len(queue):
+                queued_minute, queued_number, stats = queue[index]
+                if queued_number == number and queued_minute == minute:
+                    return CallRecord(route=stats.route, release=stats.release)
         return None

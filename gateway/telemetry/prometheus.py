@@ -76,7 +76,8 @@ class GatewayCollector(Collector):
         )
         feedback = CounterMetricFamily(
             "turnout_feedback",
-            "Feedback posted to this replica, by kind (up, down, score)",
+            "Calls given feedback through this replica, by kind (up, down, score); "
+            "a replaced feedback is not counted again",
             labels=[*labels, "kind"],
         )
         for stats in list(self.recorder.releases.values()):
@@ -132,6 +133,14 @@ class GatewayCollector(Collector):
         for name, route in self.holder.table.routes.items():
             revision.add_metric([name], route.revision)
         yield revision
+        rejected = GaugeMetricFamily(
+            "turnout_route_change_rejected",
+            "1 while a route's newest version could not be applied (the previous one is served)",
+            labels=["route"],
+        )
+        for name in self.holder.table.rejected:
+            rejected.add_metric([name], 1.0)
+        yield rejected
         staleness = self.holder.staleness_s()
         yield GaugeMetricFamily(
             "turnout_snapshot_staleness_seconds",

@@ -8,6 +8,7 @@ bounded queue of call ids awaiting their Redis record.
 from collections import deque
 
 from gateway.contract.histogram import bucket_index, new_counts
+from gateway.contract.telemetry import cost_usd
 
 # Outcome classes, also the `outcome` label of the outcome counter.
 OK = "ok"
@@ -21,7 +22,7 @@ HISTOGRAMS = ("latency", "upstream", "added", "ttft")
 OUTCOMES = (OK, UPSTREAM_4XX, UPSTREAM_5XX, TIMEOUT, CONNECT, GATEWAY, CLIENT)
 FEEDBACK_KINDS = ("up", "down", "score")
 
-DEFAULT_CALL_QUEUE_LIMIT = 200_000
+DEFAULT_CALL_QUEUE_LIMIT = 100_000
 
 
 class ReleaseStats:
@@ -62,9 +63,9 @@ class ReleaseStats:
 
     @property
     def cost_usd(self) -> float:
-        return (
-            self.tokens_in * self.input_usd_per_mtok + self.tokens_out * self.output_usd_per_mtok
-        ) / 1_000_000
+        return cost_usd(
+            self.tokens_in, self.tokens_out, self.input_usd_per_mtok, self.output_usd_per_mtok
+        )
 
     def record(
         self,

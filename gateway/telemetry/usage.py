@@ -84,8 +84,9 @@ class StreamTap:
         complete, self._tail = data[:end], data[end:]
         if b'"usage"' not in complete:
             return complete
-        kept = [event for event in complete.split(b"\n\n") if self._keep(event)]
-        return b"\n\n".join(kept)
+        separator = b"\r\n\r\n" if crlf > lf else b"\n\n"
+        kept = [event for event in complete.split(separator) if self._keep(event)]
+        return separator.join(kept)
 
     def rest(self) -> bytes:
         tail, self._tail = self._tail, b""
@@ -94,7 +95,7 @@ class StreamTap:
     def _keep(self, event: bytes) -> bool:
         if b'"usage"' not in event or b'"usage":null' in event:
             return True
-        for line in event.split(b"\n"):
+        for line in event.splitlines():
             if not line.startswith(b"data:"):
                 continue
             try:

@@ -22,7 +22,9 @@ class Origin:
     def __init__(self, base_url: str) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+            raise ValueError("base_url must be an http(s) URL with a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("base_url may not carry credentials")
         self.scheme = parts.scheme
         self.host = parts.hostname
         default_port = 443 if parts.scheme == "https" else 80
@@ -50,8 +52,9 @@ class ConnectionPool:
     async def send(self, request: bytes, streaming: bool, timeout_s: float) -> Exchange:
         """Send `request`; return the exchange once written. Raises OSError/TimeoutError."""
         for attempt in range(2):
-            idle = self._take_idle()  # the common case, without a coroutine
-            connection, reused = (idle, True) if idle else await self._acquire(timeout_s)
+            fresh = attempt == 1  # the retry goes on a new connection, never another idle one
+            idle = None if fresh else self._take_idle()  # the common case, without a coroutine
+            connection, reused = (idle, True) if idle else await self._acquire(timeout_s, fresh)
             exchange = Exchange(connection.loop, streaming, connection)
             connection.send(request, exchange, timeout_s)
             if not reused or attempt == 1:
@@ -61,6 +64,7 @@ class ConnectionPool:
             except UpstreamClosed as error:
                 if error.before_any_byte:
                     self._discard(connection)
+                    self._drop_idle()  # idle since as long: likely closed by the upstream too
                     continue
                 raise
             except BaseException:
@@ -85,8 +89,13 @@ class ConnectionPool:
             self._drop(connection)
         return None
 
-    async def _acquire(self, timeout_s: float) -> tuple[Http1Connection, bool]:
-        idle = self._take_idle()
+    def _drop_idle(self) -> None:
+        while self._idle:
+            connection, _ = self._idle.pop()
+            self._drop(connection)
+
+    async def _acquire(self, timeout_s: float, fresh: bool) -> tuple[Http1Connection, bool]:
+        idle = None if fresh else self._take_idle()
         if idle is not None:
             return idle, True
         while len(self._connections) >= self.max_connections:
@@ -98,24 +107,28 @@ class ConnectionPool:
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-            if self._idle:
-                connection, _ = self._idle.pop()
-                if not connection.closed:
-                    return connection, True
-                self._drop(connection)
+            if fresh:
+                self._drop_idle()  # make room for the new connection
+            else:
+                idle = self._take_idle()
+                if idle is not None:
+                    return idle, True
         placeholder = _Reservation()
         self._connections.add(placeholder)
         try:
-            connection = await self._connect()
-        finally:
+            connection = await self._connect(min(self.connect_timeout_s, timeout_s))
+        except BaseException:
             self._connections.discard(placeholder)
+            self._wake_one()  # the slot is free again for a waiting call
+            raise
+        self._connections.discard(placeholder)
         self._connections.add(connection)
         return connection, False
 
-    async def _connect(self) -> Http1Connection:
+    async def _connect(self, timeout_s: float) -> Http1Connection:
         loop = asyncio.get_running_loop()
         origin = self.origin
-        async with asyncio.timeout(self.connect_timeout_s):
+        async with asyncio.timeout(timeout_s):
             _, protocol = await loop.create_connection(
                 lambda: Http1Connection(loop),
                 origin.host,

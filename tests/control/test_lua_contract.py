@@ -47,7 +47,7 @@ async def test_stored_blobs_decode_as_the_gateway_reads_them(api, redis):
     assert route.releases["r2"].prompt.ref == "support@2"
     assert route.releases["r1"].model.params == {"temperature": 0.2}
     assert route.releases["r1"].prompt.messages == []  # an empty array stays an array
-    assert (await read_providers(redis))["sim"].timeout_s == 10.0
+    assert (await read_providers(redis, {}))["sim"].timeout_s == 10.0
 
 
 def test_each_script_touches_one_hash_slot():

@@ -8,7 +8,7 @@ import pytest
 from control.stats.compute import route_stats
 from control.stats.read import bucket_keys, read_buckets
 from tests import builders
-from tests.conftest import publish_route, wait_for
+from tests.conftest import publish_route
 
 
 async def stats_of(redis):
@@ -89,14 +89,23 @@ async def test_scores_average_per_release(redis, gateway, http):
 async def test_feedback_for_a_call_served_by_another_replica(
     redis, redis_server, gateway, gateway_factory, http
 ):
-    other = await gateway_factory(redis_server.url, flush_interval_s=0.1)
+    """Posted at once to another replica, before the serving one has flushed the call's record:
+    the other replica waits for the flush instead of answering 404."""
+    serving = await gateway_factory(redis_server.url, flush_interval_s=0.5)
+    (call_id, release), *_ = (await make_calls(http, serving, 1)).items()
+    status, body = await feedback(http, gateway, {"call_id": call_id, "value": "up"})
+    assert status == 202
+    assert body["release"] == release
+
+
+async def test_prometheus_counts_a_replaced_feedback_once(gateway, http):
     (call_id, release), *_ = (await make_calls(http, gateway, 1)).items()
-
-    async def attributed():
-        status, body = await feedback(http, other, {"call_id": call_id, "value": "up"})
-        return status == 202 and body["release"] == release
-
-    await wait_for(attributed, timeout_s=3)
+    for value in ("up", "up", "up"):
+        assert (await feedback(http, gateway, {"call_id": call_id, "value": value}))[0] == 202
+    async with http.get(f"{gateway.url}/metrics") as response:
+        text = await response.text()
+    line = f'turnout_feedback_total{{kind="up",release="{release}",route="bot"}} 1.0'
+    assert line in text
 
 
 async def test_unknown_call_id_is_404(gateway, http):

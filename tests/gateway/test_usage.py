@@ -49,3 +49,14 @@ def test_usage_of_body():
     assert usage_of_body(b'{"usage": {"prompt_tokens": 3, "completion_tokens": 2}}') == (3, 2)
     assert usage_of_body(b'{"choices": []}') is None
     assert usage_of_body(b'{"usage": "broken"') is None
+
+
+@pytest.mark.parametrize("split", range(0, 200, 9))
+def test_crlf_stream_hides_only_the_usage_event(split):
+    crlf = STREAM.replace(b"\n\n", b"\r\n\r\n")
+    usage = USAGE.replace(b"\n\n", b"\r\n\r\n")
+    tap = StreamTap(hide_usage=True)
+    out = tap.feed(crlf[:split]) + tap.feed(crlf[split:]) + tap.rest()
+    assert tap.usage == (11, 4)
+    assert out == crlf.replace(usage, b"")
+    assert out.endswith(b"data: [DONE]\r\n\r\n")

@@ -1,0 +1,128 @@
+"""The gateway keeps serving through bad routing data, vanished callers and stale connections."""
+
+import asyncio
+
+import aiohttp
+import msgspec
+
+from control.publish import announce_route, put_provider, put_route
+from gateway.contract import keys
+from simulator.behaviour import Behaviour
+from tests import builders
+from tests.conftest import publish_route, wait_for
+
+
+def chat(**extra):
+    return {"model": "bot", "messages": [{"role": "user", "content": "x"}], **extra}
+
+
+async def test_a_bad_route_version_keeps_the_served_one(
+    redis, redis_server, simulator, gateway_factory, http
+):
+    await publish_route(
+        redis, simulator, builders.state("bot", {"r1": 100}), [builders.release("r1")]
+    )
+    gateway = await gateway_factory(redis_server.url)
+    newer = msgspec.structs.replace(
+        builders.state("bot", {"r1": 100}, revision=2), schema_version=99
+    )
+    await redis.set(keys.route_state("bot"), msgspec.json.encode(newer))
+    await announce_route(redis, newer)
+    garbled = b'{"name": "bot", "revision": 3, "surprise": true}'
+    await redis.set(keys.route_state("other"), garbled)
+    await redis.sadd(keys.ROUTE_INDEX, "other")
+
+    async def rejected():
+        async with http.get(f"{gateway.url}/readyz") as response:
+            return "bot" in (await response.json())["rejected"]
+
+    await wait_for(rejected, timeout_s=3)
+    async with http.post(f"{gateway.url}/v1/chat/completions", json=chat()) as response:
+        assert response.status == 200  # revision 1 is still served
+    assert gateway.context.holder.table.routes["bot"].revision == 1
+    async with http.get(f"{gateway.url}/metrics") as response:
+        assert 'turnout_route_change_rejected{route="bot"} 1.0' in await response.text()
+
+    # a restarted gateway starts despite the bad data and serves what it can
+    second = await gateway_factory(redis_server.url)
+    async with http.get(f"{second.url}/readyz") as response:
+        assert response.status == 200
+
+    # a good version repairs the route
+    await put_route(redis, builders.state("bot", {"r1": 100}, revision=4), [])
+    await wait_for(lambda: gateway.context.holder.table.routes["bot"].revision == 4)
+    assert "bot" not in gateway.context.holder.table.rejected
+
+
+async def test_a_caller_leaving_mid_stream_frees_the_upstream_connection(
+    redis, redis_server, simulator, gateway_factory
+):
+    await publish_route(
+        redis, simulator, builders.state("bot", {"r1": 100}), [builders.release("r1")]
+    )
+    simulator.state.behaviours["*"] = Behaviour(stall_ms=3000, stall_after_chunks=1)
+    gateway = await gateway_factory(redis_server.url)
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(f"{gateway.url}/v1/chat/completions", json=chat(stream=True))
+        assert (await response.content.readany()).startswith(b"data: ")
+        response.close()  # the caller goes away during the stall
+    stats = gateway.context.holder.table.routes["bot"].releases["r1"].stats
+    await wait_for(lambda: stats.outcomes["client"] == 1, timeout_s=2)
+    (pool,) = gateway.context.client._pools.values()
+    assert not pool._connections  # aborted, not kept for reuse and not waiting on the stall
+
+
+async def test_provider_key_variable_may_not_be_a_turnout_secret(
+    redis, redis_server, simulator, gateway_factory, http, monkeypatch
+):
+    monkeypatch.setenv("TURNOUT_API_KEYS", "app:very-secret-token")
+    await put_provider(redis, builders.provider(simulator.url, api_key_env="TURNOUT_API_KEYS"))
+    await put_route(redis, builders.state("bot", {"r1": 100}), [builders.release("r1")])
+    gateway = await gateway_factory(redis_server.url, api_keys="")
+    async with http.post(f"{gateway.url}/v1/chat/completions", json=chat()) as response:
+        assert response.status == 502
+        message = (await response.json())["error"]["message"]
+    assert "TURNOUT_API_KEYS is a Turnout setting" in message
+    assert "very-secret-token" not in message
+    assert simulator.received() == []
+
+
+async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_fresh_one(
+    redis, redis_server, gateway_factory, http
+):
+    """An upstream that answers the first request of each connection, then closes the
+    connection on the next request without a byte (as after its keep-alive timeout)."""
+    seen = []
+    answer = b'{"choices": []}'
+
+    async def serve(reader, writer):
+        first = True
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            seen.append(first)
+            if not first:
+                writer.close()
+                return
+            first = False
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+            )
+            await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        await put_provider(redis, builders.provider(f"http://127.0.0.1:{port}/v1"))
+        await put_route(redis, builders.state("bot", {"r1": 100}), [builders.release("r1")])
+        gateway = await gateway_factory(redis_server.url)
+        for _ in range(3):
+            async with http.post(f"{gateway.url}/v1/chat/completions", json=chat()) as response:
+                assert response.status == 200, await response.text()
+        # each call after the first hit a connection the upstream dropped, then a fresh one
+        assert seen == [True, False, True, False, True]
+    finally:
+        server.close()
+        await server.wait_closed()
