@@ -7,6 +7,7 @@ only; every process it starts is stopped before it exits.
 import argparse
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -200,8 +201,14 @@ def _gateway_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so every process the run started is stopped."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         _check_machine(args)
         gateway_env = _gateway_env(args.gateway_env)
