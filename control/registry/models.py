@@ -41,19 +41,12 @@ class ModelRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
+class ModelVersion(ModelRecord, frozen=True, kw_only=True):
+    """A version as the admin API returns it: the stored record plus its identity."""
+
     ref: str  # "name@N"
     name: str
     version: int
-    provider: str
-    upstream_model: str
-    params: dict[str, Any]
-    input_usd_per_mtok: float
-    output_usd_per_mtok: float
-    content_hash: str
-    author: str
-    note: str
-    created_at: datetime
     created: bool = False  # True only in the answer to the call that created it
 
 
@@ -66,16 +59,8 @@ def _view(name: str, version: int, record: ModelRecord, created: bool = False) -
         ref=f"{name}@{version}",
         name=name,
         version=version,
-        provider=record.provider,
-        upstream_model=record.upstream_model,
-        params=record.params,
-        input_usd_per_mtok=record.input_usd_per_mtok,
-        output_usd_per_mtok=record.output_usd_per_mtok,
-        content_hash=record.content_hash,
-        author=record.author,
-        note=record.note,
-        created_at=record.created_at,
         created=created,
+        **msgspec.structs.asdict(record),
     )
 
 

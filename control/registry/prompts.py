@@ -37,17 +37,12 @@ class PromptRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-class PromptVersion(msgspec.Struct, frozen=True, kw_only=True):
+class PromptVersion(PromptRecord, frozen=True, kw_only=True):
+    """A version as the admin API returns it: the stored record plus its identity."""
+
     ref: str  # "name@N"
     name: str
     version: int
-    system: str | None
-    messages: list[PromptMessage]
-    variables: list[str]
-    content_hash: str
-    author: str
-    note: str
-    created_at: datetime
     created: bool = False  # True only in the answer to the call that created it
 
 
@@ -60,14 +55,8 @@ def _view(name: str, version: int, record: PromptRecord, created: bool = False) 
         ref=f"{name}@{version}",
         name=name,
         version=version,
-        system=record.system,
-        messages=record.messages,
-        variables=record.variables,
-        content_hash=record.content_hash,
-        author=record.author,
-        note=record.note,
-        created_at=record.created_at,
         created=created,
+        **msgspec.structs.asdict(record),
     )
 
 
