@@ -47,14 +47,16 @@ async def _resolve(
 async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamResponse:
     started = time.perf_counter()
     context = request.app[CONTEXT]
-    call_id, minute, number = context.call_ids.new()
     try:
         release, body = await _resolve(context, request)
     except GatewayError as error:
         context.recorder.reject(error.code or str(error.status))
-        return error.response({"X-Turnout-Call-Id": call_id})
-    tags = {**release.tags, "X-Turnout-Call-Id": call_id}
+        return error.response({"X-Turnout-Call-Id": context.call_ids.new()[0]})
+    # Issued and queued with no await in between, so the queue stays in call-number order
+    # (the flusher's lookup of a pending call is a binary search).
+    call_id, minute, number = context.call_ids.new()
     context.recorder.note_call(minute, number, release.stats)
+    tags = {**release.tags, "X-Turnout-Call-Id": call_id}
     upstream_started: float | None = None
     try:
         payload = apply(release, body)

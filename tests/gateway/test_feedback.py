@@ -145,3 +145,24 @@ async def test_well_formed_but_never_issued_call_id_is_404(gateway, http):
     status, body = await feedback(http, gateway, {"call_id": forged, "value": "up"})
     assert status == 404
     assert body["error"]["code"] == "call_not_found"
+
+
+async def test_feedback_right_after_concurrent_calls_finds_each_pending_call(
+    redis, redis_server, simulator, gateway_factory, http
+):
+    """Calls resolved concurrently, feedback posted before any flush: every call is found in
+    this process's queue (which must stay in call-number order)."""
+    await publish_route(
+        redis, simulator, builders.state("bot", {"r1": 100}), [builders.release("r1")]
+    )
+    gateway = await gateway_factory(redis_server.url, flush_interval_s=3600)
+
+    async def call(index):
+        body = {"model": "bot", "messages": [{"role": "user", "content": "x" * index}]}
+        async with http.post(f"{gateway.url}/v1/chat/completions", json=body) as response:
+            return response.headers["X-Turnout-Call-Id"]
+
+    call_ids = await asyncio.gather(*(call(i) for i in range(60)))
+    for call_id in call_ids:
+        status, body = await feedback(http, gateway, {"call_id": call_id, "value": "up"})
+        assert status == 202, body
