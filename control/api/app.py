@@ -16,6 +16,7 @@ from control.api import audit, models, openapi, prompts, providers, routes, stat
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
+from control.errors import BadInput, from_validation
 from control.settings import ControlSettings
 from control.store import Store
 
@@ -51,10 +52,18 @@ def _adapt(endpoint: Endpoint) -> Handler:
             identity = request.app[AUTH].identify(request.headers.get("Authorization"))
             authorize(identity, endpoint.role)
         arguments = {}
-        if body_decoder is not None:
-            arguments["body"] = body_decoder.decode(await request.read())
-        if endpoint.query is not None:
-            arguments["query"] = decode_query(endpoint.query, request)
+        try:  # only what the caller sent is a 400; a record read from Redis that does not
+            # decode is a server error (500 from the error layer)
+            if body_decoder is not None:
+                arguments["body"] = body_decoder.decode(await request.read())
+            if endpoint.query is not None:
+                arguments["query"] = decode_query(endpoint.query, request)
+        except msgspec.ValidationError as error:
+            raise from_validation(error) from None
+        except msgspec.DecodeError as error:
+            raise BadInput(
+                f"body: must be a JSON object ({error})", field="body", code="invalid_json"
+            ) from None
         reply = await endpoint.handler(Call(request, identity), **arguments)
         return web.Response(
             status=status_of(endpoint, reply),

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from control.errors import ControlError, from_validation
+from control.errors import ControlError
 
 log = logging.getLogger("turnout.control")
 
@@ -42,11 +42,6 @@ async def error_layer(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ControlError as error:
         return render(error.status, error.message, error.field, error.code)
-    except msgspec.ValidationError as error:
-        bad = from_validation(error)
-        return render(bad.status, bad.message, bad.field, bad.code)
-    except msgspec.DecodeError as error:
-        return render(400, f"body: must be a JSON object ({error})", "body", "invalid_json")
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise
