@@ -22,6 +22,7 @@ class GatewayError(Exception):
         self.type = type_
         self.code = code
         self.param = param
+        self.route: str | None = None  # set once the call's route is known, for the tag header
 
     def body(self) -> bytes:
         return orjson.dumps(

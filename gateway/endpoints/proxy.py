@@ -38,7 +38,11 @@ async def _resolve(
     client = authenticate(request, context.client_keys)
     body = await read_json_object(request, context.settings.body_limit_bytes)
     route = find_route(holder.table, body)
-    release = choose_release(route, body, request.headers, client, context.rng)
+    try:
+        release = choose_release(route, body, request.headers, client, context.rng)
+    except GatewayError as error:
+        error.route = route.name  # known by now: the error response names it
+        raise
     if client is not None:
         context.recorder.count_app(client.app, route.name)
     return release, body
@@ -51,7 +55,10 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
         release, body = await _resolve(context, request)
     except GatewayError as error:
         context.recorder.reject(error.code or str(error.status))
-        return error.response({"X-Turnout-Call-Id": context.call_ids.new()[0]})
+        headers = {"X-Turnout-Call-Id": context.call_ids.new()[0]}
+        if error.route is not None:
+            headers["X-Turnout-Route"] = error.route
+        return error.response(headers)
     # Issued and queued with no await in between, so the queue stays in call-number order
     # (the flusher's lookup of a pending call is a binary search).
     call_id, minute, number = context.call_ids.new()

@@ -104,10 +104,11 @@ async def test_prompt_variables_must_be_an_object(gateway, http):
 
 async def test_pinned_release_not_on_the_route(gateway, http):
     headers = {"X-Turnout-Release": "r9"}
-    status, _, data = await post(http, gateway, json=ok_body(), headers=headers)
+    status, headers, data = await post(http, gateway, json=ok_body(), headers=headers)
     assert status == 400
     error = assert_openai_error(data, "unknown_release")
     assert "'r9'" in error["message"] and "support" in error["message"]
+    assert headers["X-Turnout-Route"] == "support"
 
 
 async def test_upstream_refusing_connections(redis, redis_server, simulator, gateway_factory, http):
