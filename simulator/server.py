@@ -53,7 +53,10 @@ def _error(status: int, message: str, behaviour: Behaviour) -> web.Response:
     )
 
 
-async def _admit(request: web.Request) -> tuple[SimState, dict[str, Any], Behaviour, int]:
+async def _admit(
+    request: web.Request,
+) -> tuple[dict[str, Any], Behaviour, int, web.Response | None]:
+    """Record the call, apply its latency; the last item is the failure to answer, if any."""
     state = request.app[SIM_STATE]
     raw = await request.read()
     try:
@@ -76,7 +79,9 @@ async def _admit(request: web.Request) -> tuple[SimState, dict[str, Any], Behavi
     state.delays_ms.append(delay_ms)
     if delay_ms:
         await asyncio.sleep(delay_ms / 1000)
-    return state, body, behaviour, number
+    failed = _failure(behaviour, number)
+    failure = None if failed is None else _error(failed, f"simulated failure {failed}", behaviour)
+    return body, behaviour, number, failure
 
 
 def _failure(behaviour: Behaviour, number: int) -> int | None:
@@ -88,10 +93,9 @@ def _failure(behaviour: Behaviour, number: int) -> int | None:
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
-    _, body, behaviour, number = await _admit(request)
-    failed = _failure(behaviour, number)
-    if failed is not None:
-        return _error(failed, f"simulated failure {failed}", behaviour)
+    body, behaviour, number, failure = await _admit(request)
+    if failure is not None:
+        return failure
     if body.get("stream") is not True:
         return web.Response(
             body=orjson.dumps(answers.completion(body, number)), content_type="application/json"
@@ -109,10 +113,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
 
 
 async def embeddings(request: web.Request) -> web.Response:
-    _, body, behaviour, number = await _admit(request)
-    failed = _failure(behaviour, number)
-    if failed is not None:
-        return _error(failed, f"simulated failure {failed}", behaviour)
+    body, _, _, failure = await _admit(request)
+    if failure is not None:
+        return failure
     return web.Response(body=orjson.dumps(answers.embedding(body)), content_type="application/json")
 
 
