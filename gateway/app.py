@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
 from gateway.context import GatewayContext
+from gateway.contract.redis_url import connect
 from gateway.endpoints import feedback, info, proxy
 from gateway.errors import GatewayError
 from gateway.keys import CONTEXT, REGISTRY
@@ -46,7 +47,7 @@ async def error_layer(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def redis_client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+    return connect(
         url,
         socket_timeout=2.0,
         socket_connect_timeout=2.0,

@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from control.api.app import build_admin_app
@@ -21,6 +20,7 @@ from control.cli.client import TOKEN_FILE
 from control.settings import ControlSettings
 from gateway.app import build_app as build_gateway_app
 from gateway.app import make_runner
+from gateway.contract.redis_url import connect
 from gateway.server import install_uvloop
 from gateway.settings import GatewaySettings
 from simulator.server import build_app as build_simulator_app
@@ -105,7 +105,7 @@ async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
     try:
         if args.demo:
             await start(build_simulator_app(), args.sim_port)
-            redis = aioredis.Redis.from_url(settings.redis_url)
+            redis = connect(settings.redis_url)
             try:
                 sim_url = f"http://127.0.0.1:{args.sim_port}/v1"
                 created = await create_demo(redis, sim_url)

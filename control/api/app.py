@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Sequence
 from importlib import metadata
 
 import msgspec
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from control.api import audit, models, openapi, prompts, providers, routes, stats
@@ -19,6 +18,7 @@ from control.api.errors import Handler, error_layer
 from control.errors import BadInput, from_validation
 from control.settings import ControlSettings
 from control.store import Store
+from gateway.contract.redis_url import connect
 
 ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     providers.ENDPOINTS,
@@ -76,7 +76,7 @@ def _adapt(endpoint: Endpoint) -> Handler:
 
 async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    redis = aioredis.Redis.from_url(
+    redis = connect(
         settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0, health_check_interval=5
     )
     app[STORE] = Store(redis, settings.audit_max_entries)
