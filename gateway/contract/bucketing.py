@@ -1,8 +1,11 @@
 """Sticky bucketing and weight intervals: pure functions shared by gateway and control.
 
-A stable hash of (route, key) picks a bucket in [0, 10000). Non-stable releases own intervals from
-0 upward in release-number order and the stable release owns the rest, so raising a canary's weight
-only adds users to it and lowering it moves only the users above the new boundary.
+A stable hash of (route, key) picks a bucket in [0, 10000). Canaries with an even release number
+own intervals from 0 upward, those with an odd number intervals from 10000 downward (each side in
+release-number order, the lowest number outermost), and the stable release owns the middle. So
+raising a canary's weight only adds users to it, lowering it moves only the users past its new
+boundary to stable, and with one canary on each side (r2 and r3 beside r1, say) changing one
+never moves the other's users.
 """
 
 import hashlib
@@ -28,12 +31,19 @@ def release_number(release_id: str) -> int:
 
 
 def interval_order(weights_bp: dict[str, int], stable: str) -> list[str]:
-    """Releases with weight, canaries first by release number, stable last."""
-    others = sorted((r for r in weights_bp if r != stable), key=lambda r: (release_number(r), r))
-    ordered = [r for r in others if weights_bp[r] > 0]
-    if weights_bp.get(stable, 0) > 0:
-        ordered.append(stable)
-    return ordered
+    """Releases with weight, from bucket 0 up: the even-numbered canaries, stable, the odd ones.
+
+    The side is fixed by the release number, not by which other releases have weight, so a
+    canary never changes side when another one is added, raised or removed.
+    """
+    canaries = sorted(
+        (r for r in weights_bp if r != stable and weights_bp[r] > 0),
+        key=lambda r: (release_number(r), r),
+    )
+    bottom = [r for r in canaries if release_number(r) % 2 == 0]
+    top = [r for r in canaries if release_number(r) % 2 == 1]
+    middle = [stable] if weights_bp.get(stable, 0) > 0 else []
+    return [*bottom, *middle, *reversed(top)]
 
 
 def cumulative_bounds(weights_bp: dict[str, int], stable: str) -> tuple[list[int], list[str]]:

@@ -59,3 +59,15 @@ def test_share_of_buckets_equals_the_weight(canary):
         counts[release] += upper - previous
         previous = upper
     assert counts == weights
+
+
+@given(
+    st.integers(0, 4_000), st.integers(0, 4_000), st.integers(0, 4_000), st.integers(0, BUCKETS - 1)
+)
+def test_changing_one_canary_never_moves_the_other_canarys_users(r2_before, r2_after, r3, bucket):
+    """Stable r1 with canaries r2 and r3: only r2 and stable trade users when r2 moves."""
+    before = {"r2": r2_before, "r3": r3, "r1": BUCKETS - r2_before - r3}
+    after = {"r2": r2_after, "r3": r3, "r1": BUCKETS - r2_after - r3}
+    was, now = owner(before, "r1", bucket), owner(after, "r1", bucket)
+    if was != now:
+        assert {was, now} <= {"r1", "r2"}

@@ -85,12 +85,19 @@ def test_non_sticky_route_ignores_the_key():
 
 def test_bucket_boundaries_follow_interval_order():
     bounds, order = cumulative_bounds({"r1": 7000, "r2": 2000, "r3": 1000}, "r1")
-    assert order == ["r2", "r3", "r1"]
-    assert bounds == [2000, 3000, 10000]
+    assert order == ["r2", "r1", "r3"]  # even canaries from the bottom, odd ones from the top
+    assert bounds == [2000, 9000, 10000]
     assert release_for_bucket(bounds, order, 0) == "r2"
     assert release_for_bucket(bounds, order, 1999) == "r2"
-    assert release_for_bucket(bounds, order, 2000) == "r3"
-    assert release_for_bucket(bounds, order, 9999) == "r1"
+    assert release_for_bucket(bounds, order, 2000) == "r1"
+    assert release_for_bucket(bounds, order, 9000) == "r3"
+    assert release_for_bucket(bounds, order, 9999) == "r3"
+
+
+def test_moving_one_canary_leaves_the_other_canarys_users_alone():
+    before = assignment({"r1": 80, "r2": 10, "r3": 10})
+    after = assignment({"r1": 70, "r2": 20, "r3": 10})
+    assert {k for k, r in before.items() if r == "r3"} == {k for k, r in after.items() if r == "r3"}
 
 
 async def test_gateway_honours_user_field_and_sticky_header(
