@@ -54,16 +54,6 @@ _decoder = msgspec.json.Decoder(ModelRecord)
 _encoder = msgspec.json.Encoder()
 
 
-def _view(name: str, version: int, record: ModelRecord, created: bool = False) -> ModelVersion:
-    return ModelVersion(
-        ref=f"{name}@{version}",
-        name=name,
-        version=version,
-        created=created,
-        **msgspec.structs.asdict(record),
-    )
-
-
 def validate(name: str, body: ModelIn) -> None:
     """Pure checks of a new version (the provider's existence is checked against Redis)."""
     rules.check_name("name", name)
@@ -102,14 +92,14 @@ async def create(
         existing = await versions.read_one(store, KIND, name, number, _decoder)
         assert existing is not None  # versions are never deleted
         record = existing
-    return _view(name, number, record, created)
+    return versions.view(ModelVersion, name, number, record, created)
 
 
 async def list_versions(store: Store, name: str) -> list[ModelVersion]:
     records = await versions.read_all(store, KIND, name, _decoder)
     if not records:
         raise NotFound(f"model {name!r} has no versions", field="name")
-    return [_view(name, number, record) for number, record in records.items()]
+    return [versions.view(ModelVersion, name, number, record) for number, record in records.items()]
 
 
 async def resolve(store: Store, field: str, ref: str) -> ModelSpec:

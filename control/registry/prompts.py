@@ -50,16 +50,6 @@ _decoder = msgspec.json.Decoder(PromptRecord)
 _encoder = msgspec.json.Encoder()
 
 
-def _view(name: str, version: int, record: PromptRecord, created: bool = False) -> PromptVersion:
-    return PromptVersion(
-        ref=f"{name}@{version}",
-        name=name,
-        version=version,
-        created=created,
-        **msgspec.structs.asdict(record),
-    )
-
-
 def validate(name: str, body: PromptIn) -> list[str]:
     """Pure checks of a new version; returns its variables."""
     rules.check_name("name", name)
@@ -86,21 +76,23 @@ async def create(
         existing = await versions.read_one(store, KIND, name, number, _decoder)
         assert existing is not None  # versions are never deleted
         record = existing
-    return _view(name, number, record, created)
+    return versions.view(PromptVersion, name, number, record, created)
 
 
 async def list_versions(store: Store, name: str) -> list[PromptVersion]:
     records = await versions.read_all(store, KIND, name, _decoder)
     if not records:
         raise NotFound(f"prompt {name!r} has no versions", field="name")
-    return [_view(name, number, record) for number, record in records.items()]
+    return [
+        versions.view(PromptVersion, name, number, record) for number, record in records.items()
+    ]
 
 
 async def get_version(store: Store, name: str, version: int) -> PromptVersion:
     record = await versions.read_one(store, KIND, name, version, _decoder)
     if record is None:
         raise NotFound(f"prompt version {name}@{version} does not exist", field="version")
-    return _view(name, version, record)
+    return versions.view(PromptVersion, name, version, record)
 
 
 async def resolve(store: Store, field: str, ref: str) -> PromptSpec:

@@ -5,6 +5,7 @@ versions. Writing goes through `Store.put_version` (atomic, idempotent on conten
 """
 
 import hashlib
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -13,6 +14,7 @@ from control import keyspace
 from control.store import Store, text
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 _canonical = msgspec.json.Encoder(order="sorted")
 
@@ -35,3 +37,20 @@ async def read_one(
 ) -> T | None:
     blob = await store.redis.hget(keyspace.versions(kind, name), str(version))
     return None if blob is None else decoder.decode(blob)
+
+
+def view(
+    view_type: Callable[..., V],
+    name: str,
+    version: int,
+    record: msgspec.Struct,
+    created: bool = False,
+) -> V:
+    """A stored record as the admin API returns it: its fields plus `ref`, `name`, `version`."""
+    return view_type(
+        ref=f"{name}@{version}",
+        name=name,
+        version=version,
+        created=created,
+        **msgspec.structs.asdict(record),
+    )
