@@ -82,11 +82,33 @@ async def redis(redis_server: RedisProcess) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
-class Simulator:
-    def __init__(self, runner: web.AppRunner, port: int, state: SimState) -> None:
+class LoopbackApp:
+    """An aiohttp app served on a loopback port by the test's own event loop."""
+
+    def __init__(self, runner: web.AppRunner, port: int) -> None:
         self.runner = runner
         self.port = port
-        self.state = state
+        self.app = runner.app
+
+    @classmethod
+    async def serve(cls, runner: web.AppRunner, port: int | None = None) -> Any:
+        port = free_port() if port is None else port
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return cls(runner, port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+class Simulator(LoopbackApp):
+    @property
+    def state(self) -> SimState:
+        return self.app[SIM_STATE]
 
     @property
     def url(self) -> str:
@@ -98,33 +120,15 @@ class Simulator:
 
 @pytest.fixture
 async def simulator() -> AsyncIterator[Simulator]:
-    state = SimState()
-    app = build_sim_app(state)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    assert app[SIM_STATE] is state
-    yield Simulator(runner, port, state)
-    await runner.cleanup()
+    simulator: Simulator = await Simulator.serve(web.AppRunner(build_sim_app(), access_log=None))
+    yield simulator
+    await simulator.stop()
 
 
-class Gateway:
-    def __init__(self, runner: web.AppRunner, port: int, app: web.Application) -> None:
-        self.runner = runner
-        self.port = port
-        self.app = app
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
+class Gateway(LoopbackApp):
     @property
     def context(self) -> Any:
         return self.app[CONTEXT]
-
-    async def stop(self) -> None:
-        await self.runner.cleanup()
 
 
 GatewayFactory = Callable[..., Awaitable[Gateway]]
@@ -144,11 +148,7 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         }
         fields.update(overrides)
         settings = msgspec.convert(fields, GatewaySettings)
-        app = build_app(settings)
-        runner = make_runner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", settings.port).start()
-        gateway = Gateway(runner, settings.port, app)
+        gateway: Gateway = await Gateway.serve(make_runner(build_app(settings)), settings.port)
         started.append(gateway)
         return gateway
 
@@ -266,17 +266,8 @@ ADMIN_TOKENS = {
 }
 
 
-class Admin:
+class Admin(LoopbackApp):
     """The admin API on loopback, with one token per role."""
-
-    def __init__(self, runner: web.AppRunner, port: int, app: web.Application) -> None:
-        self.runner = runner
-        self.port = port
-        self.app = app
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @staticmethod
     def token(role: str = "admin") -> str:
@@ -285,9 +276,6 @@ class Admin:
     @classmethod
     def auth(cls, role: str = "admin") -> dict[str, str]:
         return {"Authorization": f"Bearer {cls.token(role)}"}
-
-    async def stop(self) -> None:
-        await self.runner.cleanup()
 
 
 AdminFactory = Callable[..., Awaitable[Admin]]
@@ -309,11 +297,8 @@ async def admin_factory() -> AsyncIterator[AdminFactory]:
         }
         fields.update(overrides)
         settings = msgspec.convert(fields, ControlSettings)
-        app = build_admin_app(settings)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", settings.port).start()
-        admin = Admin(runner, settings.port, app)
+        runner = web.AppRunner(build_admin_app(settings), access_log=None)
+        admin: Admin = await Admin.serve(runner, settings.port)
         started.append(admin)
         return admin
 
