@@ -162,7 +162,3 @@ class RoutingTable:
         recorder.retain(
             {(name, release) for name, route in self.routes.items() for release in route.releases}
         )
-
-    @property
-    def revision_sum(self) -> int:
-        return sum(route.revision for route in self.routes.values())
