@@ -135,6 +135,10 @@ async def received(request: web.Request) -> web.Response:
     )
 
 
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
 def build_app(state: SimState | None = None) -> web.Application:
     app = web.Application()
     app[SIM_STATE] = state or SimState()
@@ -143,4 +147,5 @@ def build_app(state: SimState | None = None) -> web.Application:
         app.router.add_post(f"{prefix}/embeddings", embeddings)
     app.router.add_post("/_sim/behaviour", set_behaviour)
     app.router.add_get("/_sim/received", received)
+    app.router.add_get("/healthz", healthz)
     return app

@@ -10,6 +10,7 @@ from importlib import metadata
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from control.api import audit, models, openapi, prompts, providers, routes, stats
 from control.api.auth import Authenticator, authorize, parse_tokens
@@ -84,6 +85,20 @@ async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await redis.aclose()
 
 
+async def healthz(_request: web.Request) -> web.Response:
+    """Liveness for container and Kubernetes probes: the process serves HTTP (no auth, no I/O)."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: Redis answers, so admin calls can succeed (no auth; names no secret)."""
+    try:
+        await request.app[STORE].redis.ping()
+    except (RedisError, OSError) as error:
+        return web.json_response({"ready": False, "redis": str(error)}, status=503)
+    return web.json_response({"ready": True})
+
+
 def build_admin_app(
     settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
 ) -> web.Application:
@@ -100,4 +115,6 @@ def build_admin_app(
         return web.Response(body=document, content_type="application/json")
 
     app.router.add_get(OPENAPI_PATH, serve_openapi)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     return app

@@ -133,6 +133,15 @@ class GatewayCollector(Collector):
         for name, route in self.holder.table.routes.items():
             revision.add_metric([name], route.revision)
         yield revision
+        weights = GaugeMetricFamily(
+            "turnout_release_weight_percent",
+            "Traffic share of each release in this replica's snapshot (percent)",
+            labels=["route", "release"],
+        )
+        for name, route in self.holder.table.routes.items():
+            for release, basis_points in route.snapshot.state.weights_bp.items():
+                weights.add_metric([name, release], basis_points / 100)
+        yield weights
         rejected = GaugeMetricFamily(
             "turnout_route_change_rejected",
             "1 while a route's newest version could not be applied (the previous one is served)",
