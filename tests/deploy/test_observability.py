@@ -1,11 +1,14 @@
 """docker/'s Prometheus config, alert rules and Grafana dashboard: they parse, fit the compose
 layout, and every metric they name is one a real gateway exports on /metrics."""
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import orjson
 import promql_parser
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -61,7 +64,16 @@ def test_prometheus_scrapes_every_gateway_replica_of_the_compose_layout():
     assert len(gateways) == 2 and targets == gateways
     mounts = services["prometheus"]["volumes"]
     assert "./prometheus:/etc/prometheus:ro" in mounts
-    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    assert config["rule_files"] == ["alerts.yml"]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Prometheus) not on PATH")
+def test_promtool_accepts_the_config_and_the_alerts_fire_when_they_should():
+    for command in (["check", "config", "prometheus.yml"], ["test", "rules", "alerts_test.yml"]):
+        done = subprocess.run(
+            ["promtool", *command], cwd=PROMETHEUS, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_alert_rules_are_complete_and_their_expressions_parse():
