@@ -61,7 +61,8 @@ class _ClusterPubSub(ClusterPubSub):
             await self._refresh()
             raise
 
-    async def parse_response(self, block: bool = True, timeout: float = 0) -> Any:  # noqa: ASYNC109 (redis-py's signature)
+    # redis-py's signature, hence a `timeout` parameter on an async method
+    async def parse_response(self, block: bool = True, timeout: float = 0) -> Any:  # noqa: ASYNC109
         try:
             return await super().parse_response(block, timeout)
         except (ConnectionError, TimeoutError, OSError):
@@ -75,8 +76,13 @@ class _ClusterPubSub(ClusterPubSub):
 
 
 class _Cluster(RedisCluster):
-    def pubsub(self, node: ClusterNode | None = None, host: str | None = None,
-               port: int | None = None, **kwargs: Any) -> ClusterPubSub:  # fmt: skip
+    def pubsub(
+        self,
+        node: ClusterNode | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        **kwargs: Any,
+    ) -> ClusterPubSub:
         return _ClusterPubSub(self, node=node, host=host, port=port, **kwargs)
 
 
