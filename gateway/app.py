@@ -14,7 +14,7 @@ from gateway.context import GatewayContext
 from gateway.contract.redis_url import connect
 from gateway.endpoints import feedback, info, proxy
 from gateway.errors import GatewayError
-from gateway.keys import CONTEXT, REGISTRY
+from gateway.keys import CALL_TAGS, CONTEXT, REGISTRY
 from gateway.settings import GatewaySettings
 from gateway.sync import Syncer, load_file
 from gateway.telemetry.prometheus import GatewayCollector
@@ -28,22 +28,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def error_layer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost: every failure leaves as an OpenAI-shaped error, never a traceback."""
+    """Outermost: every failure leaves as an OpenAI-shaped error, never a traceback. A call past
+    resolution keeps its tags (the proxy has recorded it as a gateway failure already)."""
     try:
         return await handler(request)
     except GatewayError as error:
-        return error.response()
+        return error.response(request.get(CALL_TAGS))
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise
         return GatewayError(
             http_error.status, http_error.reason, code=http_error.reason.lower().replace(" ", "_")
         ).response()
-    except Exception:  # the one place a surprise becomes a clean 500
-        log.exception("unhandled error serving %s %s", request.method, request.path)
+    except Exception:  # noqa: BLE001 - the one place a surprise becomes a clean 500 (logged)
+        request.app[CONTEXT].notices.warn(
+            "internal_error",
+            "unhandled error serving %s %s",
+            request.method,
+            request.path,
+            exc_info=True,
+        )
         return GatewayError(
             500, "internal gateway error", type_="server_error", code="internal_error"
-        ).response()
+        ).response(request.get(CALL_TAGS))
 
 
 def redis_client(url: str) -> aioredis.Redis:
