@@ -16,8 +16,8 @@ from gateway.endpoints import feedback, info, proxy
 from gateway.errors import GatewayError
 from gateway.keys import CALL_TAGS, CONTEXT, REGISTRY
 from gateway.settings import GatewaySettings
-from gateway.sync import Syncer, load_file
-from gateway.telemetry.prometheus import GatewayCollector
+from gateway.sync import SnapshotHolder, Syncer, load_file
+from gateway.telemetry.prometheus import GatewayCollector, SnapshotStatus
 from gateway.telemetry.store import TelemetryStore
 
 log = logging.getLogger("turnout.gateway")
@@ -51,6 +51,15 @@ async def error_layer(request: web.Request, handler: Handler) -> web.StreamRespo
         return GatewayError(
             500, "internal gateway error", type_="server_error", code="internal_error"
         ).response(request.get(CALL_TAGS))
+
+
+def snapshot_status(holder: SnapshotHolder) -> SnapshotStatus:
+    return SnapshotStatus(
+        revisions={name: route.revision for name, route in holder.table.routes.items()},
+        rejected=list(holder.table.rejected),
+        staleness_s=holder.staleness_s(),
+        redis_connected=holder.redis_connected,
+    )
 
 
 def redis_client(url: str) -> aioredis.Redis:
@@ -125,7 +134,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
     context = GatewayContext(settings)
     app[CONTEXT] = context
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(GatewayCollector(context.recorder, context.holder))
+    registry.register(GatewayCollector(context.recorder, lambda: snapshot_status(context.holder)))
     app[REGISTRY] = registry
     app.cleanup_ctx.append(_redis_lifecycle)
     app.router.add_post("/v1/chat/completions", proxy.chat_completions)
