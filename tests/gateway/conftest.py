@@ -23,11 +23,13 @@ async def fault_server() -> AsyncIterator[FaultServer]:
 async def fault_routes(
     redis: aioredis.Redis, server: FaultServer, modes: list[str], **provider_fields: Any
 ) -> None:
-    """A route per mode, named after it, whose provider's base_url selects that fault."""
+    """A route per mode, named after it (without its `=size`), whose provider's base_url
+    selects that fault."""
     for mode in modes:
-        name = f"f-{mode}".replace("=", "-")
+        route = mode.partition("=")[0]
+        name = f"f-{route}"
         await put_provider(
             redis, builders.provider(server.base_url(mode), name=name, **provider_fields)
         )
         release = ReleaseSpec(id="r1", model=builders.model("m", provider_name=name))
-        await put_route(redis, builders.state(mode, {"r1": 100}), [release])
+        await put_route(redis, builders.state(route, {"r1": 100}), [release])
