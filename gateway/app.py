@@ -15,6 +15,7 @@ from gateway.contract.redis_url import connect
 from gateway.endpoints import feedback, info, proxy
 from gateway.errors import GatewayError
 from gateway.keys import CALL_TAGS, CONTEXT, REGISTRY
+from gateway.listener import GatewayRunner
 from gateway.settings import GatewaySettings
 from gateway.sync import SnapshotHolder, Syncer, load_file
 from gateway.telemetry.prometheus import GatewayCollector, SnapshotStatus
@@ -120,9 +121,13 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
 def make_runner(app: web.Application, *, handle_signals: bool = False) -> web.AppRunner:
     """How every gateway runner is set up (`turnout up`, tests; `server` mirrors it): no access
     log on the hot path; a caller that disconnects cancels its handler, so a stalled upstream
-    call is abandoned at once."""
-    return web.AppRunner(
-        app, access_log=None, handler_cancellation=True, handle_signals=handle_signals
+    call is abandoned at once; malformed HTTP is answered OpenAI-shaped (`gateway.listener`)."""
+    return GatewayRunner(
+        app,
+        app[CONTEXT].notices,
+        access_log=None,
+        handler_cancellation=True,
+        handle_signals=handle_signals,
     )
 
 

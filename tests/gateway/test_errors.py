@@ -237,3 +237,15 @@ async def test_an_unexpected_failure_after_resolution_is_a_tagged_counted_500(
     assert stats.outcomes["gateway"] == 3 and stats.status_classes == {"5xx": 3}
     logged = [r for r in caplog.records if "unhandled error" in r.getMessage()]
     assert len(logged) == 1  # rate-limited: one line per interval, not one per call
+
+
+@pytest.mark.parametrize("value", [True, None, {"first": "Ada"}, ["Ada"]])
+async def test_a_prompt_variable_that_is_not_text_is_a_400_naming_it(gateway, http, value):
+    status, headers, data = await post(
+        http, gateway, json=ok_body(prompt_variables={"name": value})
+    )
+    assert status == 400
+    error = assert_openai_error(data, "invalid_prompt_variable")
+    assert "'name'" in error["message"] and "string or a number" in error["message"]
+    assert error["param"] == "prompt_variables.name"
+    assert headers["X-Turnout-Release"] == "r1"
