@@ -168,7 +168,16 @@ async def _reset_before(writer: asyncio.StreamWriter, number: int, size: int) ->
 
 
 async def _endless_chunked(writer: asyncio.StreamWriter, number: int, size: int) -> bool:
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+    return await _endless(writer, b"200 OK")
+
+
+async def _endless_error(writer: asyncio.StreamWriter, number: int, size: int) -> bool:
+    """An error status with an endless body: read whole by the gateway even for a stream."""
+    return await _endless(writer, b"500 Internal Server Error")
+
+
+async def _endless(writer: asyncio.StreamWriter, status: bytes) -> bool:
+    writer.write(b"HTTP/1.1 %s\r\nContent-Type: application/json\r\n" % status)
     writer.write(b"Transfer-Encoding: chunked\r\n\r\n")
     chunk = b"%x\r\n%s\r\n" % (len(_BLOCK), _BLOCK)
     while True:  # until the gateway closes the connection (drain raises)
@@ -225,6 +234,7 @@ async def _huge_event(writer: asyncio.StreamWriter, number: int, size: int) -> b
 _WRITERS: dict[str, Write] = {
     "reset": _reset_before,
     "endless-chunked": _endless_chunked,
+    "endless-error": _endless_error,
     "huge-body": _huge_body,
     "huge-body-until-close": _huge_body_until_close,
     "huge-event": _huge_event,

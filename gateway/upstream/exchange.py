@@ -164,8 +164,22 @@ class Exchange:
         return await self._head
 
     async def body(self) -> bytes:
+        if self._chunks is not None:  # a stream answered with an error body: read it whole
+            return await self._gather()
         await self._end
         return bytes(self._body)
+
+    async def _gather(self) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > self.body_limit:
+                error = UpstreamBodyTooLarge(self.body_limit)
+                self.on_error(error)  # ends the exchange: the pool closes the connection
+                raise error
+            parts.append(chunk)
+        return b"".join(parts)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()

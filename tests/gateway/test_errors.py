@@ -133,10 +133,11 @@ async def test_upstream_timeout(gateway, simulator, http):
     assert headers["X-Turnout-Release"] == "r1"
 
 
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("upstream_status", [429, 500])
-async def test_upstream_errors_pass_through(gateway, simulator, http, upstream_status):
+async def test_upstream_errors_pass_through(gateway, simulator, http, upstream_status, stream):
     simulator.state.behaviours["*"] = Behaviour(status=upstream_status, retry_after_s=3)
-    status, headers, data = await post(http, gateway, json=ok_body())
+    status, headers, data = await post(http, gateway, json=ok_body(stream=stream))
     assert status == upstream_status
     assert data["error"]["message"] == f"simulated failure {upstream_status}"
     assert headers["X-Turnout-Release"] == "r1"

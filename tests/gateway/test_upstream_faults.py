@@ -95,3 +95,20 @@ async def test_reset_is_a_502_and_hang_a_504(faulty, http):
     assert status == 504 and data["error"]["code"] == "upstream_timeout"
     status, _, _ = await call(http, faulty, "ok")
     assert status == 200
+
+
+async def test_an_endless_error_body_to_a_streaming_call_is_capped(
+    redis, redis_server, fault_server, gateway_factory, http
+):
+    await fault_routes(redis, fault_server, ["ok", "endless-error"], timeout_s=5.0)
+    gateway = await gateway_factory(redis_server.url, upstream_body_limit_bytes=1024 * 1024)
+    await wait_for(lambda: "endless-error" in gateway.context.holder.table.routes)
+    status, headers, data = await call(http, gateway, "endless-error", stream=True)
+    assert status == 502
+    assert data["error"]["code"] == "upstream_body_too_large"
+    assert "limit of 1048576 bytes" in data["error"]["message"]
+    assert headers["X-Turnout-Route"] == "endless-error"
+    (pool,) = gateway.context.client._pools.values()
+    assert not pool._connections  # that connection was closed, not kept
+    status, _, _ = await call(http, gateway, "ok")
+    assert status == 200
