@@ -30,11 +30,11 @@ _VERSIONS = ("HTTP/1.1", "HTTP/1.0")
 
 def parse_head(raw: bytes) -> ResponseHead:
     """The status line and headers (without the blank line that ends them)."""
-    lines = raw.split(b"\r\n")
-    for line in lines:
-        if b"\r" in line or b"\n" in line:
-            raise ProtocolError("bare CR or LF in the upstream response head")
-    status_line = lines[0].decode("latin-1")
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\r") != crlf or raw.count(b"\n") != crlf:
+        raise ProtocolError("bare CR or LF in the upstream response head")
+    lines = raw.decode("latin-1").split("\r\n")
+    status_line = lines[0]
     version, _, rest = status_line.partition(" ")
     code = rest[:3]
     if (
@@ -48,7 +48,7 @@ def parse_head(raw: bytes) -> ResponseHead:
     chunked = False
     keep_alive = version == "HTTP/1.1"
     for line in lines[1:]:
-        name, sep, value = line.decode("latin-1").partition(":")
+        name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():  # missing colon, folding, space before ":"
             raise ProtocolError(f"malformed upstream header line {line[:60]!r}")
         name = name.lower()
