@@ -119,9 +119,14 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 def make_runner(app: web.Application, *, handle_signals: bool = False) -> web.AppRunner:
-    """How every gateway runner is set up (`turnout up`, tests; `server` mirrors it): no access
+    """How every runner of `turnout up` and the tests is set up (`server` mirrors it): no access
     log on the hot path; a caller that disconnects cancels its handler, so a stalled upstream
-    call is abandoned at once; malformed HTTP is answered OpenAI-shaped (`gateway.listener`)."""
+    call is abandoned at once. The gateway's own app also answers malformed HTTP OpenAI-shaped
+    (`gateway.listener`); other apps (admin API, simulator) keep aiohttp's answer."""
+    if CONTEXT not in app:
+        return web.AppRunner(
+            app, access_log=None, handler_cancellation=True, handle_signals=handle_signals
+        )
     return GatewayRunner(
         app,
         app[CONTEXT].notices,

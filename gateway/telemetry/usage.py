@@ -125,7 +125,10 @@ class StreamTap:
             if self._pending_bytes > self.event_limit:
                 self.skipped_events += 1
                 self._passing = True
-                return self._take_pending()
+                seam = self._seam  # the event's end may straddle this chunk and the next
+                held = self._take_pending()
+                self._seam = seam
+                return held
             return b""
         if pending:
             pending.append(chunk[:end])

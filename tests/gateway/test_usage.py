@@ -119,3 +119,12 @@ def test_one_huge_event_is_relayed_in_linear_time_and_skipped_once():
     assert tap.skipped_events == 1
     assert tap.usage == (11, 4)  # the scan resumed after the huge event
     assert relayed == 6 + 50 * 1024 * 1024 + 2 + len(b"data: [DONE]\n\n")
+
+
+def test_an_oversized_event_ending_across_two_chunks_resumes_the_scan():
+    """Found by the fuzz above: the blank line ending a skipped event straddles two chunks."""
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}\n\n'
+    tap = StreamTap(hide_usage=True, event_limit=100)
+    out = tap.feed(b"data: " + b"x" * 200 + b"\n") + tap.feed(b"\n" + usage) + tap.rest()
+    assert tap.usage == (5, 2) and tap.skipped_events == 1
+    assert out == b"data: " + b"x" * 200 + b"\n\n"
