@@ -30,7 +30,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def error_layer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost: every failure leaves as an OpenAI-shaped error, never a traceback. A call past
-    resolution keeps its tags (the proxy has recorded it as a gateway failure already)."""
+    resolution keeps its tags (the proxy has recorded it as a gateway failure already); one that
+    failed before is counted in `turnout_rejected_total{code="internal_error"}`."""
     try:
         return await handler(request)
     except GatewayError as error:
@@ -41,14 +42,19 @@ async def error_layer(request: web.Request, handler: Handler) -> web.StreamRespo
         return GatewayError(
             http_error.status, http_error.reason, code=http_error.reason.lower().replace(" ", "_")
         ).response()
-    except Exception:  # noqa: BLE001 - the one place a surprise becomes a clean 500 (logged)
-        request.app[CONTEXT].notices.warn(
+    except Exception:  # the one place a surprise becomes a clean 500 (logged)
+        context = request.app[CONTEXT]
+        context.notices.warn(
             "internal_error",
             "unhandled error serving %s %s",
             request.method,
             request.path,
             exc_info=True,
         )
+        if request.writer.output_size:  # a stream had started: aiohttp closes the connection
+            raise
+        if CALL_TAGS not in request:  # not recorded against a release: count it here
+            context.recorder.reject("internal_error")
         return GatewayError(
             500, "internal gateway error", type_="server_error", code="internal_error"
         ).response(request.get(CALL_TAGS))

@@ -250,3 +250,16 @@ async def test_a_prompt_variable_that_is_not_text_is_a_400_naming_it(gateway, ht
     assert "'name'" in error["message"] and "string or a number" in error["message"]
     assert error["param"] == "prompt_variables.name"
     assert headers["X-Turnout-Release"] == "r1"
+
+
+async def test_an_unexpected_failure_before_resolution_is_a_counted_500(gateway, http, monkeypatch):
+    from gateway.endpoints import proxy
+
+    def broken(table, body):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(proxy, "find_route", broken)
+    status, _, data = await post(http, gateway, json=ok_body())
+    assert status == 500
+    assert_openai_error(data, "internal_error")
+    assert gateway.context.recorder.rejected == {"internal_error": 1}
