@@ -132,7 +132,7 @@ async def test_a_caller_leaving_a_buffered_call_frees_the_upstream_connection_at
     redis, redis_server, simulator, gateway_factory, http
 ):
     """One upstream connection allowed: a caller that gives up on a slow answer must not hold it
-    until the upstream answers (3 s here) or times out; the next caller is served at once."""
+    until the upstream answers (2 s here) or times out; the next caller is served at once."""
     await put_provider(redis, builders.provider(simulator.url, timeout_s=10.0, max_connections=1))
     await put_route(
         redis, builders.state("slow", {"r1": 100}), [builders.release("r1", upstream="slow-m")]
@@ -140,7 +140,7 @@ async def test_a_caller_leaving_a_buffered_call_frees_the_upstream_connection_at
     await put_route(
         redis, builders.state("fast", {"r1": 100}), [builders.release("r1", upstream="fast-m")]
     )
-    simulator.state.behaviours["slow-m"] = Behaviour(latency_ms=3000)
+    simulator.state.behaviours["slow-m"] = Behaviour(latency_ms=2000)
     gateway = await gateway_factory(redis_server.url)
     url = f"{gateway.url}/v1/chat/completions"
     async with aiohttp.ClientSession() as leaving:
