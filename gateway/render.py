@@ -30,8 +30,14 @@ class VariableTypeError(TypeError):
         self.json_type = _JSON_TYPES.get(type(value), type(value).__name__)
 
 
-_JSON_TYPES = {dict: "object", list: "array", bool: "boolean", int: "number", float: "number"}
-_JSON_TYPES[type(None)] = "null"
+_JSON_TYPES: dict[type, str] = {
+    dict: "object",
+    list: "array",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    type(None): "null",
+}
 
 
 def render(compiled: Compiled, variables: Mapping[str, Any]) -> str:

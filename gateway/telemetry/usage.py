@@ -121,7 +121,7 @@ class StreamTap:
         if end == 0:
             pending.append(chunk)
             self._pending_bytes += len(chunk)
-            self._seam = (self._seam + chunk)[-3:]
+            self._seam = chunk[-3:] if len(chunk) >= 3 else (self._seam + chunk)[-3:]
             if self._pending_bytes > self.event_limit:
                 self.skipped_events += 1
                 self._passing = True

@@ -112,3 +112,13 @@ async def test_an_endless_error_body_to_a_streaming_call_is_capped(
     assert not pool._connections  # that connection was closed, not kept
     status, _, _ = await call(http, gateway, "ok")
     assert status == 200
+
+
+def test_the_upstream_body_limit_is_a_validated_setting(monkeypatch):
+    from gateway.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("TURNOUT_UPSTREAM_BODY_LIMIT_BYTES", "65536")
+    assert load_settings({}).upstream_body_limit_bytes == 65536
+    monkeypatch.setenv("TURNOUT_UPSTREAM_BODY_LIMIT_BYTES", "10")
+    with pytest.raises(SettingsError, match="upstream_body_limit_bytes"):
+        load_settings({})
