@@ -29,6 +29,7 @@ from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.recorder import CallOutcome
 from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
+from gateway.upstream.exchange import ProtocolError
 
 Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
 
@@ -110,6 +111,8 @@ async def _forward(
         response, call.first_byte_s, cut = await relay_stream(
             request, exchange, head, tags, call.started, tap
         )
+        if isinstance(exchange.error, ProtocolError):  # bad framing mid-stream: refused too
+            context.recorder.refuse_upstream("upstream_bad_response")
         if tap.skipped_events:
             context.recorder.dropped["sse_events"] += tap.skipped_events
             context.notices.warn(

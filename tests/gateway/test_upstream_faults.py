@@ -45,6 +45,7 @@ EXPECTED = {
     "bad-chunk-size": "bad upstream chunk size",
     "bad-chunk-end": "chunk not followed by CRLF",
     "switching-protocols": "switched protocols",
+    "bad-chunk-mid-stream": "bad upstream chunk size",
 }
 
 
@@ -122,3 +123,19 @@ def test_the_upstream_body_limit_is_a_validated_setting(monkeypatch):
     monkeypatch.setenv("TURNOUT_UPSTREAM_BODY_LIMIT_BYTES", "10")
     with pytest.raises(SettingsError, match="upstream_body_limit_bytes"):
         load_settings({})
+
+
+async def test_bad_framing_in_the_middle_of_a_stream_ends_it_with_an_error_event(faulty, http):
+    async with http.post(
+        f"{faulty.url}/v1/chat/completions", json=chat("bad-chunk-mid-stream", stream=True)
+    ) as response:
+        assert response.status == 200
+        body = await response.read()
+    first, _, error = body.partition(b"\n\n")
+    assert first == b'data: {"choices":[]}'
+    assert b'"code":"upstream_bad_response"' in error and b"bad upstream chunk size" in error
+    assert faulty.context.recorder.upstream_refused == {"upstream_bad_response": 1}
+    stats = faulty.context.holder.table.routes["bad-chunk-mid-stream"].releases["r1"].stats
+    assert stats.outcomes["upstream_5xx"] == 1
+    status, _, _ = await call(http, faulty, "ok")
+    assert status == 200
