@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import msgspec
 
 from gateway.telemetry.recorder import DEFAULT_CALL_QUEUE_LIMIT
+from gateway.upstream.exchange import DEFAULT_BODY_LIMIT_BYTES as DEFAULT_UPSTREAM_BODY_LIMIT
 
 DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024
 
@@ -23,6 +24,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str = "./data"
     workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
     body_limit_bytes: Annotated[int, msgspec.Meta(ge=1024)] = DEFAULT_BODY_LIMIT_BYTES
+    # a buffered (non-streaming) upstream answer larger than this is refused with a 502
+    upstream_body_limit_bytes: Annotated[int, msgspec.Meta(ge=1024, le=2**40)] = (
+        DEFAULT_UPSTREAM_BODY_LIMIT
+    )
     poll_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     api_keys: str = ""  # TURNOUT_API_KEYS: "app:token" or "app:pin:token", comma-separated
     flush_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # telemetry batches to Redis
