@@ -63,6 +63,10 @@ async def error_layer(request: web.Request, handler: Handler) -> web.StreamRespo
 def snapshot_status(holder: SnapshotHolder) -> SnapshotStatus:
     return SnapshotStatus(
         revisions={name: route.revision for name, route in holder.table.routes.items()},
+        weights_bp={
+            name: dict(route.snapshot.state.weights_bp)
+            for name, route in holder.table.routes.items()
+        },
         rejected=list(holder.table.rejected),
         staleness_s=holder.staleness_s(),
         redis_connected=holder.redis_connected,
