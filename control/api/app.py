@@ -4,21 +4,23 @@ Extend it by adding a module with an `ENDPOINTS` list to `ENDPOINT_TABLES` (or p
 routing, auth, decoding, errors and the OpenAPI document follow from the declarations.
 """
 
+import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from importlib import metadata
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from control.api import audit, models, openapi, prompts, providers, routes, stats
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
-from control.errors import BadInput, from_validation
+from control.errors import BadInput, ControlError, from_validation
 from control.settings import ControlSettings
-from control.store import Store
-from gateway.contract.redis_url import connect
+from control.store import Store, redis_client
 
 ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     providers.ENDPOINTS,
@@ -76,10 +78,14 @@ def _adapt(endpoint: Endpoint) -> Handler:
 
 async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    redis = connect(
+    redis = redis_client(
         settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0, health_check_interval=5
     )
-    app[STORE] = Store(redis, settings.audit_max_entries)
+    store = Store(redis, settings.audit_max_entries)
+    app[STORE] = store
+    with contextlib.suppress(RedisError, OSError, TimeoutError, ControlError):
+        # A fresh registry gets its data epoch now; Redis down or data lost must not stop the start
+        await asyncio.wait_for(store.guard.check(), timeout=2.0)
     yield
     await redis.aclose()
 
