@@ -14,7 +14,7 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from control.api import audit, models, openapi, prompts, providers, routes, stats
+from control.api import audit, backup, models, openapi, prompts, providers, routes, stats
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
@@ -29,8 +29,10 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     routes.ENDPOINTS,
     audit.ENDPOINTS,
     stats.ENDPOINTS,
+    backup.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
+RESTORE_LIMIT_BYTES = 64 * 1024 * 1024
 
 SETTINGS = web.AppKey("turnout_control_settings", ControlSettings)
 AUTH = web.AppKey("turnout_control_auth", Authenticator)
@@ -94,7 +96,9 @@ def build_admin_app(
     settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
 ) -> web.Application:
     endpoints = [*itertools.chain.from_iterable(ENDPOINT_TABLES), *extra]
-    app = web.Application(middlewares=[error_layer])
+    # A restore carries the whole registry: larger than aiohttp's 1 MiB default; only read
+    # after the caller's token and role are checked.
+    app = web.Application(middlewares=[error_layer], client_max_size=RESTORE_LIMIT_BYTES)
     app[SETTINGS] = settings
     app[AUTH] = Authenticator(parse_tokens(settings.admin_tokens))
     app.cleanup_ctx.append(_store_lifecycle)
