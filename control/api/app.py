@@ -55,6 +55,8 @@ def _adapt(endpoint: Endpoint) -> Handler:
         if endpoint.role is not None:
             identity = request.app[AUTH].identify(request.headers.get("Authorization"))
             authorize(identity, endpoint.role)
+        if endpoint.epoch_check:  # before anything is read: a change over lost data is a 503
+            await request.app[STORE].guard.check()
         arguments = {}
         try:  # only what the caller sent is a 400; a record read from Redis that does not
             # decode is a server error (500 from the error layer)
