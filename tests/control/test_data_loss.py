@@ -3,7 +3,6 @@ snapshot (and its file), report the loss, the control plane refuses changes with
 the cause, and `turnout restore` brings everything back. Real redis-server processes throughout."""
 
 import asyncio
-import time
 
 import msgspec
 
@@ -203,3 +202,29 @@ async def test_an_absent_route_is_kept_and_only_an_audited_delete_removes_it(
     await redis.delete(keys.route_state("again"))
     await redis.hset(keys.DELETED_ROUTES, "again", b'{"deleted_at":1.0,"actor":"a","reason":"r"}')
     await wait_for(lambda: "again" not in missed.context.holder.table.routes, timeout_s=3)
+
+
+async def test_a_gateway_started_on_an_empty_redis_keeps_its_file(
+    api, redis, redis_server, simulator, gateway_factory, http, tmp_path
+):
+    route = await seed_route(api, simulator.url)
+    data_dir = str(tmp_path / "kept")
+    first = await gateway_factory(redis_server.url, data_dir=data_dir)
+    await wait_for(lambda: _revision(first) == route["revision"], timeout_s=3)
+    await first.stop()
+    file = first.context.settings.snapshot_file
+    saved = file.read_bytes()
+    redis_server.kill()
+    redis_server.start()  # empty
+
+    second = await gateway_factory(redis_server.url, data_dir=data_dir, poll_interval_s=0.3)
+    status, ready = await readiness(http, second)
+    assert (status, ready["status"], ready["source"]) == (200, "degraded", "file")
+    body = {"model": "support", "messages": [{"role": "user", "content": "x"}]}
+    async with http.post(f"{second.url}/v1/chat/completions", json=body) as response:
+        assert response.status == 200
+    await asyncio.sleep(0.8)
+    assert file.read_bytes() == saved
+    marker = {k.decode(): v.decode() for k, v in (await redis.hgetall(keys.DATA_LOST)).items()}
+    assert marker["reason"].startswith("the data epoch") and marker["detected_by"]
+    assert marker[next(k for k in marker if k.startswith("revision:support:"))] == "2"

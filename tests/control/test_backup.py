@@ -1,0 +1,118 @@
+"""`turnout export` and `turnout restore`: a round trip through a wiped Redis gives the same
+registry back (revisions above the old ones), a restore over live data needs --force, and the
+control plane answers 503 naming Redis while Redis is down, then retries a dead pooled
+connection so the first rollback after a Redis restart succeeds."""
+
+import asyncio
+
+import msgspec
+
+from tests.conftest import Admin
+from tests.control.conftest import Api, seed_route
+from turnout.cli import main
+
+ROUTE = "/admin/routes/support"
+
+
+async def cli(admin, capsys, *argv):
+    capsys.readouterr()
+    flags = ["--admin-url", admin.url, "--token", Admin.token("admin")]
+    code = await asyncio.to_thread(main, [*argv, *flags])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def without_revisions(export):
+    routes = {}
+    for name, route in export["routes"].items():
+        state = dict(route["state"])
+        state.pop("revision")
+        routes[name] = {**route, "state": state}
+    return {**export, "routes": routes, "exported_at": None, "audit": None, "epoch": None}
+
+
+async def test_export_wipe_restore_round_trip(api, admin, redis, redis_server, capsys, tmp_path):
+    route = await seed_route(api, "http://127.0.0.1:9/v1", systems=("A {{x}}.", "B.", "C."))
+    body = {"weights": {"r1": 80, "r2": 15, "r3": 5}, "expected_revision": route["revision"]}
+    await api.ok("PUT", f"{ROUTE}/weights", {**body, "reason": "canary"})
+    await api.ok("POST", f"{ROUTE}/pin", {"reason": "hold"})
+    await api.ok("POST", "/admin/routes", {"name": "two", "release": {"model": "sim-chat@1"}})
+    backup = tmp_path / "registry.json"
+    code, _, err = await cli(admin, capsys, "export", "--out", str(backup), "--audit")
+    assert code == 0 and "exported 2 route(s), 1 provider(s), 3 prompt version(s)" in err
+    before = msgspec.json.decode(backup.read_bytes())
+    assert [e["action"] for e in before["audit"]][-2:] == ["route.pin", "route.create"]
+
+    redis_server.kill()
+    redis_server.start()  # wiped
+    status, error = await api.error("POST", "/admin/prompts/p/versions", {"system": "x"})
+    assert status == 503 and error["code"] == "redis_data_lost"
+
+    code, out, err = await cli(admin, capsys, "restore", "--from", str(backup))
+    assert code == 0, err
+    assert "Redis had lost its data" in out and "restored from export: 2 route(s)" in out
+    after = await api.ok("GET", "/admin/export")
+    assert without_revisions(after) == without_revisions(before)
+    assert after["epoch"]["id"] == before["epoch"]["id"] and after["epoch"]["restored_at"]
+    for name, restored in after["routes"].items():
+        assert restored["state"]["revision"] == before["routes"][name]["state"]["revision"] + 1
+    # the registry works as before: identical content gives the existing version back
+    again = await api.call("POST", "/admin/prompts/support/versions", {"system": "B."})
+    assert again[0] == 200 and again[1]["version"] == 2
+    fresh = await api.ok("POST", "/admin/prompts/support/versions", {"system": "D."})
+    assert fresh["version"] == 4
+
+
+async def test_restore_over_live_data_needs_force(api, admin, redis, capsys, tmp_path):
+    await seed_route(api, "http://127.0.0.1:9/v1")
+    backup = tmp_path / "registry.json"
+    assert (await cli(admin, capsys, "export", "--out", str(backup)))[0] == 0
+    code, _, err = await cli(admin, capsys, "restore", "--from", str(backup))
+    assert code == 1 and "pass force" in err
+    code, out, _ = await cli(admin, capsys, "restore", "--from", str(backup), "--force")
+    assert code == 0 and "support@3" in out  # revision 2 + 1
+    status, error = await api.error("POST", "/admin/restore", {"reason": "x"})
+    assert status == 400 and "exactly one of" in error["message"]
+    status, error = await api.error(
+        "POST", "/admin/restore", {"reason": "x", "snapshot": {"routes": {}}}
+    )
+    assert status == 400
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hello": 1}')
+    code, _, err = await cli(admin, capsys, "restore", "--from", str(bad))
+    assert code == 2 and "neither a `turnout export` file nor a gateway's snapshot.json" in err
+    status, _ = await api.call("POST", "/admin/restore", {"reason": "x"}, role="operator")
+    assert status == 403
+    status, _ = await api.call("GET", "/admin/export", role="operator")
+    assert status == 403
+
+
+async def test_control_plane_on_a_failing_redis(persistent_redis_server, admin_factory, http):
+    admin = await admin_factory(persistent_redis_server.url)
+    api = Api(http, admin)
+    route = await seed_route(api, "http://127.0.0.1:9/v1")
+    body = {"weights": {"r1": 50, "r2": 50}, "expected_revision": route["revision"]}
+    flipped = await api.ok("PUT", f"{ROUTE}/weights", {**body, "reason": "canary"})
+    # several pooled connections, all of which a restart leaves dead
+    await asyncio.gather(*(api.ok("GET", ROUTE) for _ in range(5)))
+
+    persistent_redis_server.stop()
+    for method, path, payload in (
+        ("GET", "/admin/routes", None),
+        ("POST", f"{ROUTE}/rollback", {"reason": "incident"}),
+    ):
+        status, error = await api.error(method, path, payload)
+        assert status == 503 and error["code"] == "redis_unavailable", error
+        assert error["message"].startswith("Redis is unavailable (ConnectionError")
+
+    persistent_redis_server.start()  # with its data (append-only file)
+    back = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "incident"}, role="operator")
+    assert (back["changed"], back["revision"]) == (True, flipped["revision"] + 1)
+    assert back["weights"] == {"r1": 100, "r2": 0}
+
+    persistent_redis_server.stop()
+    persistent_redis_server.start()
+    for _ in range(6):  # every dead pooled connection is retried on a fresh one
+        assert (await api.ok("GET", ROUTE))["revision"] == back["revision"]
+    entries = await api.ok("GET", "/admin/audit?route=support")
+    assert [e["action"] for e in entries].count("route.rollback") == 1
