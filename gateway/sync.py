@@ -157,6 +157,7 @@ class SnapshotHolder:
         self.last_confirmed = 0.0  # monotonic time Redis last confirmed the table was current
         self.redis_connected = False
         self.data_lost: str | None = None  # why Redis's data is not applied, while it is not
+        self.unconfirmed: set[str] = set()  # served, absent from Redis, never deleted
 
     def apply(self, snapshot: Snapshot, source: str) -> None:
         table = RoutingTable(snapshot, self.recorder, self.table)
@@ -190,7 +191,6 @@ class Syncer:
         # moment (asyncio.timeout on Python 3.11), so stopping must not rely on it alone.
         self._stopping = False
         self._marker_left = False  # this process added its account to the data-lost marker
-        self._kept_routes: set[str] = set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -253,23 +253,20 @@ class Syncer:
             self.holder.source = "redis"
 
     def _kept(self, read: Snapshot, current: Snapshot, found: Durability) -> Snapshot:
-        """What Redis holds, plus served routes and providers it lacks without a deletion.
-
-        After a restore (the epoch record changed) Redis is taken exactly as it is."""
-        if current.epoch is not None and found.epoch != current.epoch:
-            return msgspec.structs.replace(read, epoch=found.epoch)
+        """What Redis holds, plus served routes and providers it lacks without a deletion (also
+        after a restore from an older backup: only an audited deletion drops a route)."""
         kept = {
             name: route
             for name, route in current.routes.items()
             if name not in read.routes and name not in found.deleted
         }
-        if kept.keys() != self._kept_routes:
+        if kept.keys() != self.holder.unconfirmed:
             if kept:
                 log.warning(
                     "routes absent from Redis without an audited deletion, still served: %s",
                     ", ".join(sorted(kept)),
                 )
-            self._kept_routes = set(kept)
+            self.holder.unconfirmed = set(kept)
         return Snapshot(
             routes={**kept, **read.routes},
             providers={**current.providers, **read.providers},
@@ -312,9 +309,11 @@ class Syncer:
             if route is None:
                 return  # absent is not deleted: only RouteDeleted drops a route
             routes = {**current.routes, event.route: route}
+            self.holder.unconfirmed.discard(event.route)
             await self._publish(msgspec.structs.replace(current, routes=routes))
         elif isinstance(event, RouteDeleted):
             routes = {k: v for k, v in current.routes.items() if k != event.route}
+            self.holder.unconfirmed.discard(event.route)
             log.warning("route %s deleted by an audited deletion: no longer served", event.route)
             await self._publish(msgspec.structs.replace(current, routes=routes))
         elif isinstance(event, ProvidersChanged):

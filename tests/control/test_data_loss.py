@@ -228,3 +228,45 @@ async def test_a_gateway_started_on_an_empty_redis_keeps_its_file(
     marker = {k.decode(): v.decode() for k, v in (await redis.hgetall(keys.DATA_LOST)).items()}
     assert marker["reason"].startswith("the data epoch") and marker["detected_by"]
     assert marker[next(k for k in marker if k.startswith("revision:support:"))] == "2"
+
+
+async def test_restoring_an_older_export_numbers_above_what_gateways_serve(
+    api, admin, admin_factory, redis, redis_server, simulator, gateway_factory, http, caplog
+):
+    route = await seed_route(api, simulator.url)
+    old = await api.ok("GET", "/admin/export")
+    revision = route["revision"]
+    for weights in ({"r1": 50, "r2": 50}, {"r1": 20, "r2": 80}):
+        body = {"weights": weights, "expected_revision": revision, "reason": "step"}
+        revision = (await api.ok("PUT", f"{ROUTE}/weights", body))["revision"]
+    await api.ok("POST", "/admin/routes", {"name": "late", "release": {"model": "sim-chat@1"}})
+    gateway = await gateway_factory(redis_server.url, poll_interval_s=0.2)
+    await wait_for(lambda: _revision(gateway) == revision, timeout_s=3)
+
+    redis_server.kill()
+    redis_server.start()  # empty
+    await wait_for(lambda: gateway.context.holder.data_lost is not None, timeout_s=5)
+    await asyncio.sleep(1.0)  # five revision checks: still one log line
+    lost_lines = [r for r in caplog.records if r.getMessage().startswith("Redis lost its data")]
+    assert len(lost_lines) == 1
+    # a control plane started now knows too, from the marker the gateway left
+    later = await admin_factory(redis_server.url)
+    async with http.post(
+        f"{later.url}/admin/routes/support/pin", json={"reason": "x"}, headers=Admin.auth()
+    ) as response:
+        assert response.status == 503
+        assert (await response.json())["error"]["code"] == "redis_data_lost"
+
+    answer = await api.ok("POST", "/admin/restore", {"export": old, "reason": "older backup"})
+    assert answer["routes"] == {"support": revision + 1}  # above what the gateway reported
+    assert "gone from Redis" in answer["was_lost"]
+    await wait_for(lambda: _revision(gateway) == revision + 1, timeout_s=3)
+    assert gateway.context.holder.data_lost is None
+    served = gateway.context.holder.table.routes["support"].snapshot.state
+    assert served.weights_bp == {"r1": 10_000}  # as the export had it
+    # a route the backup lacks is still served (no deletion), and reported as such
+    status, ready = await readiness(http, gateway)
+    assert "late" in gateway.context.holder.table.routes
+    assert (ready["status"], ready["unconfirmed"]) == ("ready", ["late"])
+    recovered = [r for r in caplog.records if "epoch is back" in r.getMessage()]
+    assert len(recovered) == 1
