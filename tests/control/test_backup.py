@@ -116,3 +116,80 @@ async def test_control_plane_on_a_failing_redis(persistent_redis_server, admin_f
         assert (await api.ok("GET", ROUTE))["revision"] == back["revision"]
     entries = await api.ok("GET", "/admin/audit?route=support")
     assert [e["action"] for e in entries].count("route.rollback") == 1
+
+
+class ReplyDroppingProxy:
+    """A TCP proxy to Redis that, once armed, forwards the next EVALSHA to Redis and then drops
+    that connection instead of passing the reply back: the change ran, the caller cannot know."""
+
+    def __init__(self, redis_port):
+        self.redis_port = redis_port
+        self.armed = False
+        self.dropped = 0
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def _serve(self, client_reader, client_writer):
+        upstream_reader, upstream_writer = await asyncio.open_connection(
+            "127.0.0.1", self.redis_port
+        )
+        doomed = asyncio.Event()
+
+        async def requests():
+            while data := await client_reader.read(65536):
+                if self.armed and b"EVALSHA" in data:
+                    self.armed = False
+                    doomed.set()
+                upstream_writer.write(data)
+                await upstream_writer.drain()
+
+        async def replies():
+            while data := await upstream_reader.read(65536):
+                if doomed.is_set():
+                    self.dropped += 1
+                    break
+                client_writer.write(data)
+                await client_writer.drain()
+
+        tasks = [asyncio.create_task(requests()), asyncio.create_task(replies())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        client_writer.close()
+        upstream_writer.close()
+
+    async def stop(self):
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def test_a_change_whose_reply_was_lost_is_not_applied_twice(
+    redis_server, admin_factory, http
+):
+    proxy = ReplyDroppingProxy(redis_server.server.port)
+    admin = await admin_factory(await proxy.start())
+    api = Api(http, admin)
+    try:
+        route = await seed_route(api, "http://127.0.0.1:9/v1", systems=("A.", "B.", "C."))
+        body = {"weights": {"r1": 90, "r2": 10}, "expected_revision": route["revision"]}
+        proxy.armed = True
+        flipped = await api.ok("PUT", f"{ROUTE}/weights", {**body, "reason": "canary"})
+        assert proxy.dropped == 1  # the first attempt ran, its reply never arrived
+        assert flipped["revision"] == route["revision"] + 1
+        assert flipped["weights"] == {"r1": 90, "r2": 10, "r3": 0}
+
+        proxy.armed = True  # a release created without expected_revision: planned again
+        created = await api.ok(
+            "POST", f"{ROUTE}/releases", {"prompt": "support@1", "model": "sim-chat@1"}
+        )
+        assert proxy.dropped == 2 and created["release"]["id"] == "r4"
+        after = await api.ok("GET", ROUTE)
+        assert [r["id"] for r in after["releases"]] == ["r1", "r2", "r3", "r4"]  # not r5
+        actions = [e["action"] for e in await api.ok("GET", "/admin/audit?route=support")]
+        assert actions.count("route.flip") == 1 and actions[-1] == "release.create"
+        assert actions.count("release.create") == 3
+    finally:
+        await proxy.stop()
