@@ -16,6 +16,11 @@ from gateway.contract import durability, keys
 from gateway.contract.durability import DataEpoch
 from gateway.contract.snapshot import Snapshot
 
+LOST_MESSAGE = (
+    "Redis lost its data (%s): serving the last known good snapshot (%d routes) and leaving "
+    "its file as it is until an operator runs `turnout restore`"
+)
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -63,3 +68,20 @@ async def leave_marker(redis: aioredis.Redis, reason: str, served: Snapshot) -> 
         if revisions:
             pipe.hset(keys.DATA_LOST, mapping=revisions)  # type: ignore[arg-type]
         await pipe.execute()
+
+
+def merged(read: Snapshot, current: Snapshot, found: Durability) -> tuple[Snapshot, list[str]]:
+    """What Redis holds plus the served routes and providers it lacks without a deletion (also
+    after a restore from an older backup: only an audited deletion drops a route), and the
+    names of the routes kept that way."""
+    kept = {
+        name: route
+        for name, route in current.routes.items()
+        if name not in read.routes and name not in found.deleted
+    }
+    snapshot = Snapshot(
+        routes={**kept, **read.routes},
+        providers={**current.providers, **read.providers},
+        epoch=found.epoch,
+    )
+    return snapshot, sorted(kept)

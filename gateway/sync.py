@@ -30,7 +30,7 @@ from gateway.contract.snapshot import (
     RouteState,
     Snapshot,
 )
-from gateway.dataloss import Durability, leave_marker, read_durability
+from gateway.dataloss import LOST_MESSAGE, leave_marker, merged, read_durability
 from gateway.snapshot import RoutingTable
 from gateway.telemetry.recorder import Recorder
 
@@ -157,7 +157,7 @@ class SnapshotHolder:
         self.last_confirmed = 0.0  # monotonic time Redis last confirmed the table was current
         self.redis_connected = False
         self.data_lost: str | None = None  # why Redis's data is not applied, while it is not
-        self.unconfirmed: set[str] = set()  # served, absent from Redis, never deleted
+        self.unconfirmed: list[str] = []  # served, absent from Redis, never deleted
 
     def apply(self, snapshot: Snapshot, source: str) -> None:
         table = RoutingTable(snapshot, self.recorder, self.table)
@@ -241,7 +241,10 @@ class Syncer:
         if reason is not None:
             await self._lost(reason)
             return
-        snapshot = self._kept(await read_snapshot(self.redis, current), current, found)
+        snapshot, kept = merged(await read_snapshot(self.redis, current), current, found)
+        if kept != self.holder.unconfirmed and kept:
+            log.warning("absent from Redis, never deleted, still served: %s", ", ".join(kept))
+        self.holder.unconfirmed = kept
         if self.holder.data_lost is not None:
             log.warning("Redis data epoch is back: applying Redis again")
             self.holder.data_lost = None
@@ -252,36 +255,10 @@ class Syncer:
         elif self.holder.source != "redis":
             self.holder.source = "redis"
 
-    def _kept(self, read: Snapshot, current: Snapshot, found: Durability) -> Snapshot:
-        """What Redis holds, plus served routes and providers it lacks without a deletion (also
-        after a restore from an older backup: only an audited deletion drops a route)."""
-        kept = {
-            name: route
-            for name, route in current.routes.items()
-            if name not in read.routes and name not in found.deleted
-        }
-        if kept.keys() != self.holder.unconfirmed:
-            if kept:
-                log.warning(
-                    "routes absent from Redis without an audited deletion, still served: %s",
-                    ", ".join(sorted(kept)),
-                )
-            self.holder.unconfirmed = set(kept)
-        return Snapshot(
-            routes={**kept, **read.routes},
-            providers={**current.providers, **read.providers},
-            epoch=found.epoch,
-        )
-
     async def _lost(self, reason: str) -> None:
         """Keep serving what is held; the file is not touched; report it once, mark it once."""
         if self.holder.data_lost is None:
-            log.error(
-                "Redis lost its data (%s): serving the last known good snapshot (%d routes) "
-                "and leaving its file as it is until an operator runs `turnout restore`",
-                reason,
-                len(self.holder.table.routes),
-            )
+            log.error(LOST_MESSAGE, reason, len(self.holder.table.routes))
         self.holder.data_lost = reason
         self.holder.redis_connected = True
         if not self._marker_left:
@@ -309,11 +286,11 @@ class Syncer:
             if route is None:
                 return  # absent is not deleted: only RouteDeleted drops a route
             routes = {**current.routes, event.route: route}
-            self.holder.unconfirmed.discard(event.route)
+            self.holder.unconfirmed = [n for n in self.holder.unconfirmed if n != event.route]
             await self._publish(msgspec.structs.replace(current, routes=routes))
         elif isinstance(event, RouteDeleted):
             routes = {k: v for k, v in current.routes.items() if k != event.route}
-            self.holder.unconfirmed.discard(event.route)
+            self.holder.unconfirmed = [n for n in self.holder.unconfirmed if n != event.route]
             log.warning("route %s deleted by an audited deletion: no longer served", event.route)
             await self._publish(msgspec.structs.replace(current, routes=routes))
         elif isinstance(event, ProvidersChanged):

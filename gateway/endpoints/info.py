@@ -40,7 +40,7 @@ async def readyz(request: web.Request) -> web.Response:
         "staleness_s": None if holder.last_confirmed == 0 else round(holder.staleness_s(), 3),
         "routes": {name: route.revision for name, route in holder.table.routes.items()},
         "rejected": holder.table.rejected,
-        "unconfirmed": sorted(holder.unconfirmed),  # served although Redis lacks them
+        "unconfirmed": holder.unconfirmed,  # served although Redis lacks them
     }
     return web.Response(
         status=200 if holder.loaded else 503,
