@@ -126,12 +126,14 @@ class ReplyDroppingProxy:
         self.redis_port = redis_port
         self.armed = False
         self.dropped = 0
+        self.handlers = set()
 
     async def start(self):
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
 
     async def _serve(self, client_reader, client_writer):
+        self.handlers.add(asyncio.current_task())
         upstream_reader, upstream_writer = await asyncio.open_connection(
             "127.0.0.1", self.redis_port
         )
@@ -154,15 +156,22 @@ class ReplyDroppingProxy:
                 await client_writer.drain()
 
         tasks = [asyncio.create_task(requests()), asyncio.create_task(replies())]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        client_writer.close()
-        upstream_writer.close()
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for writer in (client_writer, upstream_writer):
+                writer.close()
+                await asyncio.gather(writer.wait_closed(), return_exceptions=True)
+            self.handlers.discard(asyncio.current_task())
 
     async def stop(self):
         self.server.close()
+        for handler in list(self.handlers):
+            handler.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
         await self.server.wait_closed()
 
 
