@@ -239,6 +239,7 @@ class Syncer:
         current = self.holder.table.snapshot
         reason = found.marker or loss_reason(current.epoch, found.epoch)
         if reason is not None:
+            self._marker_left = self._marker_left and found.marker is not None  # lost twice
             await self._lost(reason)
             return
         snapshot, kept = merged(await read_snapshot(self.redis, current), current, found)

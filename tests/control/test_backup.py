@@ -71,6 +71,13 @@ async def test_restore_over_live_data_needs_force(api, admin, redis, capsys, tmp
     assert code == 1 and "pass force" in err
     code, out, _ = await cli(admin, capsys, "restore", "--from", str(backup), "--force")
     assert code == 0 and "support@3" in out  # revision 2 + 1
+    code, out, _ = await cli(admin, capsys, "rollback", "support", "--reason", "x")
+    assert (code, out) == (0, "support: nothing to do: all traffic is already on r1 (revision 3)\n")
+    code, out, _ = await cli(admin, capsys, "route", "delete", "support", "--reason", "retired")
+    assert (code, out) == (0, "deleted route support (last revision 3)\n")
+    code, out, _ = await cli(admin, capsys, "audit", "--route", "support")
+    assert out.splitlines()[-1].split()[2:6] == ["support", "route.delete", "alice", "3"]
+    assert out.splitlines()[-1].split()[6:] == ["deleted", "retired"]
     status, error = await api.error("POST", "/admin/restore", {"reason": "x"})
     assert status == 400 and "exactly one of" in error["message"]
     status, error = await api.error(

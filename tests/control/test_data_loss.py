@@ -205,7 +205,7 @@ async def test_an_absent_route_is_kept_and_only_an_audited_delete_removes_it(
 
 
 async def test_a_gateway_started_on_an_empty_redis_keeps_its_file(
-    api, redis, redis_server, simulator, gateway_factory, http, tmp_path
+    api, admin_factory, redis, redis_server, simulator, gateway_factory, http, tmp_path
 ):
     route = await seed_route(api, simulator.url)
     data_dir = str(tmp_path / "kept")
@@ -216,10 +216,13 @@ async def test_a_gateway_started_on_an_empty_redis_keeps_its_file(
     saved = file.read_bytes()
     redis_server.kill()
     redis_server.start()  # empty
+    await admin_factory(redis_server.url)  # a control plane started now initialises an epoch
+    assert await redis.exists(keys.EPOCH)
 
     second = await gateway_factory(redis_server.url, data_dir=data_dir, poll_interval_s=0.3)
     status, ready = await readiness(http, second)
     assert (status, ready["status"], ready["source"]) == (200, "degraded", "file")
+    assert ready["degraded"].startswith("the data epoch changed from"), ready
     body = {"model": "support", "messages": [{"role": "user", "content": "x"}]}
     async with http.post(f"{second.url}/v1/chat/completions", json=body) as response:
         assert response.status == 200
