@@ -18,12 +18,13 @@ from control import keyspace
 from control.backup.export import RegistryExport, RouteRecord
 from control.durability import new_epoch
 from control.errors import BadInput, Conflict
-from control.registry import versions
+from control.registry import rules, versions
 from control.registry.models import ModelRecord
 from control.registry.prompts import PromptRecord
 from control.registry.releases import ReleaseMeta
 from control.store import Store, text
 from gateway.contract import durability, keys
+from gateway.contract.bucketing import BUCKETS
 from gateway.contract.durability import DataEpoch, epoch_encoder
 from gateway.contract.events import ProvidersChanged, RouteChanged, event_encoder
 from gateway.contract.snapshot import RouteState, Snapshot
@@ -125,6 +126,25 @@ def _from_snapshot(snapshot: Snapshot, actor: str, now: datetime) -> _Plan:
     )
 
 
+def _check(plan: _Plan, source: str) -> None:
+    """A hand-edited or damaged file is a 400 naming the route, before anything is written."""
+    for name, route in plan.routes.items():
+        field = f"{source}.routes.{name}"
+        rules.check_name(field, name)
+        state = route.state
+        problem = None
+        if state.name != name:
+            problem = f"state.name is {state.name!r}"
+        elif state.stable not in route.releases:
+            problem = f"stable release {state.stable!r} is not among its releases"
+        elif not set(state.weights_bp) <= set(route.releases):
+            problem = "weights name a release it does not have"
+        elif sum(state.weights_bp.values()) != BUCKETS or min(state.weights_bp.values()) < 0:
+            problem = "weights must be >= 0 and sum to 10000 basis points"
+        if problem is not None:
+            raise BadInput(f"{field}: {problem}", field=field)
+
+
 def _ref(ref: str) -> tuple[str, int]:
     name, _, number = ref.rpartition("@")
     if not name or not number.isdigit():
@@ -193,6 +213,7 @@ async def restore(store: Store, body: RestoreIn, *, actor: str) -> RestoreOut:
     else:
         assert body.snapshot is not None
         plan = _from_snapshot(body.snapshot, actor, now)
+    _check(plan, "export" if body.export is not None else "snapshot")
     floors, marker = await _floors(store, list(plan.routes))
     current, _ = await store.guard.state()
     epoch = _epoch(plan, marker, current)

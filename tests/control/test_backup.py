@@ -84,6 +84,13 @@ async def test_restore_over_live_data_needs_force(api, admin, redis, capsys, tmp
         "POST", "/admin/restore", {"reason": "x", "snapshot": {"routes": {}}}
     )
     assert status == 400
+    damaged = msgspec.json.decode(backup.read_bytes())
+    damaged["routes"]["support"]["state"]["weights_bp"] = {"r1": 9000}
+    status, error = await api.error(
+        "POST", "/admin/restore", {"reason": "x", "export": damaged, "force": True}
+    )
+    assert status == 400 and error["field"] == "export.routes.support"
+    assert "sum to 10000" in error["message"]
     bad = tmp_path / "bad.json"
     bad.write_text('{"hello": 1}')
     code, _, err = await cli(admin, capsys, "restore", "--from", str(bad))
