@@ -15,16 +15,13 @@ import msgspec
 from redis.asyncio.client import Pipeline
 
 from control import keyspace
+from control.backup import seed
 from control.backup.export import RegistryExport, RouteRecord
+from control.backup.seed import Seed
 from control.durability import new_epoch
-from control.errors import BadInput, Conflict
-from control.registry import rules, versions
-from control.registry.models import ModelRecord
-from control.registry.prompts import PromptRecord
-from control.registry.releases import ReleaseMeta
+from control.errors import Conflict
 from control.store import Store, text
 from gateway.contract import durability, keys
-from gateway.contract.bucketing import BUCKETS
 from gateway.contract.durability import DataEpoch, epoch_encoder
 from gateway.contract.events import ProvidersChanged, RouteChanged, event_encoder
 from gateway.contract.snapshot import RouteState, Snapshot
@@ -54,102 +51,6 @@ class RestoreOut(msgspec.Struct, frozen=True, kw_only=True):
     providers: int
     prompt_versions: int
     model_versions: int
-
-
-class _Plan(msgspec.Struct, kw_only=True):
-    epoch: DataEpoch | None
-    providers: list[bytes]
-    prompts: dict[str, dict[int, PromptRecord]]
-    models: dict[str, dict[int, ModelRecord]]
-    routes: dict[str, RouteRecord]
-
-
-def _from_export(export: RegistryExport) -> _Plan:
-    return _Plan(
-        epoch=export.epoch,
-        providers=[_encoder.encode(p) for p in export.providers],
-        prompts=export.prompts,
-        models=export.models,
-        routes=export.routes,
-    )
-
-
-def _from_snapshot(snapshot: Snapshot, actor: str, now: datetime) -> _Plan:
-    """The registry as far as a gateway knew it: versions only as releases embed them."""
-    note = "restored from a gateway snapshot (the original metadata was not in it)"
-    prompts: dict[str, dict[int, PromptRecord]] = {}
-    models: dict[str, dict[int, ModelRecord]] = {}
-    routes: dict[str, RouteRecord] = {}
-    for name, route in snapshot.routes.items():
-        for release in route.releases.values():
-            if release.prompt is not None:
-                prompt_name, number = _ref(release.prompt.ref)
-                prompts.setdefault(prompt_name, {})[number] = PromptRecord(
-                    system=release.prompt.system,
-                    messages=release.prompt.messages,
-                    variables=release.prompt.variables,
-                    content_hash=versions.content_hash(
-                        [release.prompt.system, release.prompt.messages]
-                    ),
-                    author=actor,
-                    note=note,
-                    created_at=now,
-                )
-            model = release.model
-            model_name, number = _ref(model.ref)
-            content = [
-                model.provider,
-                model.upstream_model,
-                model.params,
-                model.input_usd_per_mtok,
-                model.output_usd_per_mtok,
-            ]
-            models.setdefault(model_name, {})[number] = ModelRecord(
-                provider=model.provider,
-                upstream_model=model.upstream_model,
-                params=model.params,
-                input_usd_per_mtok=model.input_usd_per_mtok,
-                output_usd_per_mtok=model.output_usd_per_mtok,
-                content_hash=versions.content_hash(content),
-                author=actor,
-                note=note,
-                created_at=now,
-            )
-        meta = {r: ReleaseMeta(author=actor, note=note, created_at=now) for r in route.releases}
-        routes[name] = RouteRecord(state=route.state, releases=route.releases, meta=meta)
-    return _Plan(
-        epoch=snapshot.epoch,
-        providers=[_encoder.encode(p) for p in snapshot.providers.values()],
-        prompts=prompts,
-        models=models,
-        routes=routes,
-    )
-
-
-def _check(plan: _Plan, source: str) -> None:
-    """A hand-edited or damaged file is a 400 naming the route, before anything is written."""
-    for name, route in plan.routes.items():
-        field = f"{source}.routes.{name}"
-        rules.check_name(field, name)
-        state = route.state
-        problem = None
-        if state.name != name:
-            problem = f"state.name is {state.name!r}"
-        elif state.stable not in route.releases:
-            problem = f"stable release {state.stable!r} is not among its releases"
-        elif not set(state.weights_bp) <= set(route.releases):
-            problem = "weights name a release it does not have"
-        elif sum(state.weights_bp.values()) != BUCKETS or min(state.weights_bp.values()) < 0:
-            problem = "weights must be >= 0 and sum to 10000 basis points"
-        if problem is not None:
-            raise BadInput(f"{field}: {problem}", field=field)
-
-
-def _ref(ref: str) -> tuple[str, int]:
-    name, _, number = ref.rpartition("@")
-    if not name or not number.isdigit():
-        raise BadInput(f"snapshot: {ref!r} is not a version reference like 'name@3'")
-    return name, int(number)
 
 
 async def _floors(store: Store, routes: list[str]) -> tuple[dict[str, int], dict[str, str]]:
@@ -192,7 +93,7 @@ async def _refuse_over_live_data(store: Store, force: bool) -> str | None:
     return None
 
 
-def _epoch(plan: _Plan, marker: dict[str, str], current: DataEpoch | None) -> DataEpoch:
+def _epoch(plan: Seed, marker: dict[str, str], current: DataEpoch | None) -> DataEpoch:
     """The epoch gateways held (the file's, else the marker's), so they recognise Redis again."""
     now = time.time()
     if plan.epoch is not None:
@@ -209,11 +110,11 @@ async def restore(store: Store, body: RestoreIn, *, actor: str) -> RestoreOut:
     now = datetime.now(UTC)
     was_lost = await _refuse_over_live_data(store, body.force)
     if body.export is not None:
-        plan = _from_export(body.export)
+        plan = seed.from_export(body.export)
     else:
         assert body.snapshot is not None
-        plan = _from_snapshot(body.snapshot, actor, now)
-    _check(plan, "export" if body.export is not None else "snapshot")
+        plan = seed.from_snapshot(body.snapshot, actor, now)
+    seed.check(plan, "export" if body.export is not None else "snapshot")
     floors, marker = await _floors(store, list(plan.routes))
     current, _ = await store.guard.state()
     epoch = _epoch(plan, marker, current)
