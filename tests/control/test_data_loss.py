@@ -8,7 +8,7 @@ import msgspec
 
 from gateway.contract import keys
 from tests.conftest import Admin, wait_for
-from tests.control.conftest import seed_route
+from tests.control.conftest import Api, seed_route
 from turnout.cli import main
 
 ROUTE = "/admin/routes/support"
@@ -137,8 +137,11 @@ async def test_redis_restarted_empty_keeps_traffic_up_until_restore(
     moved = await api.ok("PUT", f"{ROUTE}/weights", {**body, "reason": "after restore"})
     for gateway in gateways:
         await wait_for(lambda g=gateway: _revision(g) == moved["revision"], timeout_s=3)
-    saved_now = msgspec.json.decode(files[0].read_bytes())
-    assert saved_now["routes"]["support"]["state"]["revision"] == moved["revision"]
+
+    def saved_revision():
+        return msgspec.json.decode(files[0].read_bytes())["routes"]["support"]["state"]["revision"]
+
+    await wait_for(lambda: saved_revision() == moved["revision"])  # the file follows again
     actions = [e["action"] for e in await api.ok("GET", "/admin/audit?route=support")]
     assert actions[-2:] == ["route.restore", "route.flip"]
 
@@ -155,8 +158,6 @@ async def test_a_fresh_empty_redis_is_not_data_loss(
     admin = await admin_factory(redis_server.url)
     epoch = msgspec.json.decode(await redis.get(keys.EPOCH))
     assert epoch["id"] and epoch["restored_at"] is None
-    from tests.control.conftest import Api
-
     route = await seed_route(Api(http, admin), simulator.url)
     await wait_for(lambda: _revision(gateway) == route["revision"], timeout_s=3)
     await wait_for(lambda: gateway.context.holder.table.snapshot.epoch is not None, timeout_s=3)
@@ -164,8 +165,13 @@ async def test_a_fresh_empty_redis_is_not_data_loss(
     assert (status, ready["status"], ready["degraded"]) == (200, "ready", None)
     assert await metric(http, gateway, "turnout_redis_data_lost") == 0.0
     assert not await redis.exists(keys.DATA_LOST)
-    saved = msgspec.json.decode(gateway.context.settings.snapshot_file.read_bytes())
-    assert saved["epoch"]["id"] == epoch["id"]
+    file = gateway.context.settings.snapshot_file
+    await wait_for(
+        lambda: (
+            file.exists()
+            and (msgspec.json.decode(file.read_bytes())["epoch"] or {}).get("id") == epoch["id"]
+        )
+    )
 
 
 async def test_an_absent_route_is_kept_and_only_an_audited_delete_removes_it(
@@ -198,9 +204,11 @@ async def test_an_absent_route_is_kept_and_only_an_audited_delete_removes_it(
     assert (entry["action"], entry["actor"], entry["after"]) == ("route.delete", "alice", None)
     assert await api.ok("GET", "/admin/routes") == []  # "other" has no state either
 
+    file = gateway.context.settings.snapshot_file  # saved off the event loop, just after
+    await wait_for(lambda: "support" not in msgspec.json.decode(file.read_bytes())["routes"])
+    assert "other" in msgspec.json.decode(file.read_bytes())["routes"]
+
     # a gateway that missed the event drops the route at its revision check
-    late_file = gateway.context.settings.snapshot_file
-    assert "support" not in msgspec.json.decode(late_file.read_bytes())["routes"]
     await seed_route(api, simulator.url, route="again")
     missed = await gateway_factory(redis_server.url, poll_interval_s=0.3)
     await redis.delete(keys.route_state("again"))
