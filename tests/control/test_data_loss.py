@@ -223,7 +223,12 @@ async def test_a_gateway_started_on_an_empty_redis_keeps_its_file(
     data_dir = str(tmp_path / "kept")
     first = await gateway_factory(redis_server.url, data_dir=data_dir)
     file = first.context.settings.snapshot_file
-    await wait_for(lambda: file.exists() and b'"support"' in file.read_bytes(), timeout_s=3)
+
+    def saved_revision():
+        return file.exists() and msgspec.json.decode(file.read_bytes())["routes"].get("support")
+
+    await wait_for(lambda: _revision(first) == route["revision"], timeout_s=3)
+    await wait_for(lambda: bool(saved_revision()), timeout_s=3)
     await first.stop()
     saved = file.read_bytes()
     redis_server.kill()
