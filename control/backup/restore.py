@@ -1,7 +1,8 @@
 """Restore: re-seed Redis from an export or from a gateway's last-known-good snapshot.json.
 
-Providers, prompt and model versions, routes with their releases are written in one MULTI/EXEC
-with the data epoch put back and the data-lost marker cleared, then announced to gateways. Each
+Providers, prompt and model versions, routes with their releases are written first; then the
+data epoch is put back and the data-lost marker cleared (the commit point: gateways and the
+control plane treat Redis as lost until then), and the change is announced to gateways. Each
 restored route gets a revision above every revision anyone reported holding (the file, Redis,
 the gateways' accounts in the data-lost marker), so gateways accept it. Versions and releases
 already in Redis are never overwritten (they are immutable). Audited per route as a restore.
@@ -119,9 +120,7 @@ async def restore(store: Store, body: RestoreIn, *, actor: str) -> RestoreOut:
     current, _ = await store.guard.state()
     epoch = _epoch(plan, marker, current)
     revisions: dict[str, int] = {}
-    async with store.redis.pipeline(transaction=True) as pipe:
-        pipe.set(keys.EPOCH, epoch_encoder.encode(epoch))
-        pipe.delete(keys.DATA_LOST)
+    async with store.redis.pipeline(transaction=False) as pipe:  # keys of many slots
         for blob in plan.providers:
             provider_name = msgspec.json.decode(blob)["name"]
             pipe.hset(keys.PROVIDERS, provider_name, blob)
@@ -156,6 +155,10 @@ async def restore(store: Store, body: RestoreIn, *, actor: str) -> RestoreOut:
             approximate=True,
         )
         await pipe.execute()
+    # The commit point, last: a restore that fails before it leaves Redis marked as lost, and
+    # running it again completes it (every write above is idempotent, audit entries aside).
+    await store.redis.set(keys.EPOCH, epoch_encoder.encode(epoch))
+    await store.redis.delete(keys.DATA_LOST)
     store.guard.seen = epoch
     await store.redis.publish(keys.CHANGES_CHANNEL, event_encoder.encode(ProvidersChanged()))
     for name, revision in revisions.items():
