@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from control.errors import ControlError
@@ -45,8 +45,15 @@ async def error_layer(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ControlError as error:
         return render(error.status, error.message, error.field, error.code)
-    except (RedisConnectionError, RedisTimeoutError, ReadOnlyError) as error:
-        # BusyLoadingError (Redis loading its data) is a ConnectionError too.
+    except (
+        RedisConnectionError,
+        RedisTimeoutError,
+        ReadOnlyError,
+        ClusterDownError,
+        TryAgainError,
+    ) as error:
+        # BusyLoadingError (Redis loading its data) is a ConnectionError too; a cluster that is
+        # down or resharding the slot (TRYAGAIN) is as unavailable.
         log.warning("Redis unavailable serving %s %s: %s", request.method, request.path, error)
         message = (
             f"Redis is unavailable ({type(error).__name__}: {error}); retry when it is back "
