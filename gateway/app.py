@@ -97,10 +97,11 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
         return
     redis = redis_client(settings.redis_url)
     syncer = Syncer(redis, context.holder, settings.poll_interval_s)
+    # The file first: its data epoch is how a Redis that lost its data is told from a fresh one.
+    syncer.start_from_file()
     with contextlib.suppress(RedisError, OSError, TimeoutError):
         # A first load bounded in time; Redis being down must not stop the start.
         await asyncio.wait_for(syncer.full_reload(), timeout=2.0)
-    syncer.start_from_file()
     store = TelemetryStore(
         redis,
         context.recorder,

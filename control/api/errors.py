@@ -1,8 +1,8 @@
 """The admin API's error layer: every failure leaves as `{"error": {message, field, code}}`.
 
 Outermost middleware. Turns control errors, msgspec validation errors (their JSON path becomes
-`field`) and aiohttp's own HTTP errors into the same shape; a surprise becomes a logged 500,
-never a traceback.
+`field`) and aiohttp's own HTTP errors into the same shape; Redis unreachable, timing out,
+loading or read-only is a 503 naming Redis; a surprise becomes a logged 500, never a traceback.
 """
 
 import logging
@@ -10,6 +10,9 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from control.errors import ControlError
 
@@ -42,6 +45,21 @@ async def error_layer(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ControlError as error:
         return render(error.status, error.message, error.field, error.code)
+    except (
+        RedisConnectionError,
+        RedisTimeoutError,
+        ReadOnlyError,
+        ClusterDownError,
+        TryAgainError,
+    ) as error:
+        # BusyLoadingError (Redis loading its data) is a ConnectionError too; a cluster that is
+        # down or resharding the slot (TRYAGAIN) is as unavailable.
+        log.warning("Redis unavailable serving %s %s: %s", request.method, request.path, error)
+        message = (
+            f"Redis is unavailable ({type(error).__name__}: {error}); retry when it is back "
+            "(a change in flight may or may not have landed: read it back before retrying)"
+        )
+        return render(503, message, None, "redis_unavailable")
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise

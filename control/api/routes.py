@@ -1,5 +1,6 @@
-"""Admin endpoints for routes: create, read, add releases, flip, promote, roll back, pin, and
-resolve a sticky key. Every change is one atomic, audited step (`control.routes.changes`).
+"""Admin endpoints for routes: create, read, add releases, flip, promote, roll back, pin,
+delete, and resolve a sticky key. Every change is one atomic, audited step
+(`control.routes.changes`).
 """
 
 import msgspec
@@ -8,6 +9,17 @@ from control.api.endpoint import Call, endpoint
 from control.registry.releases import ReleaseIn
 from control.routes import changes, views
 from control.routes.resolve import Resolution, ResolveQuery, resolve
+
+
+class RollbackOut(views.RouteOut, frozen=True, kw_only=True):
+    changed: bool  # False: the route was already all on its target, nothing was written
+    message: str
+
+
+class RouteDeleted(msgspec.Struct, frozen=True, kw_only=True):
+    route: str
+    deleted: bool  # always True: a missing route is a 404
+    revision: int  # the route's last revision
 
 
 class ReleaseCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,11 +88,31 @@ async def promote(call: Call, body: changes.PromoteIn) -> views.RouteOut:
     "POST",
     "/admin/routes/{route}/rollback",
     role="operator",
-    summary="All traffic back to stable (or to `to`) in one step; always allowed",
+    summary="All traffic back to stable (or to `to`) in one step; always allowed; "
+    "a no-op (`changed: false`) when already there",
 )
-async def rollback(call: Call, body: changes.RollbackIn) -> views.RouteOut:
-    data = await changes.rollback(call.store, call.param("route"), body, actor=call.actor)
-    return views.view(data)
+async def rollback(call: Call, body: changes.RollbackIn) -> RollbackOut:
+    data, changed = await changes.rollback(call.store, call.param("route"), body, actor=call.actor)
+    state = data.state
+    message = (
+        f"rolled back: all traffic on {state.stable} (revision {state.revision})"
+        if changed
+        else f"nothing to do: all traffic is already on {state.stable} (revision {state.revision})"
+    )
+    view = views.view(data)
+    return RollbackOut(**msgspec.structs.asdict(view), changed=changed, message=message)
+
+
+@endpoint(
+    "DELETE",
+    "/admin/routes/{route}",
+    role="admin",
+    summary="Delete a route (audited); the only way a route leaves the gateways",
+)
+async def delete_route(call: Call, body: changes.DeleteIn) -> RouteDeleted:
+    route = call.param("route")
+    revision = await changes.delete_route(call.store, route, body, actor=call.actor)
+    return RouteDeleted(route=route, deleted=True, revision=revision)
 
 
 @endpoint("POST", "/admin/routes/{route}/pin", role="operator", summary="Freeze against automation")
@@ -119,5 +151,6 @@ ENDPOINTS = [
     rollback,
     pin,
     unpin,
+    delete_route,
     resolve_key,
 ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from control.cli import backup, verbs
 from control.cli import stats as cli_stats
-from control.cli import verbs
 from control.cli.client import DEFAULT_URL
 
 
@@ -47,6 +47,7 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     show = route.add_parser("show", help="a route with its releases", parents=[common])
     show.add_argument("route")
     show.set_defaults(run=verbs.runner(verbs.route_show))
+    backup.add_verbs(commands, route, common, verbs.runner)
 
     release = commands.add_parser("release", help="releases").add_subparsers(
         dest="verb", required=True

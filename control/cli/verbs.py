@@ -163,7 +163,11 @@ def promote(client: AdminClient, args: argparse.Namespace) -> int:
 
 def rollback(client: AdminClient, args: argparse.Namespace) -> int:
     body = {"reason": args.reason, "to": args.to}
-    return _show(args, client.call("POST", f"/admin/routes/{args.route}/rollback", body))
+    answer = client.call("POST", f"/admin/routes/{args.route}/rollback", body)
+    if not args.json and not answer["changed"]:
+        output.emit(f"{args.route}: {answer['message']}")
+        return 0
+    return _show(args, answer)
 
 
 def pin(client: AdminClient, args: argparse.Namespace) -> int:
@@ -193,6 +197,8 @@ def _change(entry: Any) -> str:
         return str((after or {}).get("base_url", ""))
     if before is None:
         return f"-> {output.weights(after['weights'], skip_zero=True)}"
+    if after is None:
+        return "deleted"
     parts = []
     if before["weights"] != after["weights"]:
         parts.append(

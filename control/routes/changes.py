@@ -12,15 +12,15 @@ from typing import Annotated, Any
 
 import msgspec
 
-from control.errors import BadInput, Conflict
+from control.errors import BadInput, Conflict, NotFound
 from control.registry import releases as release_rules
 from control.registry import rules
 from control.routes import transitions
 from control.routes.views import RouteData, read
 from control.routes.weights import percent_to_bp
-from control.store import NewRelease, Store
+from control.store import CommitOutcome, NewRelease, Store
 from gateway.contract import keys
-from gateway.contract.bucketing import release_number
+from gateway.contract.bucketing import BUCKETS, release_number
 from gateway.contract.snapshot import RouteState
 
 MAX_ATTEMPTS = 20
@@ -100,7 +100,7 @@ async def _commit(
         outcome = await store.commit_route(
             data.state.revision, state, action=action, actor=actor, reason=reason, release=release
         )
-        if outcome.status == "ok":
+        if outcome.status == "ok" or await _landed(store, route, state, release):
             return _after(data, state, release)
         if outcome.status == "invalid":
             raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
@@ -108,6 +108,18 @@ async def _commit(
             raise _stale(route, outcome.revision, expected_revision)
         # The route moved between our read and the script: plan again on the fresh state.
     raise Conflict(f"route {route!r} kept changing; try again", code="busy")
+
+
+async def _landed(store: Store, route: str, state: RouteState, release: NewRelease | None) -> bool:
+    """Whether the route now holds exactly the planned change, at its planned revision: the
+    answer to a retried script whose first attempt ran (its retry sees a "conflict")."""
+    try:
+        now = await read(store, route)
+    except NotFound:
+        return False
+    return now.state == state and (
+        release is None or now.releases.get(release.spec.id) == release.spec
+    )
 
 
 def _after(data: RouteData, state: RouteState, release: NewRelease | None) -> RouteData:
@@ -133,10 +145,13 @@ async def create_route(store: Store, body: RouteIn, *, actor: str, now: datetime
     release = NewRelease(spec=spec, meta_json=_meta(actor, body.release.note, now))
     # Indexed first (outside the route's slot, so not in the script): readers skip a name that
     # has no state yet, and a refused creation leaves at most a name that existed already.
+    await store.guard.check()  # before the index entry: nothing is written while data is lost
     await store.redis.sadd(keys.ROUTE_INDEX, body.name)
     outcome = await store.commit_route(
         0, state, action="route.create", actor=actor, reason=body.reason, release=release
     )
+    if outcome.status == "conflict" and await _landed(store, body.name, state, release):
+        outcome = CommitOutcome("ok", revision=1)
     if outcome.status == "invalid":
         raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
     if outcome.status != "ok":
@@ -188,8 +203,21 @@ async def promote(store: Store, route: str, body: PromoteIn, *, actor: str) -> R
     )
 
 
-async def rollback(store: Store, route: str, body: RollbackIn, *, actor: str) -> RouteData:
-    return await _commit(
+def at_target(state: RouteState, to: str | None) -> bool:
+    """All traffic already on the rollback's target (stable, or `to` already stable)."""
+    target = state.stable if to is None else to
+    return state.stable == target and state.weights_bp.get(target) == BUCKETS
+
+
+async def rollback(
+    store: Store, route: str, body: RollbackIn, *, actor: str
+) -> tuple[RouteData, bool]:
+    """The route after the rollback, and whether it changed: a route already all on its target
+    is left as it is (no revision, no audit entry)."""
+    data = await read(store, route)
+    if at_target(data.state, body.to):
+        return data, False
+    changed = await _commit(
         store,
         route,
         lambda data: (transitions.rollback(data.state, body.to, data.releases), None),
@@ -197,6 +225,7 @@ async def rollback(store: Store, route: str, body: RollbackIn, *, actor: str) ->
         actor=actor,
         reason=body.reason,
     )
+    return changed, True
 
 
 async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor: str) -> RouteData:
@@ -212,3 +241,15 @@ async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor:
         reason=body.reason,
         expected_revision=body.expected_revision,
     )
+
+
+class DeleteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    reason: Reason
+
+
+async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) -> int:
+    """The deleted route's last revision; NotFound when there is no such route."""
+    revision = await store.delete_route(route, actor=actor, reason=body.reason)
+    if revision is None:
+        raise NotFound(f"route {route!r} does not exist", field="route")
+    return revision

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from gateway.contract.durability import DataEpoch
+
 SCHEMA_VERSION = 1
 
 NonEmptyName = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -91,3 +93,4 @@ class Snapshot(msgspec.Struct, frozen=True):
     routes: dict[str, RouteSnapshot]
     providers: dict[str, ProviderSpec]
     schema_version: int = SCHEMA_VERSION
+    epoch: DataEpoch | None = None  # the registry's life this was read from (None: unknown)

@@ -180,3 +180,9 @@ class GatewayCollector(Collector):
             "1 while the sync task is connected to Redis",
             value=1.0 if status.redis_connected else 0.0,
         )
+        yield GaugeMetricFamily(
+            "turnout_redis_data_lost",
+            "1 while Redis lost its data (epoch gone or changed): the last known good snapshot "
+            "is served and not overwritten until a restore",
+            value=1.0 if self.holder.data_lost else 0.0,
+        )
