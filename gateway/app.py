@@ -70,6 +70,7 @@ def snapshot_status(holder: SnapshotHolder) -> SnapshotStatus:
         rejected=list(holder.table.rejected),
         staleness_s=holder.staleness_s(),
         redis_connected=holder.redis_connected,
+        data_lost=holder.data_lost is not None,
     )
 
 

@@ -41,6 +41,7 @@ class SnapshotStatus(NamedTuple):
     rejected: list[str]  # routes whose newest version could not be applied
     staleness_s: float  # since Redis last confirmed the snapshot (+Inf if never)
     redis_connected: bool
+    data_lost: bool  # Redis lost its data; the last known good snapshot is served
 
 
 class GatewayCollector(Collector):
@@ -184,5 +185,5 @@ class GatewayCollector(Collector):
             "turnout_redis_data_lost",
             "1 while Redis lost its data (epoch gone or changed): the last known good snapshot "
             "is served and not overwritten until a restore",
-            value=1.0 if self.holder.data_lost else 0.0,
+            value=1.0 if status.data_lost else 0.0,
         )
