@@ -3,11 +3,12 @@
 Errors come back as `ApiError` carrying the server's uniform error body, or `Unreachable`.
 """
 
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -41,15 +42,25 @@ class _ErrorBody(msgspec.Struct):
 _error_decoder = msgspec.json.Decoder(_ErrorBody)
 
 
-def find_token(explicit: str | None, data_dir: str) -> str | None:
-    """--token / TURNOUT_ADMIN_TOKEN, else the token `turnout up` stored in the data dir."""
+class Token(NamedTuple):
+    value: str | None
+    source: str  # where it came from; when none was found, everywhere that was looked at
+
+
+def find_token(explicit: str | None, data_dir: str) -> Token:
+    """--token, else TURNOUT_ADMIN_TOKEN, else the token `turnout up` stored in the data dir."""
     if explicit:
-        return explicit
-    stored = Path(data_dir) / TOKEN_FILE
+        return Token(explicit, "--token")
+    if os.environ.get("TURNOUT_ADMIN_TOKEN"):
+        return Token(os.environ["TURNOUT_ADMIN_TOKEN"], "TURNOUT_ADMIN_TOKEN")
+    stored = Path(data_dir).resolve() / TOKEN_FILE
     try:
-        return stored.read_text().strip() or None
+        value = stored.read_text().strip()
     except OSError:
-        return None
+        value = ""
+    if value:
+        return Token(value, str(stored))
+    return Token(None, f"--token, TURNOUT_ADMIN_TOKEN and {stored} (no token in any)")
 
 
 class AdminClient:

@@ -13,7 +13,7 @@ import msgspec
 
 from control.cli import output
 from control.cli.apply import apply
-from control.cli.client import AdminClient, ApiError, Unreachable, find_token
+from control.cli.client import AdminClient, ApiError, Token, Unreachable, find_token
 from control.registry.declared import parse
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE = 1, 2, 3, 4
@@ -21,21 +21,28 @@ EXIT_REFUSED, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE = 1, 2, 3, 4
 Verb = Callable[[AdminClient, argparse.Namespace], int]
 
 
-def _client(args: argparse.Namespace) -> AdminClient:
-    return AdminClient(args.admin_url, find_token(args.token, args.data_dir))
+def _token_hint(token: Token, admin_url: str) -> str:
+    """What to do about a 401: where a token was looked for, or which one was refused."""
+    if token.value is None:
+        return (
+            f"no admin token found: looked at {token.source}; pass --token, set "
+            "TURNOUT_ADMIN_TOKEN, or --data-dir of the `turnout up` that generated one"
+        )
+    return f"the admin API at {admin_url} does not accept the token from {token.source}"
 
 
 def runner(verb: Verb) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        token = find_token(args.token, args.data_dir)
         try:
-            return verb(_client(args), args)
+            return verb(AdminClient(args.admin_url, token.value), args)
         except ApiError as error:
             named = error.field and not error.message.startswith(error.field)
             where = f" [{error.field}]" if named else ""
             print(f"turnout: {error.message}{where} (HTTP {error.status})", file=sys.stderr)
             if error.status in (401, 403):
                 if error.status == 401:
-                    print("turnout: pass --token or set TURNOUT_ADMIN_TOKEN", file=sys.stderr)
+                    print(f"turnout: {_token_hint(token, args.admin_url)}", file=sys.stderr)
                 return EXIT_AUTH
             return EXIT_REFUSED if error.status < 500 else EXIT_UNREACHABLE
         except Unreachable as error:
