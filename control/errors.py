@@ -24,6 +24,12 @@ class ControlError(Exception):
             self.code = code
 
 
+# The codes of a 400. `invalid_input`: a rule the OpenAPI document states in its schema (shape,
+# pattern, range). The other two are rules JSON Schema cannot state, described there in words:
+UNKNOWN_REFERENCE = "unknown_reference"  # names a provider, version or release that does not exist
+BROKEN_RULE = "broken_rule"  # a rule across fields or values: weights sum to 100, templates, …
+
+
 class BadInput(ControlError):
     """The request breaks a rule: nothing was written."""
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from control.errors import BadInput, Conflict
+from control.errors import BROKEN_RULE, BadInput, Conflict
 from control.registry import releases as release_rules
 from control.registry import rules
 from control.routes import transitions
@@ -42,7 +42,7 @@ PercentWeights = Annotated[
 
 
 class RouteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    name: str
+    name: rules.Name
     release: release_rules.ReleaseIn  # becomes r1, stable at 100%
     sticky: bool = True
     reason: str = ""
@@ -103,7 +103,9 @@ async def _commit(
         if outcome.status == "ok":
             return _after(data, state, release)
         if outcome.status == "invalid":
-            raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
+            raise BadInput(
+                f"{outcome.field}: {outcome.rule}", field=outcome.field, code=BROKEN_RULE
+            )
         if expected_revision is not None:
             raise _stale(route, outcome.revision, expected_revision)
         # The route moved between our read and the script: plan again on the fresh state.
@@ -138,7 +140,7 @@ async def create_route(store: Store, body: RouteIn, *, actor: str, now: datetime
         0, state, action="route.create", actor=actor, reason=body.reason, release=release
     )
     if outcome.status == "invalid":
-        raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
+        raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field, code=BROKEN_RULE)
     if outcome.status != "ok":
         raise Conflict(f"name: route {body.name!r} already exists", field="name", code="exists")
     return _after(RouteData(state=state, releases={}, meta={}), state, release)

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 
 import msgspec
 
-from control.errors import BadInput
+from control.errors import UNKNOWN_REFERENCE, BadInput
 from gateway.contract.bucketing import BUCKETS
 from gateway.contract.snapshot import RouteState
 
@@ -19,6 +19,7 @@ def _require(field: str, release: str, known: Collection[str], route: str) -> No
             f"{field}: unknown release {release!r} of route {route!r} "
             f"(known: {', '.join(sorted(known)) or 'none'})",
             field=field,
+            code=UNKNOWN_REFERENCE,
         )
 
 
