@@ -49,7 +49,8 @@ async def test_limits_at_their_edges_are_accepted_and_integral_floats_are_intege
     answer = await api.ok("PUT", "/admin/providers/edge", body)
     assert answer["provider"]["max_connections"] == 10000
     assert answer["provider"]["timeout_s"] == 3600
-    status, error = await api.error("PUT", "/admin/providers/edge", {**body, "max_connections": 2.5})
+    fractional = {**body, "max_connections": 2.5}
+    status, error = await api.error("PUT", "/admin/providers/edge", fractional)
     assert status == 400 and error["field"] == "max_connections"
 
 

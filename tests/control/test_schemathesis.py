@@ -29,9 +29,9 @@ async def control_process(redis_server: RedisProcess, tmp_path) -> AsyncIterator
         **os.environ,
         "TURNOUT_ADMIN_TOKENS": ",".join(f"{n}:{r}:{t}" for r, (n, t) in ADMIN_TOKENS.items()),
     }
+    command = [sys.executable, "-m", "turnout.cli", "control", "--port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "turnout.cli", "control", "--port", str(port)]
-        + ["--redis-url", redis_server.url, "--data-dir", str(tmp_path)],
+        [*command, "--redis-url", redis_server.url, "--data-dir", str(tmp_path)],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
