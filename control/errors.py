@@ -59,6 +59,18 @@ class Conflict(ControlError):
     code = "conflict"
 
 
+class ErrorDetail(msgspec.Struct, frozen=True):
+    message: str  # names the field and the rule
+    field: str | None  # the offending field's path, e.g. "weights.r2", when there is one
+    code: str  # machine-readable: invalid_input, unauthorized, forbidden, not_found, …
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every admin API error on the wire: rendered by `control.api.errors`, decoded by the CLI."""
+
+    error: ErrorDetail
+
+
 def from_validation(error: msgspec.ValidationError, prefix: str = "") -> BadInput:
     """msgspec's error, with its JSON path as the field: "Object contains unknown field `x` -
     at `$.release`" names `release.x`."""

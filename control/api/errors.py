@@ -11,21 +11,11 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from control.errors import ControlError
+from control.errors import ControlError, ErrorBody, ErrorDetail
 
 log = logging.getLogger("turnout.control")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ErrorDetail(msgspec.Struct, frozen=True):
-    message: str  # names the field and the rule
-    field: str | None  # the offending field's path, e.g. "weights.r2", when there is one
-    code: str  # machine-readable: invalid_input, unauthorized, forbidden, not_found, …
-
-
-class ErrorBody(msgspec.Struct, frozen=True):
-    error: ErrorDetail
 
 
 _encoder = msgspec.json.Encoder()

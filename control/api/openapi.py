@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from control.api.endpoint import Endpoint
-from control.api.errors import ErrorBody
+from control.errors import ErrorBody
 from control.registry.rules import NAME_PATTERN, VERSION_PATTERN, anchored
 
 _REF = "#/components/schemas/{name}"

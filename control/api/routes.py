@@ -2,17 +2,10 @@
 resolve a sticky key. Every change is one atomic, audited step (`control.routes.changes`).
 """
 
-import msgspec
-
 from control.api.endpoint import Call, endpoint
 from control.registry.releases import ReleaseIn
 from control.routes import changes, views
 from control.routes.resolve import Resolution, ResolveQuery, resolve
-
-
-class ReleaseCreated(msgspec.Struct, frozen=True, kw_only=True):
-    release: views.ReleaseOut  # with its id and change type versus stable
-    revision: int  # the route's revision after adding it
 
 
 @endpoint(
@@ -40,12 +33,12 @@ async def get_route(call: Call) -> views.RouteOut:
     summary="New immutable release (at 0% until traffic is moved)",
     status=201,
 )
-async def create_release(call: Call, body: ReleaseIn) -> ReleaseCreated:
+async def create_release(call: Call, body: ReleaseIn) -> views.ReleaseCreated:
     route = call.param("route")
     data, release_id = await changes.add_release(
         call.store, route, body, actor=call.actor, now=call.now()
     )
-    return ReleaseCreated(
+    return views.ReleaseCreated(
         release=views.release_view(data, release_id), revision=data.state.revision
     )
 

@@ -40,6 +40,11 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     rollout: None = None  # the running canary rollout, when there is one
 
 
+class ReleaseCreated(msgspec.Struct, frozen=True, kw_only=True):
+    release: ReleaseOut  # with its id and change type versus stable
+    revision: int  # the route's revision after adding it
+
+
 class RouteSummary(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     revision: int

@@ -262,3 +262,26 @@ def test_lint_reports_schema_errors_and_bad_toml(tmp_path, capsys):
     path.write_text("[models.x\n")
     code, _, err = lint(capsys, path)
     assert code == 1 and "not valid TOML" in err
+
+
+async def test_the_cli_decodes_answers_into_the_api_types(tmp_path, capsys):
+    """An answer that is not the API's shape (another version, another server) is one clear
+    line and exit 4, not a KeyError from deep in a table."""
+    from aiohttp import web
+
+    from tests.conftest import LoopbackApp
+
+    async def routes(_request: web.Request) -> web.Response:
+        return web.json_response([{"name": "support", "revision": "three"}])
+
+    app = web.Application()
+    app.router.add_get("/admin/routes", routes)
+    server = await LoopbackApp.serve(web.AppRunner(app))
+    try:
+        argv = ["routes", "--admin-url", server.url, "--token", "x" * 20]
+        assert await asyncio.to_thread(main, argv) == 4
+    finally:
+        await server.stop()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"turnout: the admin API at {server.url} answered GET /admin/routes")
+    assert "Expected `int`, got `str` - at `$[0].revision`" in err and "\n" not in err
