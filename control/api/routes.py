@@ -76,7 +76,12 @@ async def rollback(call: Call, body: changes.RollbackIn) -> views.RouteOut:
     return views.view(data)
 
 
-@endpoint("POST", "/admin/routes/{route}/pin", role="operator", summary="Freeze against automation")
+@endpoint(
+    "POST",
+    "/admin/routes/{route}/pin",
+    role="operator",
+    summary="Set the pinned mark (audited; nothing acts on it yet: no automation exists)",
+)
 async def pin(call: Call, body: changes.PinIn) -> views.RouteOut:
     data = await changes.set_pinned(
         call.store, call.param("route"), body, pin=True, actor=call.actor
@@ -84,7 +89,7 @@ async def pin(call: Call, body: changes.PinIn) -> views.RouteOut:
     return views.view(data)
 
 
-@endpoint("POST", "/admin/routes/{route}/unpin", role="operator", summary="Release the freeze")
+@endpoint("POST", "/admin/routes/{route}/unpin", role="operator", summary="Clear the pinned mark")
 async def unpin(call: Call, body: changes.PinIn) -> views.RouteOut:
     data = await changes.set_pinned(
         call.store, call.param("route"), body, pin=False, actor=call.actor

@@ -87,7 +87,8 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     rollback.add_argument("--to", help="roll back to this release instead (it becomes stable)")
     _reason(rollback)
 
-    for name, help_ in (("pin", "freeze a route against automation"), ("unpin", "lift a pin")):
+    pin_help = "mark a route pinned (audited; nothing acts on the mark yet)"
+    for name, help_ in (("pin", pin_help), ("unpin", "clear the pinned mark")):
         pinning = verb(name, help_, verbs.pin)
         pinning.add_argument("route")
         pinning.set_defaults(verb=name)

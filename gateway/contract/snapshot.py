@@ -79,7 +79,7 @@ class RouteState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stable: str
     weights_bp: dict[str, int]  # release id -> basis points; sums to 10,000
     sticky: bool = True
-    pinned: bool = False  # automation may not move the route
+    pinned: bool = False  # an operator's mark; reserved for automation (none exists yet) to honour
     schema_version: int = SCHEMA_VERSION
 
 
