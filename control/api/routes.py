@@ -2,6 +2,8 @@
 resolve a sticky key. Every change is one atomic, audited step (`control.routes.changes`).
 """
 
+import msgspec
+
 from control.api.endpoint import Call, endpoint
 from control.registry.releases import ReleaseIn
 from control.routes import changes, views
@@ -69,11 +71,12 @@ async def promote(call: Call, body: changes.PromoteIn) -> views.RouteOut:
     "POST",
     "/admin/routes/{route}/rollback",
     role="operator",
-    summary="All traffic back to stable (or to `to`) in one step; always allowed",
+    summary="All traffic back to stable (or to `to`) in one step; always allowed. Already "
+    "there: nothing is written (no revision, no audit entry) and `changed` is false",
 )
 async def rollback(call: Call, body: changes.RollbackIn) -> views.RouteOut:
-    data = await changes.rollback(call.store, call.param("route"), body, actor=call.actor)
-    return views.view(data)
+    data, changed = await changes.rollback(call.store, call.param("route"), body, actor=call.actor)
+    return msgspec.structs.replace(views.view(data), changed=changed)
 
 
 @endpoint(

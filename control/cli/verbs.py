@@ -170,7 +170,10 @@ def promote(client: AdminClient, args: argparse.Namespace) -> int:
 
 def rollback(client: AdminClient, args: argparse.Namespace) -> int:
     body = {"reason": args.reason, "to": args.to}
-    return _show(args, _route_call(client, "POST", f"/admin/routes/{args.route}/rollback", body))
+    after = _route_call(client, "POST", f"/admin/routes/{args.route}/rollback", body)
+    if after.changed is False and not args.json:
+        output.emit(f"{args.route}: already all on {after.stable}; nothing changed")
+    return _show(args, after)
 
 
 def pin(client: AdminClient, args: argparse.Namespace) -> int:

@@ -190,8 +190,15 @@ async def promote(store: Store, route: str, body: PromoteIn, *, actor: str) -> R
     )
 
 
-async def rollback(store: Store, route: str, body: RollbackIn, *, actor: str) -> RouteData:
-    return await _commit(
+async def rollback(
+    store: Store, route: str, body: RollbackIn, *, actor: str
+) -> tuple[RouteData, bool]:
+    """(the route after, whether anything changed). Already all on the target (stable, or
+    `to` as stable): nothing is written, no revision, no audit entry."""
+    data = await read(store, route)
+    if transitions.at_rollback_target(data.state, body.to):
+        return data, False
+    after = await _commit(
         store,
         route,
         lambda data: (transitions.rollback(data.state, body.to, data.releases), None),
@@ -199,6 +206,7 @@ async def rollback(store: Store, route: str, body: RollbackIn, *, actor: str) ->
         actor=actor,
         reason=body.reason,
     )
+    return after, True
 
 
 async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor: str) -> RouteData:

@@ -57,5 +57,12 @@ def rollback(state: RouteState, to: str | None, known: Collection[str]) -> Route
     )
 
 
+def at_rollback_target(state: RouteState, to: str | None) -> bool:
+    """The route already is where a rollback (to stable, or to `to`) would put it."""
+    target = state.stable if to is None else to
+    serving = {release for release, bp in state.weights_bp.items() if bp}
+    return state.stable == target and serving == {target}
+
+
 def pinned(state: RouteState, pin: bool) -> RouteState:
     return msgspec.structs.replace(state, revision=state.revision + 1, pinned=pin)

@@ -38,6 +38,9 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     pinned: bool
     releases: list[ReleaseOut]
     rollout: None = None  # the running canary rollout, when there is one
+    # set by a change that may find nothing to do (rollback): False = nothing was written, no
+    # revision, no audit entry; None on reads
+    changed: bool | None = None
 
 
 class ReleaseCreated(msgspec.Struct, frozen=True, kw_only=True):

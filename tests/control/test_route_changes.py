@@ -3,7 +3,7 @@ state, pin and unpin, release ids and change types, and the audit trail of each.
 
 import asyncio
 
-from tests.control.conftest import seed_route
+from tests.control.conftest import redis_contents, seed_route
 
 ROUTE = "/admin/routes/support"
 
@@ -60,7 +60,6 @@ async def test_rollback_from_any_state_is_one_step_to_stable_at_100(api):
         ("mid-way", [("weights", {"r1": 70, "r2": 20, "r3": 10})]),
         ("pinned mid-way", [("weights", {"r1": 50, "r2": 50}), ("pin", None)]),
         ("all on a canary", [("weights", {"r1": 0, "r2": 0, "r3": 100})]),
-        ("already stable", []),
     ]
     for label, steps in setups:
         for kind, weights in steps:
@@ -81,6 +80,22 @@ async def test_rollback_from_any_state_is_one_step_to_stable_at_100(api):
         revision = back["revision"]
         if back["pinned"]:
             revision = (await api.ok("POST", f"{ROUTE}/unpin", {"reason": "go"}))["revision"]
+
+
+async def test_a_rollback_already_at_stable_is_a_no_op_that_says_so(api, redis):
+    route = await seed_route(api, "http://127.0.0.1:9/v1")
+    before = await redis_contents(redis)
+    back = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "twice"}, role="operator")
+    assert back["changed"] is False
+    assert (back["revision"], back["weights"]) == (route["revision"], {"r1": 100, "r2": 0})
+    assert await redis_contents(redis) == before  # no revision, no audit entry, no event
+    to_stable = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "x", "to": "r1"})
+    assert to_stable["changed"] is False
+    moved = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "to r2", "to": "r2"})
+    assert moved["changed"] is True and moved["revision"] == route["revision"] + 1
+    again = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "to r2 again", "to": "r2"})
+    assert again["changed"] is False and again["revision"] == moved["revision"]
+    assert (await api.ok("GET", ROUTE))["changed"] is None
 
 
 async def test_promote_then_rollback_to_the_previous_release(api):
