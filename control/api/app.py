@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from control.api import audit, backup, models, openapi, prompts, providers, routes, stats
 from control.api.auth import Authenticator, authorize, parse_tokens
+from control.api.bodies import BodyDecoder
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
 from control.errors import BadInput, ControlError, from_validation
@@ -48,7 +49,7 @@ def _version() -> str:
 
 
 def _adapt(endpoint: Endpoint) -> Handler:
-    body_decoder = msgspec.json.Decoder(endpoint.body) if endpoint.body is not None else None
+    body_decoder = BodyDecoder(endpoint.body) if endpoint.body is not None else None
 
     async def handle(request: web.Request) -> web.StreamResponse:
         identity = None

@@ -14,29 +14,27 @@ from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from control.errors import ControlError
+from control.errors import ControlError, ErrorBody, ErrorDetail
 
 log = logging.getLogger("turnout.control")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class ErrorDetail(msgspec.Struct, frozen=True):
-    message: str  # names the field and the rule
-    field: str | None  # the offending field's path, e.g. "weights.r2", when there is one
-    code: str  # machine-readable: invalid_input, unauthorized, forbidden, not_found, …
-
-
-class ErrorBody(msgspec.Struct, frozen=True):
-    error: ErrorDetail
-
-
 _encoder = msgspec.json.Encoder()
 
 
-def render(status: int, message: str, field: str | None, code: str) -> web.Response:
+def render(
+    status: int,
+    message: str,
+    field: str | None,
+    code: str,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     body = ErrorBody(ErrorDetail(message=message, field=field, code=code))
-    return web.Response(status=status, body=_encoder.encode(body), content_type="application/json")
+    return web.Response(
+        status=status, body=_encoder.encode(body), content_type="application/json", headers=headers
+    )
 
 
 @web.middleware
@@ -64,7 +62,9 @@ async def error_layer(request: web.Request, handler: Handler) -> web.StreamRespo
         if http_error.status < 400:
             raise
         code = http_error.reason.lower().replace(" ", "_")
-        return render(http_error.status, http_error.reason, None, code)
+        # a 405 says which methods the path has (RFC 9110), as aiohttp's own answer does
+        kept = {"Allow": http_error.headers["Allow"]} if "Allow" in http_error.headers else None
+        return render(http_error.status, http_error.reason, None, code, kept)
     except Exception:  # the one place a surprise becomes a clean 500
         log.exception("unhandled error serving %s %s", request.method, request.path)
         return render(500, "internal control-plane error", None, "internal_error")

@@ -12,7 +12,6 @@ from control.routes.resolve import Resolution, ResolveQuery, resolve
 
 
 class RollbackOut(views.RouteOut, frozen=True, kw_only=True):
-    changed: bool  # False: the route was already all on its target, nothing was written
     message: str
 
 
@@ -52,12 +51,12 @@ async def get_route(call: Call) -> views.RouteOut:
     summary="New immutable release (at 0% until traffic is moved)",
     status=201,
 )
-async def create_release(call: Call, body: ReleaseIn) -> ReleaseCreated:
+async def create_release(call: Call, body: ReleaseIn) -> views.ReleaseCreated:
     route = call.param("route")
     data, release_id = await changes.add_release(
         call.store, route, body, actor=call.actor, now=call.now()
     )
-    return ReleaseCreated(
+    return views.ReleaseCreated(
         release=views.release_view(data, release_id), revision=data.state.revision
     )
 
@@ -100,7 +99,9 @@ async def rollback(call: Call, body: changes.RollbackIn) -> RollbackOut:
         else f"nothing to do: all traffic is already on {state.stable} (revision {state.revision})"
     )
     view = views.view(data)
-    return RollbackOut(**msgspec.structs.asdict(view), changed=changed, message=message)
+    return RollbackOut(
+        **msgspec.structs.asdict(msgspec.structs.replace(view, changed=changed)), message=message
+    )
 
 
 @endpoint(
@@ -115,7 +116,12 @@ async def delete_route(call: Call, body: changes.DeleteIn) -> RouteDeleted:
     return RouteDeleted(route=route, deleted=True, revision=revision)
 
 
-@endpoint("POST", "/admin/routes/{route}/pin", role="operator", summary="Freeze against automation")
+@endpoint(
+    "POST",
+    "/admin/routes/{route}/pin",
+    role="operator",
+    summary="Set the pinned mark (audited; nothing acts on it yet: no automation exists)",
+)
 async def pin(call: Call, body: changes.PinIn) -> views.RouteOut:
     data = await changes.set_pinned(
         call.store, call.param("route"), body, pin=True, actor=call.actor
@@ -123,7 +129,7 @@ async def pin(call: Call, body: changes.PinIn) -> views.RouteOut:
     return views.view(data)
 
 
-@endpoint("POST", "/admin/routes/{route}/unpin", role="operator", summary="Release the freeze")
+@endpoint("POST", "/admin/routes/{route}/unpin", role="operator", summary="Clear the pinned mark")
 async def unpin(call: Call, body: changes.PinIn) -> views.RouteOut:
     data = await changes.set_pinned(
         call.store, call.param("route"), body, pin=False, actor=call.actor

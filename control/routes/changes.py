@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from control.errors import BadInput, Conflict, NotFound
+from control.errors import BROKEN_RULE, BadInput, Conflict, NotFound
 from control.registry import releases as release_rules
 from control.registry import rules
 from control.routes import transitions
@@ -20,7 +20,7 @@ from control.routes.views import RouteData, read
 from control.routes.weights import percent_to_bp
 from control.store import CommitOutcome, NewRelease, Store
 from gateway.contract import keys
-from gateway.contract.bucketing import BUCKETS, release_number
+from gateway.contract.bucketing import release_number
 from gateway.contract.snapshot import RouteState
 
 MAX_ATTEMPTS = 20
@@ -42,7 +42,7 @@ PercentWeights = Annotated[
 
 
 class RouteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    name: str
+    name: rules.Name
     release: release_rules.ReleaseIn  # becomes r1, stable at 100%
     sticky: bool = True
     reason: str = ""
@@ -103,7 +103,9 @@ async def _commit(
         if outcome.status == "ok" or await _landed(store, route, state, release):
             return _after(data, state, release)
         if outcome.status == "invalid":
-            raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
+            raise BadInput(
+                f"{outcome.field}: {outcome.rule}", field=outcome.field, code=BROKEN_RULE
+            )
         if expected_revision is not None:
             raise _stale(route, outcome.revision, expected_revision)
         # The route moved between our read and the script: plan again on the fresh state.
@@ -153,7 +155,7 @@ async def create_route(store: Store, body: RouteIn, *, actor: str, now: datetime
     if outcome.status == "conflict" and await _landed(store, body.name, state, release):
         outcome = CommitOutcome("ok", revision=1)
     if outcome.status == "invalid":
-        raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
+        raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field, code=BROKEN_RULE)
     if outcome.status != "ok":
         raise Conflict(f"name: route {body.name!r} already exists", field="name", code="exists")
     return _after(RouteData(state=state, releases={}, meta={}), state, release)
@@ -203,21 +205,15 @@ async def promote(store: Store, route: str, body: PromoteIn, *, actor: str) -> R
     )
 
 
-def at_target(state: RouteState, to: str | None) -> bool:
-    """All traffic already on the rollback's target (stable, or `to` already stable)."""
-    target = state.stable if to is None else to
-    return state.stable == target and state.weights_bp.get(target) == BUCKETS
-
-
 async def rollback(
     store: Store, route: str, body: RollbackIn, *, actor: str
 ) -> tuple[RouteData, bool]:
-    """The route after the rollback, and whether it changed: a route already all on its target
-    is left as it is (no revision, no audit entry)."""
+    """(the route after, whether anything changed). Already all on the target (stable, or
+    `to` as stable): nothing is written, no revision, no audit entry."""
     data = await read(store, route)
-    if at_target(data.state, body.to):
+    if transitions.at_rollback_target(data.state, body.to):
         return data, False
-    changed = await _commit(
+    after = await _commit(
         store,
         route,
         lambda data: (transitions.rollback(data.state, body.to, data.releases), None),
@@ -225,7 +221,7 @@ async def rollback(
         actor=actor,
         reason=body.reason,
     )
-    return changed, True
+    return after, True
 
 
 async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor: str) -> RouteData:

@@ -4,7 +4,7 @@ too low, and nothing written either way."""
 import pytest
 
 from control.api.auth import parse_tokens
-from control.settings import SettingsError
+from gateway.contract.settings import SettingsError
 from tests.control.conftest import redis_contents, seed_route
 
 

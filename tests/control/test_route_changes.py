@@ -3,7 +3,7 @@ state, pin and unpin, release ids and change types, and the audit trail of each.
 
 import asyncio
 
-from tests.control.conftest import seed_route
+from tests.control.conftest import redis_contents, seed_route
 
 ROUTE = "/admin/routes/support"
 
@@ -104,6 +104,22 @@ async def test_rollback_when_already_at_stable_is_a_no_op(api, redis):
     assert [e["action"] for e in await route_audit(api)][-2:] == ["route.flip", "route.rollback"]
     status, error = await api.error("POST", f"{ROUTE}/rollback", {"reason": "x", "to": "r9"})
     assert status == 400 and error["field"] == "to"
+
+
+async def test_a_rollback_already_at_stable_is_a_no_op_that_says_so(api, redis):
+    route = await seed_route(api, "http://127.0.0.1:9/v1")
+    before = await redis_contents(redis)
+    back = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "twice"}, role="operator")
+    assert back["changed"] is False
+    assert (back["revision"], back["weights"]) == (route["revision"], {"r1": 100, "r2": 0})
+    assert await redis_contents(redis) == before  # no revision, no audit entry, no event
+    to_stable = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "x", "to": "r1"})
+    assert to_stable["changed"] is False
+    moved = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "to r2", "to": "r2"})
+    assert moved["changed"] is True and moved["revision"] == route["revision"] + 1
+    again = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "to r2 again", "to": "r2"})
+    assert again["changed"] is False and again["revision"] == moved["revision"]
+    assert (await api.ok("GET", ROUTE))["changed"] is None
 
 
 async def test_promote_then_rollback_to_the_previous_release(api):
