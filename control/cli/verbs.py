@@ -202,10 +202,10 @@ def _change(entry: AuditEntry) -> str:
     before, after = entry.before, entry.after
     if entry.route is None:
         return str((after or {}).get("base_url", ""))
-    if before is None:
-        return f"-> {output.weights(after['weights'], skip_zero=True)}"
     if after is None:
         return "deleted"
+    if before is None:
+        return f"-> {output.weights(after['weights'], skip_zero=True)}"
     parts = []
     if before["weights"] != after["weights"]:
         parts.append(
