@@ -36,6 +36,15 @@ _ERRORS = {
 }
 
 
+def _beside_ref(schema: Any) -> Any:
+    """`{"$ref": …, "oneOf": …}` (a Meta on a Struct) as `allOf`: tools that read OpenAPI the
+    3.0 way drop whatever stands beside a `$ref`, and the rule with it."""
+    if isinstance(schema, dict) and "$ref" in schema and len(schema) > 1:
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return {"allOf": [{"$ref": schema["$ref"]}], **rest}
+    return schema
+
+
 def _json(schema: Any, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -86,7 +95,7 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
         types += [t for t in (endpoint.body, endpoint.query, endpoint.reply) if t is not None]
     unique = list(dict.fromkeys(types))
     generated, components = msgspec.json.schema_components(unique, ref_template=_REF)
-    schemas = dict(zip(unique, generated, strict=True))
+    schemas = dict(zip(unique, [_beside_ref(s) for s in generated], strict=True))
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         operation = _operation(endpoint, schemas, components)

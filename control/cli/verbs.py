@@ -170,9 +170,10 @@ def promote(client: AdminClient, args: argparse.Namespace) -> int:
 
 def rollback(client: AdminClient, args: argparse.Namespace) -> int:
     body = {"reason": args.reason, "to": args.to}
-    answer = client.call("POST", f"/admin/routes/{args.route}/rollback", body)
-    if not args.json and not answer["changed"]:
-        output.emit(f"{args.route}: {answer['message']}")
+    path = f"/admin/routes/{args.route}/rollback"
+    answer = client.call("POST", path, body, reply=views.RollbackOut)
+    if not args.json and not answer.changed:
+        output.emit(f"{args.route}: {answer.message}")
         return 0
     return _show(args, answer)
 

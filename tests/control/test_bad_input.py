@@ -66,6 +66,20 @@ CASES = [
         "model",
         "must be a version reference like 'name@3'",
     ),
+    (  # an empty reference is a bad one, not "no prompt"
+        "POST",
+        "/admin/routes/support/releases",
+        {"model": "sim-chat@1", "prompt": ""},
+        "prompt",
+        "must be a version reference like 'name@3'",
+    ),
+    (
+        "POST",
+        "/admin/restore",
+        {"reason": "x", "export": None, "snapshot": None},
+        None,
+        "give exactly one of `export` or `snapshot`",
+    ),
     (
         "POST",
         "/admin/routes",

@@ -22,7 +22,11 @@ async def test_document_and_router_list_the_same_operations(api, admin):
 
 
 def resolve(document, schema):
-    while "$ref" in schema:
+    """The component a body schema names, directly or as the one `$ref` of an `allOf` (a body
+    with a rule beside its type, such as the restore's exactly-one-source)."""
+    while "$ref" in schema or "allOf" in schema:
+        if "allOf" in schema:
+            (schema,) = schema["allOf"]
         schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     return schema
 
