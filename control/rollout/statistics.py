@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from control.rollout import sequential
+from control.rollout import metrics, sequential
 from control.rollout.evidence import (
     SRM_P_THRESHOLD,
     Counts,
@@ -81,8 +81,12 @@ def rate_guard(
     both arms have `min_samples` trials. Valid at any number of looks.
     """
     check_parameters(alpha=alpha, tau=tau, min_samples=min_samples)
-    est, var = sequential.rate_estimate(canary.events, canary.n, baseline.events, baseline.n)
-    lower, upper = sequential.mixture_bounds(est, var, tau, alpha)
+    est, lower, upper = metrics.rate_bounds(
+        canary.events, canary.n, baseline.events, baseline.n, tau, alpha
+    )
+    log_ratio = metrics.rate_log_ratio(
+        canary.events, canary.n, baseline.events, baseline.n, tolerated, tau
+    )
     return judge(
         metric,
         canary.n,
@@ -94,7 +98,7 @@ def rate_guard(
         margin=margin,
         alpha=alpha,
         min_samples=min_samples,
-        statistic=_likelihood_ratio(float(est), float(var), tolerated, tau),
+        statistic=_capped_exp(float(log_ratio)),
         scale=100.0,
         unit=" pp",
     )
@@ -124,11 +128,11 @@ def rare_rate_guard(
     check_parameters(alpha=alpha, tau=None, min_samples=min_samples)
     if ratio <= 1.0 or prior_strength <= 0.0:
         raise ValueError("ratio must be > 1 and prior_strength > 0")
-    p0, share_lo, share_hi = sequential.rare_bounds(
+    p0, share_lo, share_hi = metrics.rare_bounds(
         canary.events, canary.n, baseline.events, baseline.n, alpha, ratio, prior_strength
     )
-    ratio_lo = float(sequential.share_to_ratio(share_lo, p0))
-    ratio_hi = float(sequential.share_to_ratio(share_hi, p0))
+    ratio_lo = float(metrics.share_to_ratio(share_lo, p0))
+    ratio_hi = float(metrics.share_to_ratio(share_hi, p0))
     events = canary.events + baseline.events
     estimate = canary.events / max(canary.n, 1) - baseline.events / max(baseline.n, 1)
     # The test is on the rate ratio; it is shown in rate units by scaling with the pooled rate.
@@ -145,7 +149,7 @@ def rare_rate_guard(
         baseline.n,
     )
     statistic = sequential.log_beta_binomial_ratio(
-        canary.events, baseline.events, p0, *sequential.rare_prior(p0, ratio, prior_strength)
+        canary.events, baseline.events, p0, *metrics.rare_prior(p0, ratio, prior_strength)
     )
     return judge(
         metric,
@@ -158,7 +162,7 @@ def rare_rate_guard(
         margin=margin,
         alpha=alpha,
         min_samples=min_samples,
-        statistic=float(np.exp(min(float(statistic), _MAX_LOG_STATISTIC))),
+        statistic=_capped_exp(float(statistic)),
         scale=100.0,
         unit=" pp",
     )
@@ -179,10 +183,11 @@ def score_guard(
     mixture confidence sequence as `rate_guard`, on baseline mean - canary mean (> 0 is worse).
     """
     check_parameters(alpha=alpha, tau=tau, min_samples=min_samples)
-    est, var = sequential.score_estimate(
+    est, var = metrics.score_estimate(
         canary.n, canary.total, canary.total_sq, baseline.n, baseline.total, baseline.total_sq
     )
     lower, upper = sequential.mixture_bounds(est, var, tau, alpha)
+    log_ratio = sequential.log_half_normal_ratio((est - tolerated) / np.sqrt(var), tau * tau / var)
     return judge(
         metric,
         canary.n,
@@ -194,7 +199,7 @@ def score_guard(
         margin=margin,
         alpha=alpha,
         min_samples=min_samples,
-        statistic=_likelihood_ratio(float(est), float(var), tolerated, tau),
+        statistic=_capped_exp(float(log_ratio)),
         scale=1.0,
         unit="",
     )
@@ -239,12 +244,9 @@ def srm_p_value(observed: Mapping[str, int], expected_share: Mapping[str, float]
     return _srm_p_value(observed, expected_share)
 
 
-def _likelihood_ratio(estimate: float, variance: float, tolerated: float, tau: float) -> float:
-    """The half-normal mixture ratio against "regression = tolerated" (> 1/alpha means fail)."""
-    log_ratio = sequential.log_half_normal_ratio(
-        (estimate - tolerated) / np.sqrt(variance), tau * tau / variance
-    )
-    return float(np.exp(min(float(log_ratio), _MAX_LOG_STATISTIC)))
+def _capped_exp(log_ratio: float) -> float:
+    """A mixture likelihood ratio from its log, capped so it stays a finite JSON number."""
+    return math.exp(min(log_ratio, _MAX_LOG_STATISTIC))
 
 
 def _ratio_to_rate(ratio: float, events: float, n_c: int, n_b: int) -> float:
