@@ -5,65 +5,61 @@ Pure functions over frozen Structs: no I/O, no clock, no randomness. The control
 look, which alpha each guard gets (`split_alpha`) and what a verdict does.
 """
 
+import math
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Literal
 
-import msgspec
+import numpy as np
 
-Verdict = Literal["pass", "fail", "inconclusive"]
+from control.rollout import metrics, sequential
+from control.rollout.evidence import (
+    SRM_P_THRESHOLD,
+    Counts,
+    Evidence,
+    Moments,
+    Verdict,
+    check_parameters,
+    judge,
+)
+from control.rollout.latency import latency_evidence
+from control.rollout.ranks import as_counts
+from control.rollout.srm import srm_p_value as _srm_p_value
 
-SRM_P_THRESHOLD = 0.001  # sample-ratio mismatch is declared below this p-value (see srm_p_value)
+__all__ = [
+    "SRM_P_THRESHOLD",
+    "Counts",
+    "Evidence",
+    "Moments",
+    "Verdict",
+    "hard_ceiling",
+    "latency_guard",
+    "rare_rate_guard",
+    "rate_guard",
+    "score_guard",
+    "split_alpha",
+    "srm_p_value",
+]
 
-NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
-
-
-class Counts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One arm of a rate metric, cumulative since the rollout (or the step) began."""
-
-    n: NonNegInt  # trials: calls (error rate) or rated responses (thumbs-down rate)
-    events: NonNegInt  # bad events among them: errors, thumbs-down
-
-    def __post_init__(self) -> None:
-        if self.events > self.n:
-            raise ValueError(f"events ({self.events}) cannot exceed n ({self.n})")
-
-
-class Moments(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One arm of a score metric (feedback score in 0..1): count, sum and sum of squares."""
-
-    n: NonNegInt
-    total: float  # sum of the scores
-    total_sq: float  # sum of the squared scores (the variance needs it)
-
-
-class Evidence(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """What the controller stores, audits and shows for one guard at one look."""
-
-    metric: str  # the guard's metric name, e.g. "error_rate", "thumbs_down_rate", "score"
-    verdict: Verdict
-    n_canary: int  # samples in the canary arm (calls, rated responses, scores, latencies)
-    n_baseline: int
-    # Regression in the metric's unit, signed so that > 0 is WORSE for the canary: canary minus
-    # baseline for rates; baseline minus canary for the score; for latency the fractional
-    # slow-down of the typical request (0.10 = 10% slower).
-    estimate: float
-    lower: float  # always-valid (or planned-look) one-sided confidence bounds on `estimate`
-    upper: float
-    statistic: float  # the guard's test statistic (mixture likelihood ratio, or MW z)
-    alpha: float  # the alpha this guard was tested at
-    detail: str  # one human sentence: why this verdict
+_MAX_LOG_STATISTIC = 700.0  # exp(700) ~ 1e304: report a huge likelihood ratio, never inf
 
 
 def split_alpha(alpha: float, k: int) -> float:
     """Bonferroni share of `alpha` for each of `k` guards (or planned looks): alpha / k."""
-    raise NotImplementedError
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if k < 1:
+        raise ValueError(f"the number of guards to split alpha over must be >= 1, got {k}")
+    return alpha / k
 
 
 def hard_ceiling(canary: Counts, *, ceiling: float, min_n: int) -> bool:
     """True when the canary's observed rate exceeds `ceiling` over at least `min_n` trials: an
     absolute stop that acts on the next tick with no statistics (e.g. errors > 20% over 20 calls).
     """
-    raise NotImplementedError
+    if not 0.0 <= ceiling <= 1.0:
+        raise ValueError(f"ceiling must be a rate in [0, 1], got {ceiling}")
+    if min_n < 1:
+        raise ValueError(f"min_n must be >= 1, got {min_n}")
+    return canary.n >= min_n and canary.events > ceiling * canary.n
 
 
 def rate_guard(
@@ -84,7 +80,28 @@ def rate_guard(
     fail when lower > tolerated; pass when upper < margin; else inconclusive. Inconclusive until
     both arms have `min_samples` trials. Valid at any number of looks.
     """
-    raise NotImplementedError
+    check_parameters(alpha=alpha, tau=tau, min_samples=min_samples)
+    est, lower, upper = metrics.rate_bounds(
+        canary.events, canary.n, baseline.events, baseline.n, tau, alpha
+    )
+    log_ratio = metrics.rate_log_ratio(
+        canary.events, canary.n, baseline.events, baseline.n, tolerated, tau
+    )
+    return judge(
+        metric,
+        canary.n,
+        baseline.n,
+        float(est),
+        float(lower),
+        float(upper),
+        tolerated=tolerated,
+        margin=margin,
+        alpha=alpha,
+        min_samples=min_samples,
+        statistic=_capped_exp(float(log_ratio)),
+        scale=100.0,
+        unit=" pp",
+    )
 
 
 def rare_rate_guard(
@@ -108,7 +125,47 @@ def rare_rate_guard(
     concentration. fail when lower > tolerated; pass when upper < margin. Exact for counts taken
     under one split (a step); valid at any number of looks.
     """
-    raise NotImplementedError
+    check_parameters(alpha=alpha, tau=None, min_samples=min_samples)
+    if ratio <= 1.0 or prior_strength <= 0.0:
+        raise ValueError("ratio must be > 1 and prior_strength > 0")
+    p0, share_lo, share_hi = metrics.rare_bounds(
+        canary.events, canary.n, baseline.events, baseline.n, alpha, ratio, prior_strength
+    )
+    ratio_lo = float(metrics.share_to_ratio(share_lo, p0))
+    ratio_hi = float(metrics.share_to_ratio(share_hi, p0))
+    events = canary.events + baseline.events
+    estimate = canary.events / max(canary.n, 1) - baseline.events / max(baseline.n, 1)
+    # The test is on the rate ratio; it is shown in rate units by scaling with the pooled rate.
+    # The lower bound uses the observed event count, so that with tolerated = 0 the verdict is
+    # exactly the conditional test's; the upper bound (the pass side) uses a Poisson bound on the
+    # count, so that "no errors yet" never reads as a confident pass.
+    lower = _ratio_to_rate(
+        ratio_lo, events if ratio_lo >= 1.0 else _poisson_high(events, alpha), canary.n, baseline.n
+    )
+    upper = _ratio_to_rate(
+        ratio_hi,
+        _poisson_high(events, alpha) if ratio_hi >= 1.0 else _poisson_low(events, alpha),
+        canary.n,
+        baseline.n,
+    )
+    statistic = sequential.log_beta_binomial_ratio(
+        canary.events, baseline.events, p0, *metrics.rare_prior(p0, ratio, prior_strength)
+    )
+    return judge(
+        metric,
+        canary.n,
+        baseline.n,
+        estimate,
+        min(lower, estimate),
+        max(upper, estimate),
+        tolerated=tolerated,
+        margin=margin,
+        alpha=alpha,
+        min_samples=min_samples,
+        statistic=_capped_exp(float(statistic)),
+        scale=100.0,
+        unit=" pp",
+    )
 
 
 def score_guard(
@@ -125,7 +182,27 @@ def score_guard(
     """Always-valid one-sided test for a drop of the mean feedback score: the same half-normal
     mixture confidence sequence as `rate_guard`, on baseline mean - canary mean (> 0 is worse).
     """
-    raise NotImplementedError
+    check_parameters(alpha=alpha, tau=tau, min_samples=min_samples)
+    est, var = metrics.score_estimate(
+        canary.n, canary.total, canary.total_sq, baseline.n, baseline.total, baseline.total_sq
+    )
+    lower, upper = sequential.mixture_bounds(est, var, tau, alpha)
+    log_ratio = sequential.log_half_normal_ratio((est - tolerated) / np.sqrt(var), tau * tau / var)
+    return judge(
+        metric,
+        canary.n,
+        baseline.n,
+        float(est),
+        float(lower),
+        float(upper),
+        tolerated=tolerated,
+        margin=margin,
+        alpha=alpha,
+        min_samples=min_samples,
+        statistic=_capped_exp(float(log_ratio)),
+        scale=1.0,
+        unit="",
+    )
 
 
 def latency_guard(
@@ -146,7 +223,17 @@ def latency_guard(
     the shift exceeds `tolerance` or a tail quantile is confidently worse by more than
     `tolerance`; pass when the upper bound is below `tolerance` and no tail fails.
     """
-    raise NotImplementedError
+    check_parameters(alpha=alpha, tau=None, min_samples=min_samples)
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    return latency_evidence(
+        as_counts(canary_buckets, "canary_buckets"),
+        as_counts(baseline_buckets, "baseline_buckets"),
+        alpha=alpha,
+        tolerance=tolerance,
+        min_samples=min_samples,
+        metric=metric,
+    )
 
 
 def srm_p_value(observed: Mapping[str, int], expected_share: Mapping[str, float]) -> float:
@@ -154,4 +241,28 @@ def srm_p_value(observed: Mapping[str, int], expected_share: Mapping[str, float]
     release (requests, or distinct sticky keys) against the configured shares. Below
     SRM_P_THRESHOLD the controller must refuse to judge and hold.
     """
-    raise NotImplementedError
+    return _srm_p_value(observed, expected_share)
+
+
+def _capped_exp(log_ratio: float) -> float:
+    """A mixture likelihood ratio from its log, capped so it stays a finite JSON number."""
+    return math.exp(min(log_ratio, _MAX_LOG_STATISTIC))
+
+
+def _ratio_to_rate(ratio: float, events: float, n_c: int, n_b: int) -> float:
+    """canary - baseline rate at rate ratio rho with `events` in all: the baseline rate is then
+    events/(n_b + rho n_c). Rises with rho; at rho = inf it is events/n_c."""
+    if math.isinf(ratio):
+        return events / max(n_c, 1)
+    return events * (ratio - 1.0) / max(n_b + ratio * n_c, 1.0)
+
+
+def _poisson_high(events: int, alpha: float) -> float:
+    """Upper bound on a Poisson mean after `events` (sub-Gaussian lower tail), at alpha."""
+    level = math.log(1.0 / alpha)
+    return events + level + math.sqrt(level * level + 2.0 * events * level)
+
+
+def _poisson_low(events: int, alpha: float) -> float:
+    """Lower bound on a Poisson mean after `events` (Bernstein upper tail), at alpha."""
+    return max(0.0, events - math.sqrt(2.0 * events * math.log(1.0 / alpha)))
