@@ -6,7 +6,8 @@ import msgspec
 
 from control.durations import duration_s
 from gateway.contract import telemetry as tk
-from gateway.contract.bucketing import release_number
+from control.rollout.statistics import srm_p_value
+from gateway.contract.bucketing import BUCKETS, release_number
 from gateway.contract.histogram import COUNT, quantile
 from gateway.contract.snapshot import ReleaseSpec
 
@@ -103,6 +104,11 @@ class RouteStats(msgspec.Struct, frozen=True):
     from_ts: int
     to_ts: int
     releases: list[ReleaseStats]
+    # Sample-ratio mismatch of the current split: chi-square p-value of the window's requests
+    # (and distinct sticky keys) of the releases with weight against their weights. None with
+    # fewer than two such releases or no traffic. Meaningful when the split held all window long.
+    srm_p_value: float | None = None
+    srm_keys_p_value: float | None = None
 
 
 def _quantiles_ms(counts: list[int]) -> Quantiles | None:
@@ -178,6 +184,8 @@ def route_stats(
 ) -> RouteStats:
     totals = merge(buckets)
     keys = distinct_keys or {}
+    live = {r: bp / BUCKETS for r, bp in weights_bp.items() if bp > 0}
+    requests = {r: (totals.get(r) or Totals()).get(tk.REQUESTS) for r in live}
     names = sorted(set(totals) | set(weights_bp), key=lambda r: (release_number(r), r))
     route_requests = sum(t.get(tk.REQUESTS) for t in totals.values())
     return RouteStats(
@@ -197,4 +205,12 @@ def route_stats(
             )
             for name in names
         ],
+        srm_p_value=_srm(requests, live),
+        srm_keys_p_value=_srm({r: keys.get(r, 0) for r in live}, live) if keys else None,
     )
+
+
+def _srm(observed: dict[str, int], shares: dict[str, float]) -> float | None:
+    if len(shares) < 2 or not sum(observed.values()):
+        return None
+    return srm_p_value(observed, shares)
