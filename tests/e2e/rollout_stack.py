@@ -50,6 +50,7 @@ class Calls:
     calls: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     first: dict[str, float] = field(default_factory=dict)  # release -> monotonic time
+    first_wall: dict[str, float] = field(default_factory=dict)  # release -> epoch s
     timeline: list[tuple[float, str, int]] = field(default_factory=list)  # (time, release, status)
 
 
@@ -124,6 +125,7 @@ class Users:
             seen = self.seen
             seen.calls[release] = seen.calls.get(release, 0) + 1
             seen.first.setdefault(release, time.monotonic())
+            seen.first_wall.setdefault(release, time.time())
             seen.timeline.append((time.monotonic(), release, status))
             if status != 200:
                 seen.failures[release] = seen.failures.get(release, 0) + 1
