@@ -112,7 +112,7 @@ def rare_rate_guard(
     min_samples: int,
     margin: float = 0.01,
     tolerated: float = 0.0,
-    ratio: float = 2.0,
+    ratio: float = 3.0,
     prior_strength: float = 10.0,
     metric: str = "error_rate",
 ) -> Evidence:
