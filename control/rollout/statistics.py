@@ -112,8 +112,8 @@ def rare_rate_guard(
     min_samples: int,
     margin: float = 0.01,
     tolerated: float = 0.0,
-    ratio: float = 3.0,
-    prior_strength: float = 10.0,
+    ratio: float = 4.0,
+    prior_strength: float = 20.0,
     metric: str = "error_rate",
 ) -> Evidence:
     """Exact always-valid test for rare bad events (errors below a few percent): conditional on
@@ -128,6 +128,13 @@ def rare_rate_guard(
     check_parameters(alpha=alpha, tau=None, min_samples=min_samples)
     if ratio <= 1.0 or prior_strength <= 0.0:
         raise ValueError("ratio must be > 1 and prior_strength > 0")
+    if canary.n == 0 or baseline.n == 0:  # nothing to compare yet: the widest honest bounds
+        estimate = canary.events / max(canary.n, 1) - baseline.events / max(baseline.n, 1)
+        return judge(
+            metric, canary.n, baseline.n, estimate, -1.0, 1.0, tolerated=tolerated,
+            margin=margin, alpha=alpha, min_samples=min_samples, statistic=1.0, scale=100.0,
+            unit=" pp",
+        )  # fmt: skip
     p0, share_lo, share_hi = metrics.rare_bounds(
         canary.events, canary.n, baseline.events, baseline.n, alpha, ratio, prior_strength
     )

@@ -78,9 +78,8 @@ def thumbs_down_stops(seed: int, runs: int = 2000) -> np.ndarray:
 def test_thumbs_down_10_to_12_percent_caught_with_80_percent_power_by_about_2700():
     """statistics.md §4.3: ~2,700 rated canary responses for 80% power at a 5% canary."""
     stops = thumbs_down_stops(8003)
-    assert (stops <= 2900).mean() >= 0.80
-    assert (stops <= 2700).mean() >= 0.77
-    assert np.median(stops) < 1700
+    assert (stops <= 2700).mean() >= 0.80
+    assert np.median(stops) < 1600
 
 
 def test_simulated_decisions_are_the_guards_decisions():
