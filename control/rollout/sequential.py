@@ -6,6 +6,7 @@ simulated looks in the tests. No I/O, no randomness.
 """
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -49,15 +50,8 @@ def normal_cdf(x: ArrayLike) -> Array:
 
 
 def normal_quantile(p: float) -> float:
-    """Φ⁻¹(p) by bisection on Φ (called with a handful of alpha values per look)."""
-    lo, hi = -40.0, 40.0
-    for _ in range(2 * _BISECTIONS):
-        mid = 0.5 * (lo + hi)
-        if float(normal_cdf(mid)) >= p:
-            hi = mid
-        else:
-            lo = mid
-    return 0.5 * (lo + hi)
+    """Φ⁻¹(p) (the standard library's Wichura AS241, accurate to ~1e-16)."""
+    return NormalDist().inv_cdf(p)
 
 
 def log_half_normal_ratio(s: ArrayLike, r: ArrayLike) -> Array:
