@@ -243,12 +243,17 @@ def latency_guard(
     )
 
 
-def srm_p_value(observed: Mapping[str, int], expected_share: Mapping[str, float]) -> float:
+def srm_p_value(
+    observed: Mapping[str, int],
+    expected_share: Mapping[str, float],
+    *,
+    count_relative_error: float = 0.0,
+) -> float:
     """Sample-ratio mismatch: Pearson chi-square goodness-of-fit p-value of the observed counts per
     release (requests, or distinct sticky keys) against the configured shares. Below
     SRM_P_THRESHOLD the controller must refuse to judge and hold.
     """
-    return _srm_p_value(observed, expected_share)
+    return _srm_p_value(observed, expected_share, count_relative_error=count_relative_error)
 
 
 def _capped_exp(log_ratio: float) -> float:

@@ -13,7 +13,7 @@ from scipy import stats
 
 from control.rollout import ranks
 from control.rollout.statistics import latency_guard
-from gateway.contract.histogram import BASE_S, COUNT, GROWTH, bucket_index
+from gateway.contract.histogram import BASE_S, COUNT, GROWTH, UPPER_BOUNDS_S, bucket_index
 
 MEDIAN_S = 0.5
 
@@ -24,11 +24,24 @@ def bucketed(samples: np.ndarray) -> np.ndarray:
     return np.clip(np.where(samples <= BASE_S, 0, raw), 0, COUNT - 1).astype(np.int64)
 
 
+def bucket_probabilities(sigma: float, slower: float = 1.0) -> np.ndarray:
+    """Chance that a log-normal latency (median MEDIAN_S·slower) lands in each bucket."""
+    edges = np.log(np.array(UPPER_BOUNDS_S))
+    below = stats.norm.cdf((edges - math.log(MEDIAN_S * slower)) / sigma)
+    return np.diff(np.concatenate(([0.0], below, [1.0])))
+
+
 def histograms(rng, runs: int, n: int, sigma: float, slower: float = 1.0) -> np.ndarray:
-    """(runs, COUNT) bucket counts of n log-normal latencies per run, median MEDIAN_S·slower."""
-    samples = rng.lognormal(math.log(MEDIAN_S * slower), sigma, (runs, n))
-    index = bucketed(samples) + COUNT * np.arange(runs)[:, None]
-    return np.bincount(index.ravel(), minlength=runs * COUNT).reshape(runs, COUNT)
+    """(runs, COUNT) bucket counts of n log-normal latencies per run: multinomial on the bucket
+    probabilities, which is exactly bucketing n samples (checked below) and much faster."""
+    return rng.multinomial(n, bucket_probabilities(sigma, slower), size=runs)
+
+
+def test_histograms_are_bucketed_samples():
+    rng = np.random.default_rng(10)
+    samples = rng.lognormal(math.log(MEDIAN_S * 1.3), 0.8, 200_000)
+    empirical = np.bincount(bucketed(samples), minlength=COUNT) / samples.size
+    assert np.max(np.abs(empirical - bucket_probabilities(0.8, 1.3))) < 0.003
 
 
 def test_vectorised_bucketing_is_the_gateways():

@@ -66,7 +66,7 @@ def test_error_jump_1_to_10_percent_is_caught_within_150_canary_calls():
 
 
 def test_smaller_rises_are_caught_given_more_calls():
-    calls, _ = canary_calls_to_detect(9003, p_canary=0.03, seconds=600)
+    calls, _ = canary_calls_to_detect(9003, runs=1000, p_canary=0.03, seconds=600)
     assert (calls < np.inf).mean() >= 0.95  # 1% -> 3% within 10 minutes (~6,000 canary calls)
 
 
