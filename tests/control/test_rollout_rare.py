@@ -43,6 +43,19 @@ def test_no_difference_false_alarms_stay_below_alpha(rate):
     assert alarms <= ALPHA, f"{alarms:.4f} > {ALPHA} at error rate {rate}"
 
 
+@pytest.mark.parametrize("rate", [0.001, 0.01, 0.05])
+def test_cumulative_counts_over_changing_steps_keep_false_alarms_below_alpha(rate):
+    """pi0 moves with the split (1 -> 5 -> 25 -> 50%); judged on counts cumulative since the
+    start, the test stays valid (given m, the canary's errors are hypergeometric at every look)."""
+    rng = np.random.default_rng(9005)
+    shares = np.repeat([0.01, 0.05, 0.25, 0.50], 225)
+    n = rng.poisson(CANARY_PER_S + BASELINE_PER_S, (1000, shares.size))
+    n_c = rng.binomial(n, shares)
+    x_c, x_b = rng.binomial(n_c, rate), rng.binomial(n - n_c, rate)
+    arms = x_c.cumsum(1), n_c.cumsum(1), x_b.cumsum(1), (n - n_c).cumsum(1)
+    assert fails(*arms, alpha=0.05).any(axis=1).mean() <= 0.05
+
+
 def canary_calls_to_detect(seed, runs=4000, p_canary=0.10, seconds=120, min_samples=20):
     rng = np.random.default_rng(seed)
     x_c, n_c, x_b, n_b = simulate(rng, runs, seconds, p_canary, 0.01)
@@ -114,5 +127,6 @@ def test_bounds_are_ordered_and_the_verdict_follows_them(n_c, n_b, data, alpha):
     c = Counts(n_c, data.draw(st.integers(0, min(n_c, 500))))
     b = Counts(n_b, data.draw(st.integers(0, min(n_b, 2000))))
     e = rare_rate_guard(c, b, alpha=alpha, min_samples=0)
-    assert e.lower <= e.estimate <= e.upper
+    assert -1.0 <= e.lower <= e.estimate <= e.upper <= 1.0
+    assert all(math.isfinite(v) for v in (e.estimate, e.lower, e.upper, e.statistic))
     assert e.verdict == ("fail" if e.lower > 0 else "pass" if e.upper < 0.01 else "inconclusive")
