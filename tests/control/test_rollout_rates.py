@@ -6,13 +6,14 @@ judged with the same array core the guard uses; a subsample is re-judged through
 
 import math
 
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from control.rollout import metrics
-from control.rollout.statistics import Counts, hard_ceiling, rate_guard, split_alpha
+from control.rollout.statistics import Counts, Evidence, hard_ceiling, rate_guard, split_alpha
 
 ALPHA = 0.05
 TAU = 0.02
@@ -177,3 +178,15 @@ def test_bad_parameters_and_counts_are_named():
         rate_guard(Counts(10, 1), Counts(10, 1), tau=0.0, margin=0.01, alpha=0.05, min_samples=0)
     with pytest.raises(ValueError, match="alpha"):
         rate_guard(Counts(10, 1), Counts(10, 1), tau=0.02, margin=0.01, alpha=0, min_samples=0)
+
+
+def test_evidence_round_trips_as_json_for_the_controller_to_store():
+    evidence = rate_guard(
+        Counts(n=2000, events=260), Counts(n=38_000, events=3800),
+        tau=TAU, margin=0.01, alpha=ALPHA, min_samples=100, metric="thumbs_down_rate",
+    )  # fmt: skip
+    assert evidence.verdict == "fail" and evidence.metric == "thumbs_down_rate"
+    encoded = msgspec.json.encode(evidence)
+    assert msgspec.json.decode(encoded, type=Evidence) == evidence
+    with pytest.raises(msgspec.ValidationError, match="verdict"):
+        msgspec.json.decode(encoded.replace(b'"fail"', b'"maybe"'), type=Evidence)
