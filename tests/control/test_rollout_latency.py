@@ -113,6 +113,20 @@ def test_a_fatter_tail_with_the_same_median_fails_on_p99():
     assert evidence.lower < 0.1  # the median shift alone would not have failed it
 
 
+@pytest.mark.parametrize("q", [0.95, 0.99])
+def test_tail_quantile_bounds_cover_the_true_quantile(q):
+    """Each one-sided bound misses the true quantile in at most alpha of the samples."""
+    sigma, alpha = 0.8, 0.05
+    true_s = MEDIAN_S * math.exp(sigma * stats.norm.ppf(q))
+    rng = np.random.default_rng(17)
+    bounds = np.array(
+        [ranks.quantile_bounds(h * 1.0, q, alpha) for h in histograms(rng, 2000, 2000, sigma)]
+    )
+    assert (bounds[:, 0] > true_s).mean() <= alpha
+    assert (bounds[:, 1] < true_s).mean() <= alpha
+    assert np.median(bounds[:, 1] / bounds[:, 0]) < 2.5  # and they are not uselessly wide
+
+
 def test_min_samples_and_bad_buckets():
     rng = np.random.default_rng(15)
     few = histograms(rng, 1, 30, 0.5, 3.0)[0].tolist()

@@ -174,6 +174,10 @@ def test_split_alpha_is_bonferroni_and_rejects_nonsense():
 def test_bad_parameters_and_counts_are_named():
     with pytest.raises(ValueError, match="events"):
         Counts(n=3, events=4)
+    with pytest.raises(ValueError, match=">= 0"):
+        Counts(n=-3, events=-4)
+    with pytest.raises(msgspec.ValidationError, match=r"\$.n"):
+        msgspec.json.decode(b'{"n": -1, "events": 0}', type=Counts)
     with pytest.raises(ValueError, match="tau"):
         rate_guard(Counts(10, 1), Counts(10, 1), tau=0.0, margin=0.01, alpha=0.05, min_samples=0)
     with pytest.raises(ValueError, match="alpha"):

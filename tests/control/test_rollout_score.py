@@ -84,6 +84,10 @@ def test_moments_that_cannot_come_from_one_sample_are_refused():
         Moments(n=10, total=5.0, total_sq=1.0)
     with pytest.raises(ValueError, match="n = 0"):
         Moments(n=0, total=1.0, total_sq=1.0)
+    with pytest.raises(ValueError, match="finite"):
+        Moments(n=2, total=float("nan"), total_sq=1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        Moments(n=-1, total=0.0, total_sq=0.0)
 
 
 def test_identical_scores_still_have_a_width():
