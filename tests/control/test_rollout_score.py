@@ -50,9 +50,14 @@ def test_levels_have_the_means_the_tests_claim():
     assert pytest.approx(0.725) == GOOD @ LEVELS and pytest.approx(0.675) == WORSE @ LEVELS
 
 
-def test_no_difference_false_alarms_stay_below_alpha():
+SKEWED = np.array([0.03, 0.0, 0.0, 0.0, 0.97])  # nearly all perfect: a small canary is skewed
+EVEN = np.array([0.5, 0.0, 0.0, 0.0, 0.5])
+
+
+@pytest.mark.parametrize("probs", [GOOD, SKEWED, EVEN], ids=["good", "skewed", "even"])
+def test_no_difference_false_alarms_stay_below_alpha(probs):
     rng = np.random.default_rng(7001)
-    canary, baseline = simulate(rng, 1000, 1000, GOOD, GOOD)  # ~10,000 canary scores
+    canary, baseline = simulate(rng, 1000, 1000, probs, probs)  # ~10,000 canary scores
     alarms = fails(canary, baseline).any(axis=1).mean()
     assert alarms <= ALPHA
 
