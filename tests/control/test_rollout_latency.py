@@ -151,7 +151,7 @@ def test_one_look_is_cheap():
     assert (time.perf_counter() - start) / 20 < 0.01
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     canary=st.lists(st.integers(0, 50), min_size=COUNT, max_size=COUNT),
     baseline=st.lists(st.integers(0, 500), min_size=COUNT, max_size=COUNT),

@@ -114,7 +114,7 @@ def test_a_good_canary_passes_within_the_margin():
 counts = st.integers(0, 20_000).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n)))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     canary=counts,
     baseline=counts,
