@@ -97,6 +97,15 @@ async def test_tick_cost_over_many_running_rollouts(redis, redis_server, admin_f
     for _ in range(23):  # the first looks take the step snapshots
         await controller.tick()
         await redis.hincrby(tk.minute_bucket("route-0", minute), "r2|n", 1)
+    if os.environ.get("TURNOUT_PROFILE_TICK"):
+        import cProfile
+        import pstats
+
+        profile = cProfile.Profile()
+        profile.enable()
+        await controller.tick()
+        profile.disable()
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
     status = controller.status()
     print(f"{TICK_ROUTES} running rollouts: tick p50 {status.tick_ms_p50} ms, "
           f"p99 {status.tick_ms_p99} ms, max {status.tick_ms_max} ms")  # fmt: skip
