@@ -28,7 +28,10 @@ _ERRORS = {
     "provider, version or release that does not exist, `broken_rule` for a rule across fields "
     "or values that the descriptions state (weights sum to exactly 100 with at most two "
     "decimals; a prompt has a system text or messages, a template that parses and declared "
-    "variables that match it; a stats window from 1m to 7d; a time in the calendar)",
+    "variables that match it; a stats window from 1m to 7d; a time in the calendar; rollout "
+    "steps above 0, at most 100 and two decimals, increasing, the first below 100; rollout "
+    "guards distinct, a hard ceiling only on a rate guard; a rollout of a release that is not "
+    "the stable one)",
     401: "missing or invalid bearer token",
     403: "the token's role is too low",
     404: "no such route, prompt, model or version",
