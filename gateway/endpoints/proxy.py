@@ -24,6 +24,7 @@ from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
 
+EVAL_HEADER = "X-Turnout-Eval"
 Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
 
 
@@ -62,7 +63,13 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
     # Issued and queued with no await in between, so the queue stays in call-number order
     # (the flusher's lookup of a pending call is a binary search).
     call_id, minute, number = context.call_ids.new()
-    context.recorder.note_call(minute, number, release.stats)
+    # Eval-gate calls (X-Turnout-Eval) are counted apart: never in the release's live telemetry
+    # (the canary's evidence) nor queued for feedback attribution.
+    stats = release.stats
+    if EVAL_HEADER in request.headers:
+        stats = context.recorder.eval_stats_for(release.stats)
+    else:
+        context.recorder.note_call(minute, number, stats)
     tags = {**release.tags, "X-Turnout-Call-Id": call_id}
     upstream_started: float | None = None
     try:
@@ -81,7 +88,7 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
             )
             ended = time.perf_counter()
             tokens_in, tokens_out = tap.usage or (0, 0)
-            release.stats.record(
+            stats.record(
                 head.status,
                 cut or outcome,
                 ended - started,
@@ -94,7 +101,7 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
         response, answer = await relay_buffered(exchange, head, tags)
     except GatewayError as error:
         ended = time.perf_counter()
-        release.stats.record(
+        stats.record(
             error.status,
             _outcome_for_error(error),
             ended - started,
@@ -104,11 +111,11 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
     except asyncio.CancelledError:  # the caller went away (the server cancels its handler)
         ended = time.perf_counter()
         since_upstream = None if upstream_started is None else ended - upstream_started
-        release.stats.record(499, outcomes.CLIENT, ended - started, since_upstream)
+        stats.record(499, outcomes.CLIENT, ended - started, since_upstream)
         raise
     ended = time.perf_counter()
     tokens_in, tokens_out = (head.status == 200 and usage_of_body(answer)) or (0, 0)
-    release.stats.record(
+    stats.record(
         head.status, outcome, ended - started, ended - upstream_started, None, tokens_in, tokens_out
     )
     return response
