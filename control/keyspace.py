@@ -24,3 +24,13 @@ def versions(kind: str, name: str) -> str:
 def content_index(kind: str, name: str) -> str:
     """Hash: content hash -> version number, so identical content returns the existing version."""
     return f"{keys.PREFIX}:{{{kind}:{name}}}:by_content"
+
+
+def gates(route: str) -> str:
+    """Hash: release id -> GateRecord JSON, the eval gate's latest verdict on that release."""
+    return f"{keys.route_tag(route)}:gates"
+
+
+def gate_dataset(route: str) -> str:
+    """String: content hash of the dataset the route's latest verdict used (its current set)."""
+    return f"{keys.route_tag(route)}:gate_dataset"

@@ -11,7 +11,7 @@ from importlib import metadata
 import msgspec
 from aiohttp import web
 
-from control.api import audit, models, openapi, prompts, providers, routes, stats
+from control.api import audit, gate, models, openapi, prompts, providers, routes, stats
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
@@ -27,6 +27,7 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     routes.ENDPOINTS,
     audit.ENDPOINTS,
     stats.ENDPOINTS,
+    gate.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 

@@ -56,21 +56,21 @@ class GateSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     worst_cases: Annotated[int, msgspec.Meta(ge=0)] = 5
 
 
-class TestResult(msgspec.Struct, frozen=True):
+class Check(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str  # bootstrap, signed_rank, paired_proportion
     p_value: float
     lower: float | None = None  # one-sided lower bound of the difference, when the test has one
     method: str | None = None
 
 
-class CaseDelta(msgspec.Struct, frozen=True):
+class CaseDelta(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     case_id: str
     baseline: float
     candidate: float
     difference: float
 
 
-class MetricVerdict(msgspec.Struct, frozen=True):
+class MetricVerdict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
     kind: Kind
     blocking: bool
@@ -88,12 +88,12 @@ class MetricVerdict(msgspec.Struct, frozen=True):
     improved: float  # share of cases with d > 0
     regressed: float  # share with d < 0
     quantiles: dict[str, float]  # of d: p10, p50, p90
-    tests: list[TestResult]
+    checks: list[Check]
     worst_regressed: list[CaseDelta]
     hodges_lehmann: float | None = None
 
 
-class Verdict(msgspec.Struct, frozen=True):
+class Verdict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     outcome: Outcome
     reason: str
     settings: GateSettings
@@ -129,16 +129,16 @@ def _design_effect(d: np.ndarray, sums: np.ndarray, sizes: np.ndarray) -> float:
 
 def _tests(
     scores: MetricScores, d: np.ndarray, settings: GateSettings
-) -> tuple[list[TestResult], float, float, float | None]:
+) -> tuple[list[Check], float, float, float | None]:
     sums, sizes = cluster_totals(d, scores.clusters)
     rng = np.random.default_rng([settings.seed, zlib.crc32(scores.name.encode())])
     means = bootstrap_means(sums, sizes, settings.resamples, rng)
     lower, upper, p_boot = bootstrap_bounds(means, settings.alpha, settings.margin)
-    tests = [TestResult("bootstrap", p_boot, lower, "percentile")]
+    tests = [Check("bootstrap", p_boot, lower, "percentile")]
     hl = None
     if scores.kind == "ordinal":
         rank = signed_rank_test(d, settings.margin)
-        tests.append(TestResult("signed_rank", rank.p_value, None, rank.method))
+        tests.append(Check("signed_rank", rank.p_value, None, rank.method))
         hl = hodges_lehmann(d)
     base = np.asarray(scores.baseline)
     cand = np.asarray(scores.candidate)
@@ -153,7 +153,7 @@ def _tests(
             sums if clustered else None,
             sizes if clustered else None,
         )
-        tests.append(TestResult("paired_proportion", prop.p_value, prop.lower, "wald"))
+        tests.append(Check("paired_proportion", prop.p_value, prop.lower, "wald"))
     return tests, lower, upper, hl
 
 
@@ -191,7 +191,7 @@ def _metric(
         improved=float(np.mean(d > 0)),
         regressed=float(np.mean(d < 0)),
         quantiles={"p10": p10, "p50": p50, "p90": p90},
-        tests=tests,
+        checks=tests,
         worst_regressed=worst,
         hodges_lehmann=hl,
     )

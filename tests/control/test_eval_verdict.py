@@ -197,8 +197,8 @@ def test_ordinal_metric_runs_both_tests() -> None:
         ((cand - 1) / 4).tolist(),
     )
     result = decide([metric], frozenset(), SETTINGS).metrics[0]
-    assert [t.name for t in result.tests] == ["bootstrap", "signed_rank"]
-    assert result.p_value == max(t.p_value for t in result.tests)
+    assert [t.name for t in result.checks] == ["bootstrap", "signed_rank"]
+    assert result.p_value == max(t.p_value for t in result.checks)
     assert result.hodges_lehmann is not None
 
 
