@@ -123,7 +123,14 @@ def routes(client: AdminClient, args: argparse.Namespace) -> int:
 
 
 def route_show(client: AdminClient, args: argparse.Namespace) -> int:
-    return _show(args, client.call("GET", f"/admin/routes/{args.route}"))
+    route = client.call("GET", f"/admin/routes/{args.route}")
+    gates = client.call("GET", f"/admin/routes/{args.route}/gates")  # eval verdict per release
+    if args.json:
+        output.emit_json({**route, "gates": gates})
+        return 0
+    shown = " ".join(f"{r}={status}" for r, status in gates.items()) or "no verdicts"
+    output.emit(f"{_route_table(route)}\neval gate: {shown}")
+    return 0
 
 
 def release_create(client: AdminClient, args: argparse.Namespace) -> int:

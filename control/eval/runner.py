@@ -121,11 +121,19 @@ class _Run:
             while not queue.empty():
                 await self._one(*queue.get_nowait())
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(concurrency, queue.qsize())):
-                group.create_task(worker())
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(concurrency, queue.qsize())):
+                    group.create_task(worker())
+        except ExceptionGroup as failed:  # the first failure stops the run: raise it as itself
+            raise _first(failed) from None
         self.result.sent = self.caller.sent
         return self.result
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 async def run(
