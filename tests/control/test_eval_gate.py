@@ -1,0 +1,163 @@
+"""End to end on real Redis, the admin API, the gateway and the simulator: `turnout eval run`
+stores a verdict per candidate; the worse candidate fails, the better one passes, with the
+judge's release in the verdict; eval calls stay out of live telemetry; an interrupted run
+resumes without re-sending what it finished."""
+
+import asyncio
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from tests.conftest import Admin, wait_for
+from tests.control.eval_stack import load_answer_key, seed, write_dataset
+from turnout.cli import main
+
+
+@pytest.fixture
+async def stack(redis_server, admin, api, gateway_factory, simulator, http):
+    await seed(api, http, simulator.url, consistency=0.98)
+    gateway = await gateway_factory(redis_server.url)
+    await wait_for(lambda: "judge" in gateway.context.holder.table.routes)
+    return gateway
+
+
+async def _cli(capsys, admin: Admin, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    flags = ["--admin-url", admin.url, "--token", Admin.token("operator")]
+    code = await asyncio.to_thread(main, [*argv, *flags])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _eval(gateway, dataset: Path, cache: Path, candidate: str, *extra: str) -> list[str]:
+    return [
+        "eval", "run", "qa", "--candidate", candidate, "--dataset", str(dataset),
+        "--judge-route", "judge", "--gateway-url", gateway.url, "--margin", "0.05",
+        "--cache", str(cache), *extra,
+    ]  # fmt: skip
+
+
+async def test_worse_fails_better_passes_with_the_judge_named(
+    stack, admin, api, simulator, http, tmp_path, capsys
+):
+    dataset = tmp_path / "cases.jsonl"
+    await load_answer_key(http, simulator.url, write_dataset(dataset, 200))
+    cache = tmp_path / "cache.jsonl"
+
+    code, out, err = await _cli(capsys, admin, *_eval(stack, dataset, cache, "r2"))
+    assert code == 1, err
+    assert "**FAIL**" in out and "worse than the margin" in out
+    assert "estimate 800 calls" in err
+    worse = await api.ok("GET", "/admin/routes/qa/releases/r2/gate", role="viewer")
+    assert worse["status"] == "fail" and worse["passing"] is False
+    record = worse["record"]
+    assert record["baseline"] == "r1" and record["cases"] == 200
+    assert record["judge"] == {
+        "route": "judge",
+        "release": "r1",
+        "prompt": "-",
+        "model": "m-judge@1",
+    }
+    metrics = {m["name"]: m for m in record["verdict"]["metrics"]}
+    assert set(metrics) == {"exact", "judge"}
+    assert metrics["exact"]["estimate"] == pytest.approx(-0.2, abs=0.08)
+    assert metrics["judge"]["kind"] == "ordinal"
+    assert record["calls"] == 800 and record["cached"] == 0
+    assert record["cost_usd"] > 0 and record["cost_estimate_usd"] > 0
+
+    code, out, err = await _cli(capsys, admin, *_eval(stack, dataset, cache, "r3"))
+    assert code == 0, out + err
+    better = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
+    assert better["status"] == "pass" and better["passing"] is True
+    assert better["record"]["cached"] == 400  # the baseline's answers and ratings were reused
+    assert better["record"]["calls"] == 400
+
+    # eval calls never reach the live per-release telemetry; they have their own counter
+    recorder = stack.context.recorder
+    live = [s for (route, _), s in recorder.releases.items() if route == "qa"]
+    assert sum(sum(s.outcomes.values()) for s in live) == 0
+    evals = {key: sum(s.status_classes.values()) for key, s in recorder.evals.items()}
+    assert evals[("qa", "r1")] == 200 and evals[("qa", "r2")] == 200
+    assert evals[("judge", "r1")] == 600
+    async with http.get(f"{stack.url}/metrics") as response:
+        metrics_text = await response.text()
+    assert 'turnout_eval_requests_total{release="r3",route="qa",status_class="2xx"} 200.0' in (
+        metrics_text
+    )
+
+    code, out, _ = await _cli(capsys, admin, "route", "show", "qa")
+    assert code == 0 and "eval gate: r2=fail r3=pass" in out
+    code, out, _ = await _cli(capsys, admin, "release", "show", "qa", "r3")
+    assert code == 0 and "gate: pass" in out and "judge r1 (prompt -, model m-judge@1)" in out
+
+    # the baseline stops being stable: both verdicts go stale
+    await api.ok("POST", "/admin/routes/qa/promote", {"release": "r3", "reason": "test"})
+    stale = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
+    assert stale["status"] == "stale" and stale["passing"] is False
+    assert "baseline r1 is no longer stable (stable is r3)" in stale["stale"][0]
+
+
+async def test_judge_and_dataset_changes_make_a_verdict_stale(
+    stack, admin, api, simulator, http, tmp_path, capsys
+):
+    dataset = tmp_path / "cases.jsonl"
+    await load_answer_key(http, simulator.url, write_dataset(dataset, 200))
+    cache = tmp_path / "cache.jsonl"
+    code, _, err = await _cli(capsys, admin, *_eval(stack, dataset, cache, "r3"))
+    assert code == 0, err
+    # another judge release becomes the judge route's stable one
+    await api.ok("POST", "/admin/routes/judge/releases", {"model": "m-base@1"}, role="operator")
+    await api.ok("POST", "/admin/routes/judge/promote", {"release": "r2", "reason": "new judge"})
+    gate = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
+    assert gate["status"] == "stale"
+    assert "the judge changed: route judge serves r2, the verdict used r1" in gate["stale"]
+    await api.ok("POST", "/admin/routes/judge/rollback", {"reason": "back", "to": "r1"})
+    gate = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
+    assert gate["status"] == "pass"
+    # a verdict on another dataset becomes the route's current set
+    other = tmp_path / "other.jsonl"
+    write_dataset(other, 30, judged=False)
+    code, out, _ = await _cli(capsys, admin, *_eval(stack, other, cache, "r2"), "--no-post")
+    assert code == 1 and ("**INSUFFICIENT**" in out or "**FAIL**" in out)
+    gate = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
+    assert gate["status"] == "pass"  # --no-post stored nothing
+    code, _, _ = await _cli(capsys, admin, *_eval(stack, other, cache, "r2"))
+    gate = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
+    assert gate["status"] == "stale" and "eval dataset changed" in gate["stale"][0]
+
+
+async def test_an_interrupted_run_resumes_without_resending_finished_cases(
+    stack, admin, api, simulator, http, tmp_path, capsys
+):
+    dataset = tmp_path / "cases.jsonl"
+    await load_answer_key(http, simulator.url, write_dataset(dataset, 40))
+    cache = tmp_path / "cache.jsonl"
+    base = simulator.url.removesuffix("/v1")
+    broken = {"model": "m-better", "behaviour": {"status": 400}}
+    async with http.post(f"{base}/_sim/behaviour", json=broken) as response:
+        assert response.status == 200
+    # one worker: baseline cases first, then the candidate's first call fails for good
+    code, _, err = await _cli(
+        capsys, admin, *_eval(stack, dataset, cache, "r3", "--concurrency", "1")
+    )
+    assert code == 4 and "HTTP 400" in err and "finished results are cached" in err
+    gate = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
+    assert gate["status"] == "none"
+    first = dict(simulator.state.calls)
+    assert first["m-base"] == 40 and first["m-judge"] == 40 and first["m-better"] == 1
+
+    fixed = {"model": "m-better", "behaviour": {}}
+    async with http.post(f"{base}/_sim/behaviour", json=fixed) as response:
+        assert response.status == 200
+    code, _, err = await _cli(capsys, admin, *_eval(stack, dataset, cache, "r3"))
+    assert code in (0, 1), err
+    calls = simulator.state.calls
+    assert calls["m-base"] == 40  # not one baseline case sent again
+    assert calls["m-better"] == 1 + 40
+    assert calls["m-judge"] == 80
+    gate = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
+    assert gate["record"]["cached"] == 80 and gate["record"]["calls"] == 80
+    tags = [r.headers.get("x-eval-case") for r in simulator.received()]
+    assert all(tag for tag in tags)
+    assert msgspec.json.decode(cache.read_bytes().splitlines()[0])["key"].startswith("answer|")
