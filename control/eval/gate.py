@@ -112,8 +112,8 @@ async def view(store: Store, route: str, release: str) -> GateView:
 
 async def statuses(store: Store, route: str) -> dict[str, Status]:
     """Release id -> gate status, for every release with a verdict."""
-    raw = await store.redis.hkeys(keyspace.gates(route))
-    return {text(r): (await view(store, route, text(r))).status for r in raw}
+    ids = views.sorted_ids([text(r) for r in await store.redis.hkeys(keyspace.gates(route))])
+    return {r: (await view(store, route, r)).status for r in ids}
 
 
 async def gate_refusal(store: Store, route: str, release: str) -> str | None:

@@ -91,11 +91,45 @@ async def test_worse_fails_better_passes_with_the_judge_named(
     code, out, _ = await _cli(capsys, admin, "release", "show", "qa", "r3")
     assert code == 0 and "gate: pass" in out and "judge r1 (prompt -, model m-judge@1)" in out
 
+    # a rollout needs a passing, fresh verdict, unless skip_gate with a reason (audited)
+    status, body = await api.call(
+        "POST", "/admin/routes/qa/rollouts", {"release": "r2", "reason": "try"}, role="operator"
+    )
+    assert status == 409 and body["error"]["code"] == "gate_refused"
+    assert "eval gate: r2 did not pass (fail)" in body["error"]["message"]
+    started = await api.ok(
+        "POST", "/admin/routes/qa/rollouts", {"release": "r3", "reason": "good"}, role="operator"
+    )
+    assert started["rollout"]["release"] == "r3"
+    await api.ok(
+        "POST", "/admin/routes/qa/rollouts/abort", {"reason": "next test"}, role="operator"
+    )
+    skipped = {"release": "r2", "reason": "hotfix, eval later", "skip_gate": True}
+    await api.ok("POST", "/admin/routes/qa/rollouts", skipped, role="operator")
+    audit = await api.ok("GET", "/admin/audit?route=qa", role="viewer")
+    assert any(
+        e["action"] == "rollout.start"
+        and "[eval gate skipped]" in e["reason"]
+        and "hotfix, eval later" in e["reason"]
+        for e in audit
+    )
+    await api.ok("POST", "/admin/routes/qa/rollouts/abort", {"reason": "done"}, role="operator")
+    await api.ok("POST", "/admin/routes/qa/releases", {"model": "m-base@1"}, role="operator")
+    status, body = await api.call(
+        "POST", "/admin/routes/qa/rollouts", {"release": "r4", "reason": "x"}, role="operator"
+    )
+    assert status == 409 and "r4 has no verdict" in body["error"]["message"]
+
     # the baseline stops being stable: both verdicts go stale
     await api.ok("POST", "/admin/routes/qa/promote", {"release": "r3", "reason": "test"})
     stale = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
     assert stale["status"] == "stale" and stale["passing"] is False
     assert "baseline r1 is no longer stable (stable is r3)" in stale["stale"][0]
+    await api.ok("POST", "/admin/routes/qa/rollback", {"reason": "back", "to": "r1"})
+    status, body = await api.call(
+        "POST", "/admin/routes/qa/rollouts", {"release": "r2", "reason": "x"}, role="operator"
+    )
+    assert status == 409
 
 
 async def test_judge_and_dataset_changes_make_a_verdict_stale(
