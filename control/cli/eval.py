@@ -104,7 +104,12 @@ async def _run(plan: runner.Plan, args: argparse.Namespace, cache: ResultCache) 
         limits = aiohttp.TCPConnector(limit=args.concurrency)
         async with aiohttp.ClientSession(connector=limits) as http:
             caller = Caller(
-                http, args.gateway_url, args.api_key, retries=args.retries, timeout_s=args.timeout_s
+                http,
+                args.gateway_url,
+                args.api_key,
+                retries=args.retries,
+                backoff_s=args.backoff_s,
+                timeout_s=args.timeout_s,
             )
             return await runner.run(
                 plan, caller, cache, args.concurrency, lambda n: progress.advance(task, n)
@@ -136,7 +141,8 @@ def eval_run(client: AdminClient, args: argparse.Namespace) -> int:
         margin=args.margin, alpha=args.alpha, resamples=args.resamples, seed=args.seed
     )
     must_pass = frozenset(case.id for case in plan.dataset.cases if case.must_pass)
-    verdict = decide(runner.metric_scores(plan, result, baseline, candidate), must_pass, settings)
+    scores = runner.metric_scores(plan, result, baseline, candidate)
+    verdict = decide(scores, must_pass, settings)
     record = GateRecord(
         route=plan.route,
         candidate=candidate,
@@ -147,6 +153,7 @@ def eval_run(client: AdminClient, args: argparse.Namespace) -> int:
         samples=plan.samples,
         judge=result.judge,
         verdict=verdict,
+        scores=scores,
         calls=result.sent,
         cached=result.cached,
         cost_estimate_usd=usd,
@@ -219,6 +226,7 @@ def add_verbs(
     run.add_argument("--resamples", type=int, default=10_000, help="bootstrap B (10000)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--retries", type=int, default=4, help="on 429, 5xx, time-outs (4)")
+    run.add_argument("--backoff-s", type=float, default=0.5, help="first retry wait (0.5)")
     run.add_argument("--timeout-s", type=float, default=120.0, help="per call (120)")
     run.add_argument(
         "--gateway-url",

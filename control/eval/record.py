@@ -10,7 +10,7 @@ from typing import Annotated
 import msgspec
 
 from control.eval.judge import JudgeProvenance
-from control.eval.verdict import Verdict
+from control.eval.verdict import MetricScores, Verdict
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
@@ -23,8 +23,10 @@ class GateRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     dataset_hash: Annotated[str, msgspec.Meta(pattern=r"^sha256:[0-9a-f]{64}$")]
     cases: Annotated[int, msgspec.Meta(ge=1)]
     samples: Annotated[int, msgspec.Meta(ge=1)]
-    judge: JudgeProvenance | None  # None when no case is judged by an LLM
+    judge: JudgeProvenance | None  # None when no case is judged by an LLM; else every rating's
+    # reply came from this route, release, prompt and model (checked on each reply's headers)
     verdict: Verdict
+    scores: list[MetricScores]  # the per-case scores the verdict was computed from
     calls: Annotated[int, msgspec.Meta(ge=0)]  # sent in the run that finished the record
     cached: Annotated[int, msgspec.Meta(ge=0)]  # answers and ratings reused from the cache
     cost_estimate_usd: Annotated[float, msgspec.Meta(ge=0)]

@@ -16,7 +16,7 @@ import msgspec
 from control.eval.cache import ResultCache, answer_key, rating_key
 from control.eval.calls import Answer, Caller
 from control.eval.dataset import SCORER_KIND, Case, Dataset, ScorerSpec
-from control.eval.judge import JudgeProvenance, judge_messages, parse_rating
+from control.eval.judge import JudgeError, JudgeProvenance, judge_messages, parse_rating
 from control.eval.scorers import score
 from control.eval.verdict import MetricScores
 from gateway.contract.snapshot import ReleaseSpec
@@ -95,10 +95,11 @@ class _Run:
         else:
             self.result.cached += 1
             rating = parse_rating(reply.text, spec.scale)
+        used = JudgeProvenance(reply.route, reply.release, reply.prompt, reply.model)
         if self.result.judge is None:
-            self.result.judge = JudgeProvenance(
-                reply.route, reply.release, reply.prompt, reply.model
-            )
+            self.result.judge = used
+        elif used != self.result.judge:  # a verdict names one judge: never mix two
+            raise JudgeError(f"judge changed during the run: {self.result.judge} then {used}")
         return rating
 
     async def _one(self, case: Case, release: str, sample: int) -> None:

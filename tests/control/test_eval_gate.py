@@ -195,3 +195,90 @@ async def test_an_interrupted_run_resumes_without_resending_finished_cases(
     tags = [r.headers.get("x-eval-case") for r in simulator.received()]
     assert all(tag for tag in tags)
     assert msgspec.json.decode(cache.read_bytes().splitlines()[0])["key"].startswith("answer|")
+
+
+async def test_retries_on_429_and_5xx_then_a_twenty_case_set_is_insufficient(
+    stack, admin, api, simulator, http, tmp_path, capsys
+):
+    dataset = tmp_path / "cases.jsonl"
+    await load_answer_key(http, simulator.url, write_dataset(dataset, 20, judged=False))
+    base = simulator.url.removesuffix("/v1")
+    flaky = [
+        {"model": "m-base", "behaviour": {"error_every": 3, "error_status": 503}},
+        {"model": "m-better", "behaviour": {"error_every": 4, "error_status": 429}},
+    ]
+    for behaviour in flaky:
+        async with http.post(f"{base}/_sim/behaviour", json=behaviour) as response:
+            assert response.status == 200
+    argv = _eval(
+        stack, dataset, tmp_path / "cache.jsonl", "r3", "--samples", "2", "--backoff-s", "0.01"
+    )
+    code, out, err = await _cli(capsys, admin, *argv)
+    assert code == 1, err
+    gate = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
+    record = gate["record"]
+    assert gate["status"] == "insufficient" and record["samples"] == 2
+    metric = record["verdict"]["metrics"][0]
+    assert metric["n"] == 20 and metric["n_needed"] > 20
+    assert f"needs about {metric['n_needed']}" in record["verdict"]["reason"]
+    assert "**INSUFFICIENT**" in out
+    # 40 answers a release; every 3rd base call and every 4th candidate call failed (retried)
+    calls = simulator.state.calls
+    assert calls["m-base"] == _calls_for(40, every=3) == 59
+    assert calls["m-better"] == _calls_for(40, every=4) == 53
+    assert record["calls"] == calls["m-base"] + calls["m-better"]
+    scores = record["scores"][0]
+    assert len(scores["case_ids"]) == 20
+    assert set(scores["baseline"]) <= {0.0, 0.5, 1.0}  # means over two samples
+
+
+def _calls_for(successes: int, every: int) -> int:
+    """Calls until `successes` answered when every `every`-th call fails."""
+    calls = successes
+    while calls - calls // every < successes:
+        calls += 1
+    return calls
+
+
+async def test_an_unparsable_judgement_stops_the_run_with_a_clear_error(
+    stack, admin, api, simulator, http, tmp_path, capsys
+):
+    dataset = tmp_path / "cases.jsonl"
+    await load_answer_key(http, simulator.url, write_dataset(dataset, 10))
+    base = simulator.url.removesuffix("/v1")
+    garbage = {"model": "m-judge", "judge": True, "judge_garbage": 1.0}
+    async with http.post(f"{base}/_sim/quality", json=garbage) as response:
+        assert response.status == 200
+    code, _, err = await _cli(capsys, admin, *_eval(stack, dataset, tmp_path / "c.jsonl", "r3"))
+    assert code == 1
+    assert "unusable judgement: judge reply has no 'Score: N'" in err
+    gate = await api.ok("GET", "/admin/routes/qa/releases/r3/gate", role="viewer")
+    assert gate["status"] == "none"
+
+
+async def test_gate_api_roles_and_bad_input(stack, admin, api, simulator, http, tmp_path, capsys):
+    dataset = tmp_path / "cases.jsonl"
+    await load_answer_key(http, simulator.url, write_dataset(dataset, 30, judged=False))
+    report = tmp_path / "report.md"
+    argv = _eval(stack, dataset, tmp_path / "c.jsonl", "r3", "--no-post", "--json")
+    _, out, _ = await _cli(capsys, admin, *argv, "--report", str(report))
+    record = msgspec.json.decode(out)
+    assert record["candidate"] == "r3" and "Eval gate: qa r3 vs r1" in report.read_text()
+    path = "/admin/routes/qa/releases/r3/gate"
+    status, _ = await api.call("PUT", path, record, role="viewer")
+    assert status == 403
+    status, body = await api.call(
+        "PUT", "/admin/routes/qa/releases/r2/gate", record, role="operator"
+    )
+    assert status == 400 and body["error"]["field"] == "candidate"
+    bad = {**record, "baseline": "r9", "candidate": "r3"}
+    status, body = await api.call("PUT", path, bad, role="operator")
+    assert status == 400 and "release 'r9' does not exist" in body["error"]["message"]
+    status, body = await api.call("PUT", path, {**record, "dataset_hash": "md5:x"}, role="operator")
+    assert status == 400 and body["error"]["field"] == "dataset_hash"
+    status, body = await api.call("GET", "/admin/routes/qa/releases/r9/gate", role="viewer")
+    assert status == 404
+    assert (await api.ok("GET", path, role="viewer"))["status"] == "none"
+    stored = await api.ok("PUT", path, record, role="operator")
+    assert stored["record"]["actor"] == "olga" and stored["status"] == record["verdict"]["outcome"]
+    assert await api.ok("GET", "/admin/routes/qa/gates", role="viewer") == {"r3": stored["status"]}
