@@ -5,8 +5,8 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from control.durations import duration_s
-from gateway.contract import telemetry as tk
 from control.rollout.statistics import srm_p_value
+from gateway.contract import telemetry as tk
 from gateway.contract.bucketing import BUCKETS, release_number
 from gateway.contract.histogram import COUNT, quantile
 from gateway.contract.snapshot import ReleaseSpec
