@@ -117,6 +117,20 @@ async def _run(plan: runner.Plan, args: argparse.Namespace, cache: ResultCache) 
 
 
 def eval_run(client: AdminClient, args: argparse.Namespace) -> int:
+    if args.samples < 1 or args.concurrency < 1 or args.retries < 0:
+        return _fail("--samples and --concurrency must be at least 1, --retries at least 0")
+    try:
+        settings = msgspec.convert(
+            {
+                "margin": args.margin,
+                "alpha": args.alpha,
+                "resamples": args.resamples,
+                "seed": args.seed,
+            },
+            GateSettings,
+        )
+    except msgspec.ValidationError as error:
+        return _fail(f"--{str(error).rpartition('$.')[2].rstrip('`')}: {error}")
     planned = _plan(client, args)
     if isinstance(planned, str):
         return _fail(planned)
@@ -137,9 +151,6 @@ def eval_run(client: AdminClient, args: argparse.Namespace) -> int:
         return _fail(f"unusable judgement: {error} (finished results are cached)")
     finally:
         cache.close()
-    settings = GateSettings(
-        margin=args.margin, alpha=args.alpha, resamples=args.resamples, seed=args.seed
-    )
     must_pass = frozenset(case.id for case in plan.dataset.cases if case.must_pass)
     scores = runner.metric_scores(plan, result, baseline, candidate)
     verdict = decide(scores, must_pass, settings)

@@ -1,8 +1,8 @@
 """The eval runner's local result cache: one JSON line per finished answer or rating.
 
-Keyed by what determines the result: the case's content, the release (immutable), the sample
-number, and for ratings the judge release too. Appended and flushed line by line, so a run that
-is interrupted resumes from what it finished; a torn last line is ignored.
+Keyed by what determines the result: the route, the case's content, the release (immutable),
+the sample number, and for ratings the judge route and release too. Appended and flushed line
+by line, so a run that is interrupted resumes from what it finished; a torn last line is ignored.
 """
 
 import hashlib
@@ -24,12 +24,13 @@ def case_digest(case: Case) -> str:
     return hashlib.sha256(msgspec.json.encode(case)).hexdigest()[:32]
 
 
-def answer_key(case: Case, release: str, sample: int) -> str:
-    return f"answer|{case_digest(case)}|{release}|{sample}"
+def answer_key(route: str, case: Case, release: str, sample: int) -> str:
+    return f"answer|{route}|{case_digest(case)}|{release}|{sample}"
 
 
-def rating_key(case: Case, release: str, sample: int, judge_release: str, metric: str) -> str:
-    return f"rating|{case_digest(case)}|{release}|{sample}|{judge_release}|{metric}"
+def rating_key(route: str, case: Case, release: str, sample: int, judge: str, metric: str) -> str:
+    """`judge` is "<judge route>/<judge release>"; the metric names the rubric and scale used."""
+    return f"rating|{route}|{case_digest(case)}|{release}|{sample}|{judge}|{metric}"
 
 
 _decoder = msgspec.json.Decoder(Entry)

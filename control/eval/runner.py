@@ -66,7 +66,7 @@ class _Run:
         self.result = RunResult({}, {}, None, 0, 0, 0.0)
 
     async def _answer(self, case: Case, release: str, sample: int) -> Answer:
-        key = answer_key(case, release, sample)
+        key = answer_key(self.plan.route, case, release, sample)
         found = self.cache.get(key)
         if found is not None:
             self.result.cached += 1
@@ -83,7 +83,8 @@ class _Run:
     ) -> float:
         plan = self.plan
         assert plan.judge is not None and plan.judge_route is not None  # checked by the CLI
-        key = rating_key(case, release, sample, plan.judge.id, spec.metric_name)
+        judge = f"{plan.judge_route}/{plan.judge.id}"
+        key = rating_key(plan.route, case, release, sample, judge, spec.metric_name)
         reply = self.cache.get(key)
         if reply is None:
             body = {"model": plan.judge_route, "messages": judge_messages(case, spec, text)}

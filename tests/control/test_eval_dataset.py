@@ -133,3 +133,23 @@ def test_simulated_accuracy_and_consistency() -> None:
     assert disagree < 0.1  # independent answers would disagree 32% of the time
     assert answer(good, 4, "case-0", 0) == answer(good, 4, "case-0", 0)  # deterministic
     assert {answer(good, "Paris", c, 0) for c in cases[:50]} == {"Paris", "I am not sure."}
+
+
+def test_the_cache_survives_a_torn_last_line(tmp_path: Path) -> None:
+    from control.eval.cache import ResultCache, answer_key
+    from control.eval.calls import Answer
+
+    case = parse_lines([GOOD[1]], "x").cases[0]
+    answer = Answer("Paris", 3, 1, "r1", "-", "m@1", "qa")
+    cache = ResultCache(tmp_path / "c.jsonl")
+    cache.put(answer_key("qa", case, "r1", 0), answer)
+    cache.close()
+    with (tmp_path / "c.jsonl").open("ab") as handle:
+        handle.write(b'{"key": "answer|qa|tor')  # killed mid-write
+    again = ResultCache(tmp_path / "c.jsonl")
+    assert again.get(answer_key("qa", case, "r1", 0)) == answer
+    again.put(answer_key("qa", case, "r2", 0), answer)
+    again.close()
+    third = ResultCache(tmp_path / "c.jsonl")
+    assert third.get(answer_key("qa", case, "r2", 0)) == answer
+    assert third.get(answer_key("other", case, "r1", 0)) is None  # the route is in the key

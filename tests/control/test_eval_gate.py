@@ -282,3 +282,32 @@ async def test_gate_api_roles_and_bad_input(stack, admin, api, simulator, http, 
     stored = await api.ok("PUT", path, record, role="operator")
     assert stored["record"]["actor"] == "olga" and stored["status"] == record["verdict"]["outcome"]
     assert await api.ok("GET", "/admin/routes/qa/gates", role="viewer") == {"r3": stored["status"]}
+
+
+async def test_the_cli_names_bad_input_before_sending_anything(
+    stack, admin, simulator, http, tmp_path, capsys
+):
+    dataset = tmp_path / "cases.jsonl"
+    write_dataset(dataset, 5)
+    cache = tmp_path / "c.jsonl"
+    no_judge = [
+        a for a in _eval(stack, dataset, cache, "r3") if a not in ("--judge-route", "judge")
+    ]
+    cases = [
+        (_eval(stack, dataset, cache, "r3", "--margin", "0"), "--margin: Expected `float` > 0.0"),
+        (_eval(stack, dataset, cache, "r9"), "--candidate: release 'r9' does not exist"),
+        (_eval(stack, dataset, cache, "r1"), "--candidate r1 is the baseline"),
+        (_eval(stack, dataset, cache, "r3", "--samples", "0"), "--samples and --concurrency"),
+        (no_judge, "the dataset has judge scorers: pass --judge-route ROUTE"),
+    ]
+    for argv, message in cases:
+        code, _, err = await _cli(capsys, admin, *argv)
+        assert code == 1 and message in err, (argv, err)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"id": "a", "messages": [], "expected": "x", "scorers": ["exact"]}\n{"id": 3}\n'
+    )
+    code, _, err = await _cli(capsys, admin, *_eval(stack, bad, cache, "r3"))
+    assert code == 1 and "bad.jsonl line 2: Expected `str`, got `int` - at `$.id`" in err
+    assert simulator.state.calls == {}
+    assert not cache.exists()
