@@ -27,6 +27,8 @@ from control.rollout.statistics import (
 )
 from gateway.contract.bucketing import BUCKETS
 
+SRM_MIN_EXPECTED = 50  # expected count of the smaller arm before the split is checked
+
 RouteCheck = Literal["ok", "adopt", "pinned", "manual", "rolled_back", "promoted"]
 Action = Literal["wait", "rollback", "advance", "hold", "timeout"]
 
@@ -78,8 +80,14 @@ def srm_check(
 ) -> Srm:
     """Observed vs configured split over requests and over distinct sticky keys."""
     share = {canary: percent / 100, stable: 1 - percent / 100}
-    requests_p = srm_p_value(requests, share) if sum(requests.values()) else None
-    keys_p = srm_p_value(keys, share) if sum(keys.values()) else None
+
+    def p_value(observed: dict[str, int]) -> float | None:
+        # the chi-square approximation (and a look every tick) needs enough in the small arm
+        if sum(observed.values()) * min(share.values()) < SRM_MIN_EXPECTED:
+            return None
+        return srm_p_value(observed, share)
+
+    requests_p, keys_p = p_value(requests), p_value(keys)
     mismatch = any(p is not None and p < SRM_P_THRESHOLD for p in (requests_p, keys_p))
     return Srm(
         requests=requests, requests_p=requests_p, keys=keys, keys_p=keys_p, mismatch=mismatch

@@ -52,15 +52,17 @@ async def commit_with_route(
     actor: str,
     reason: str,
     fence: int | None = None,
+    judged: Rollout | None = None,
 ) -> CommitOutcome:
-    """The route change and the rollout's new record in one atomic, audited step."""
+    """The route change and the rollout's new record in one atomic, audited step; the audit
+    entry's evidence is the look that decided it (`judged`, else the new record's)."""
     return await store.commit_route(
         expected_revision,
         state,
         action=action,
         actor=actor,
         reason=reason,
-        evidence=evidence_json(after),
+        evidence=evidence_json(judged or after),
         fence=fence,
         rollout=encode(after),
         rollout_version=before_version,

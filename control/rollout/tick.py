@@ -196,6 +196,7 @@ async def _advance(
         reason=f"step {following + 1}/{len(rollout.steps)}: {rollout.release} at "
         f"{rollout.steps[following]:g}%; {reason}",
         fence=tick.fence,
+        judged=looked,
     )
 
 
