@@ -91,21 +91,27 @@ async def test_worse_fails_better_passes_with_the_judge_named(
     code, out, _ = await _cli(capsys, admin, "release", "show", "qa", "r3")
     assert code == 0 and "gate: pass" in out and "judge r1 (prompt -, model m-judge@1)" in out
 
-    # a rollout needs a passing, fresh verdict, unless skip_gate with a reason (audited)
-    status, body = await api.call(
-        "POST", "/admin/routes/qa/rollouts", {"release": "r2", "reason": "try"}, role="operator"
+    # `turnout rollout start` needs a passing, fresh verdict, unless --skip-gate with a reason
+    code, _, err = await _cli(capsys, admin, "rollout", "start", "qa", "r2", "--reason", "try")
+    assert code == 1 and "eval gate: r2 did not pass (fail)" in err and "409" in err
+    code, out, err = await _cli(capsys, admin, "rollout", "start", "qa", "r3", "--reason", "good")
+    assert code == 0, err
+    started = await api.ok("GET", "/admin/routes/qa/rollouts", role="viewer")
+    assert started["rollout"]["release"] == "r3" and started["rollout"]["status"] == "running"
+    code, _, err = await _cli(capsys, admin, "rollout", "abort", "qa", "--reason", "next test")
+    assert code == 0, err
+    code, _, err = await _cli(
+        capsys,
+        admin,
+        "rollout",
+        "start",
+        "qa",
+        "r2",
+        "--skip-gate",
+        "--reason",
+        "hotfix, eval later",
     )
-    assert status == 409 and body["error"]["code"] == "gate_refused"
-    assert "eval gate: r2 did not pass (fail)" in body["error"]["message"]
-    started = await api.ok(
-        "POST", "/admin/routes/qa/rollouts", {"release": "r3", "reason": "good"}, role="operator"
-    )
-    assert started["rollout"]["release"] == "r3"
-    await api.ok(
-        "POST", "/admin/routes/qa/rollouts/abort", {"reason": "next test"}, role="operator"
-    )
-    skipped = {"release": "r2", "reason": "hotfix, eval later", "skip_gate": True}
-    await api.ok("POST", "/admin/routes/qa/rollouts", skipped, role="operator")
+    assert code == 0, err
     audit = await api.ok("GET", "/admin/audit?route=qa", role="viewer")
     assert any(
         e["action"] == "rollout.start"
