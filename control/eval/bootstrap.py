@@ -4,6 +4,9 @@ Cluster resampling keeps correlated cases (one conversation, one source document
 their shared noise widens the bound instead of being counted as independent evidence.
 """
 
+import math
+from statistics import NormalDist
+
 import numpy as np
 import numpy.typing as npt
 
@@ -48,15 +51,53 @@ def bootstrap_means(
     return np.concatenate(chunks, axis=-1)
 
 
-def bootstrap_bounds(means: FloatArray, alpha: float, margin: float) -> tuple[float, float, float]:
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile: exact for 1 and 2 degrees of freedom, else the Cornish-Fisher
+    expansion (within 2% at 3 degrees of freedom, 1% at 5, 0.1% from 10 on).
+    """
+    if df == 1:
+        return math.tan(math.pi * (p - 0.5))
+    if df == 2:
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    z = NormalDist().inv_cdf(p)
+    v = float(df)
+    return (
+        z
+        + (z**3 + z) / (4 * v)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+    )
+
+
+def expansion(units: int, alpha: float) -> float:
+    """How much wider than the plain percentile bound to make it for `units` resampled units.
+
+    The percentile bootstrap uses the plug-in variance (divided by G, not G - 1) and normal
+    rather than t quantiles, so with few units it covers too little: its false-pass rate at the
+    margin drifts above alpha (about 0.06 with 30 to 100 clusters). Scaling the bootstrap
+    deviations by sqrt(G / (G - 1)) * t_{1-alpha, G-1} / z_{1-alpha} (Hesterberg's "expanded
+    percentile" idea) restores it; for hundreds of units it is within a percent of 1.
+    """
+    if units < 2:
+        return 1.0
+    z = NormalDist().inv_cdf(1 - alpha)
+    return math.sqrt(units / (units - 1)) * t_quantile(1 - alpha, units - 1) / z
+
+
+def bootstrap_bounds(
+    means: FloatArray, observed: float, units: int, alpha: float, margin: float
+) -> tuple[float, float, float]:
     """(one-sided lower bound, one-sided upper bound, p-value of H0: mean <= -margin).
 
-    Percentile bounds at level alpha. The p-value is the share of resampled means at or below
-    -margin (plus one in numerator and denominator, so it is never 0): the bound is above -margin
-    exactly when this share is below alpha, so the bound and the p-value never disagree.
+    Expanded percentile bounds at level alpha around the observed mean. The p-value is the share
+    of resampled means at or below the point that maps onto -margin under the same expansion
+    (plus one in numerator and denominator, so it is never 0): the bound is above -margin exactly
+    when this share is below alpha, so the bound and the p-value never disagree.
     """
-    lower = float(np.quantile(means, alpha))
-    upper = float(np.quantile(means, 1.0 - alpha))
-    at_or_below = int(np.count_nonzero(means <= -margin))
+    scale = expansion(units, alpha)
+    lower = observed - scale * (observed - float(np.quantile(means, alpha)))
+    upper = observed + scale * (float(np.quantile(means, 1.0 - alpha)) - observed)
+    threshold = observed - (observed + margin) / scale
+    at_or_below = int(np.count_nonzero(means <= threshold))
     p_value = (at_or_below + 1) / (len(means) + 1)
     return lower, upper, p_value

@@ -133,8 +133,10 @@ def _tests(
     sums, sizes = cluster_totals(d, scores.clusters)
     rng = np.random.default_rng([settings.seed, zlib.crc32(scores.name.encode())])
     means = bootstrap_means(sums, sizes, settings.resamples, rng)
-    lower, upper, p_boot = bootstrap_bounds(means, settings.alpha, settings.margin)
-    tests = [Check("bootstrap", p_boot, lower, "percentile")]
+    lower, upper, p_boot = bootstrap_bounds(
+        means, float(d.mean()), len(sums), settings.alpha, settings.margin
+    )
+    tests = [Check("bootstrap", p_boot, lower, "expanded percentile")]
     hl = None
     if scores.kind == "ordinal":
         rank = signed_rank_test(d, settings.margin)

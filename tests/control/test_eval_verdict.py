@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from control.eval.bootstrap import bootstrap_bounds, bootstrap_means, cluster_totals
+from control.eval.bootstrap import (
+    bootstrap_bounds,
+    bootstrap_means,
+    cluster_totals,
+    expansion,
+    t_quantile,
+)
 from control.eval.signed_rank import hodges_lehmann, signed_rank_test
 from control.eval.verdict import GateSettings, MetricScores, cases_needed, decide, holm
 
@@ -135,9 +141,7 @@ def test_bootstrap_agrees_with_scipy() -> None:
     rng = np.random.default_rng(11)
     d = rng.normal(0.01, 0.2, 400)
     sums, sizes = cluster_totals(d, None)
-    ours, _, _ = bootstrap_bounds(
-        bootstrap_means(sums, sizes, 10_000, np.random.default_rng(1)), 0.05, 0.02
-    )
+    means = bootstrap_means(sums, sizes, 10_000, np.random.default_rng(1))
     reference = scipy.stats.bootstrap(
         (d,),
         np.mean,
@@ -148,7 +152,20 @@ def test_bootstrap_agrees_with_scipy() -> None:
         rng=np.random.default_rng(2),
     ).confidence_interval.low
     # Monte Carlo sd of a 5% quantile of 10,000 means is about 0.02 * sd/sqrt(n); allow ~7 sd
-    assert ours == pytest.approx(reference, abs=0.15 * 0.2 / np.sqrt(400))
+    assert float(np.quantile(means, 0.05)) == pytest.approx(reference, abs=0.15 * 0.2 / 20)
+    # the gate's bound is that percentile bound, expanded for the number of units
+    lower, _, _ = bootstrap_bounds(means, float(d.mean()), 400, 0.05, 0.02)
+    scale = expansion(400, 0.05)
+    assert 1.0 < scale < 1.01
+    assert lower == pytest.approx(d.mean() - scale * (d.mean() - np.quantile(means, 0.05)))
+    assert lower == pytest.approx(reference, abs=0.15 * 0.2 / 20 + 0.01 * (d.mean() - reference))
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 5, 10, 29, 99, 1000])
+def test_t_quantile_agrees_with_scipy(df: int) -> None:
+    for p in (0.9, 0.95, 0.975, 0.99):
+        tolerance = 0.025 if df < 5 else 0.01 if df < 10 else 0.001
+        assert t_quantile(p, df) == pytest.approx(scipy.stats.t.ppf(p, df), rel=tolerance)
 
 
 @pytest.mark.parametrize("n", [12, 30, 50])
@@ -206,22 +223,34 @@ ALPHA = 0.05
 GATES = 1_000
 
 
-def test_false_pass_rate_at_the_margin_is_within_alpha_for_the_bootstrap() -> None:
-    """1,000 simulated gates whose candidate is exactly `margin` worse, all bootstrapped at once.
+@pytest.mark.parametrize(("clusters", "size"), [(400, 1), (100, 10)])
+def test_false_pass_rate_at_the_margin_is_within_alpha_for_the_bootstrap(
+    clusters: int, size: int
+) -> None:
+    """1,000 simulated gates whose candidate is exactly `margin` worse, bootstrapped at once.
 
     B = 2,000 instead of 10,000 here: B only sets the Monte Carlo noise of the 5% quantile (about
     0.05 of the bound's own sd at B = 2,000), which moves the false-pass rate by well under a
     tenth of a point; the property under test (the rate at the margin) does not depend on it.
-    The gates share one set of bootstrap draws; their data are independent.
+    The gates share one set of bootstrap draws; their data are independent. With clusters, each
+    cluster's cases share an effect, so only the cluster count is real evidence.
     """
-    rng = np.random.default_rng(2024)
-    n, margin = 400, 0.02
-    d = rng.normal(-margin, 0.2, size=(GATES, n))
-    sums, sizes = d, np.ones(n)
+    rng = np.random.default_rng(2024 + size)
+    margin = 0.02
+    shared = rng.normal(0, 0.15, size=(GATES, clusters)).repeat(size, axis=1)
+    d = -margin + shared + rng.normal(0, 0.1, size=(GATES, clusters * size))
+    sums = d.reshape(GATES, clusters, size).sum(axis=2)
+    sizes = np.full(clusters, float(size))
     means = bootstrap_means(sums, sizes, 2_000, rng)
-    lower = np.quantile(means, ALPHA, axis=1)
-    rate = float(np.mean(lower > -margin))
-    print(f"bootstrap false-pass rate at the margin: {rate:.3f}")
+    passed = 0
+    for row in range(GATES):
+        lower, _, p_value = bootstrap_bounds(
+            means[row], float(d[row].mean()), clusters, ALPHA, margin
+        )
+        passed += lower > -margin
+        assert (lower > -margin) == (p_value < ALPHA) or abs(p_value - ALPHA) < 0.002
+    rate = passed / GATES
+    print(f"bootstrap false-pass rate at the margin, {clusters} x {size}: {rate:.3f}")
     assert rate <= ALPHA, rate
     assert rate > 0.02  # and not vacuously conservative: a test that never passes would "pass"
 
