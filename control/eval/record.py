@@ -77,6 +77,17 @@ def markdown(record: GateRecord, stale: list[str] | None = None) -> str:
             f"| {m.n} | {_f(m.estimate)} | {_f(m.lower)} | -{m.margin:g} | {m.holm_p:.3g} "
             f"| {m.n_needed} | {m.improved:.1%} | {m.regressed:.1%} |"
         )
+    lines.append("")
+    for m in verdict.metrics:
+        checks = ", ".join(f"{c.name} p {c.p_value:.3g}" for c in m.checks)
+        extra = ""
+        if m.hodges_lehmann is not None and m.hodges_lehmann_lower is not None:
+            extra = (
+                f"; Hodges-Lehmann pseudo-median {_f(m.hodges_lehmann)} "
+                f"(lower bound {_f(m.hodges_lehmann_lower)})"
+            )
+        quantiles = ", ".join(f"{k} {_f(v)}" for k, v in m.quantiles.items())
+        lines.append(f"- {m.name}: {m.reason}. Tests: {checks}; d quantiles {quantiles}{extra}")
     if verdict.must_pass_regressions:
         lines += ["", "Must-pass cases that regressed: " + ", ".join(verdict.must_pass_regressions)]
     for m in verdict.metrics:

@@ -8,6 +8,7 @@ what `scipy.stats.wilcoxon(..., zero_method="pratt", correction=False)` computes
 """
 
 import math
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
@@ -73,10 +74,23 @@ def signed_rank_test(differences: npt.NDArray[np.float64], margin: float) -> Sig
     return SignedRank(positive, 0.5 * math.erfc(z / math.sqrt(2)), "normal")
 
 
-def hodges_lehmann(differences: npt.NDArray[np.float64]) -> float:
-    """Median of the Walsh averages (d_i + d_j) / 2, i <= j: the pseudo-median the test is about."""
+def _walsh(differences: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     values = np.sort(np.asarray(differences, dtype=np.float64))
     if len(values) > _WALSH_MAX_N:
         values = values[np.linspace(0, len(values) - 1, _WALSH_MAX_N).astype(int)]
     i, j = np.triu_indices(len(values))
-    return float(np.median((values[i] + values[j]) / 2))
+    return np.sort((values[i] + values[j]) / 2)
+
+
+def hodges_lehmann(differences: npt.NDArray[np.float64], alpha: float) -> tuple[float, float]:
+    """(estimate, one-sided 1 - alpha lower bound) of the pseudo-median the test is about.
+
+    The estimate is the median of the Walsh averages (d_i + d_j) / 2, i <= j; the bound is the
+    (k+1)-th smallest of them, k the signed-rank statistic's lower alpha critical value (normal
+    approximation), so the bound is above -margin about when the test rejects.
+    """
+    walsh = _walsh(differences)
+    n = round((math.sqrt(8 * len(walsh) + 1) - 1) / 2)
+    sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+    k = math.floor(n * (n + 1) / 4 - NormalDist().inv_cdf(1 - alpha) * sd)
+    return float(np.median(walsh)), float(walsh[min(max(k, 0), len(walsh) - 1)])

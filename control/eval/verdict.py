@@ -90,7 +90,8 @@ class MetricVerdict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     quantiles: dict[str, float]  # of d: p10, p50, p90
     checks: list[Check]
     worst_regressed: list[CaseDelta]
-    hodges_lehmann: float | None = None
+    hodges_lehmann: float | None = None  # ordinal metrics: pseudo-median of d
+    hodges_lehmann_lower: float | None = None  # and its one-sided lower bound
 
 
 class Verdict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -129,7 +130,7 @@ def _design_effect(d: np.ndarray, sums: np.ndarray, sizes: np.ndarray) -> float:
 
 def _tests(
     scores: MetricScores, d: np.ndarray, settings: GateSettings
-) -> tuple[list[Check], float, float, float | None]:
+) -> tuple[list[Check], float, float, tuple[float, float] | None]:
     sums, sizes = cluster_totals(d, scores.clusters)
     rng = np.random.default_rng([settings.seed, zlib.crc32(scores.name.encode())])
     means = bootstrap_means(sums, sizes, settings.resamples, rng)
@@ -141,7 +142,7 @@ def _tests(
     if scores.kind == "ordinal":
         rank = signed_rank_test(d, settings.margin)
         tests.append(Check("signed_rank", rank.p_value, None, rank.method))
-        hl = hodges_lehmann(d)
+        hl = hodges_lehmann(d, settings.alpha)
     base = np.asarray(scores.baseline)
     cand = np.asarray(scores.candidate)
     binary = np.all((base == 0) | (base == 1)) and np.all((cand == 0) | (cand == 1))
@@ -195,7 +196,8 @@ def _metric(
         quantiles={"p10": p10, "p50": p50, "p90": p90},
         checks=tests,
         worst_regressed=worst,
-        hodges_lehmann=hl,
+        hodges_lehmann=hl[0] if hl else None,
+        hodges_lehmann_lower=hl[1] if hl else None,
     )
     return verdict, base, cand
 

@@ -76,13 +76,14 @@ def test_the_number_needed_matches_the_reference_table() -> None:
 
 def test_must_pass_regression_blocks_even_when_the_mean_improves() -> None:
     metric = _binary(3000, improved=300, regressed=1)  # c0 regressed, the mean is up 10 points
-    verdict = decide([metric], frozenset({"c0", "c5"}), SETTINGS)
+    settings = GateSettings(seed=3, resamples=2_000)  # B does not matter to this rule
+    verdict = decide([metric], frozenset({"c0", "c5"}), settings)
     assert verdict.metrics[0].outcome == "pass"
     assert verdict.metrics[0].estimate > 0.09
     assert verdict.outcome == "fail"
     assert verdict.must_pass_regressions == ["c0"]
     assert "c0" in verdict.reason
-    assert decide([metric], frozenset({"c5"}), SETTINGS).outcome == "pass"
+    assert decide([metric], frozenset({"c5"}), settings).outcome == "pass"
 
 
 def test_clusters_widen_the_bound() -> None:
@@ -119,7 +120,7 @@ def test_holm_adjusts_step_down() -> None:
 def test_holm_can_fail_a_metric_that_alone_would_pass() -> None:
     # two metrics each with p between alpha/2 and alpha: alone each passes, together Holm asks
     # the better one for alpha/2
-    settings = GateSettings(seed=1)
+    settings = GateSettings(seed=1, resamples=4_000)
     n, sd = 2000, 0.15
     noise = np.random.default_rng(9).normal(size=n)
     d = -0.02 + 1.8 * sd / np.sqrt(n) + sd * (noise - noise.mean()) / noise.std(ddof=1)
@@ -199,7 +200,17 @@ def test_signed_rank_with_ties_and_zeros_agrees_with_scipy() -> None:
 def test_hodges_lehmann_is_the_median_of_walsh_averages() -> None:
     d = np.array([-0.5, 0.0, 0.25, 1.0])
     walsh = [(d[i] + d[j]) / 2 for i in range(4) for j in range(i, 4)]
-    assert hodges_lehmann(d) == pytest.approx(float(np.median(walsh)))
+    assert hodges_lehmann(d, 0.05)[0] == pytest.approx(float(np.median(walsh)))
+
+
+def test_hodges_lehmann_bound_matches_the_signed_rank_decision() -> None:
+    rng = np.random.default_rng(12)
+    agree = 0
+    for _ in range(300):
+        d = rng.normal(-0.02 + rng.uniform(-0.03, 0.03), 0.2, 200)  # no ties, near the margin
+        _, lower = hodges_lehmann(d, 0.05)
+        agree += (lower > -0.02) == (signed_rank_test(d, 0.02).p_value < 0.05)
+    assert agree >= 294  # the bound and the test are duals up to the k rounding
 
 
 def test_ordinal_metric_runs_both_tests() -> None:
