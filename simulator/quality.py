@@ -1,16 +1,17 @@
 """Simulated answer quality: which answers a model gets right, and a judge model that rates them.
 
-A call tagged `X-Eval-Case: <case id>#<sample>` to a model with a `Quality` gets the case's
-expected answer (from the answer key) with probability `accuracy`, else a wrong one, decided by a
-hash of (case, model, sample): the same call always gets the same answer. `consistency` is the
-chance that a model's right/wrong on a case follows the case's own difficulty, shared by every
-model, so two models of equal accuracy mostly agree (as real ones do) and paired differences stay
-small. A `judge` model reads the `<reference>` and `<answer>` of the judge prompt and replies
-`Score: N`. Pure; the server holds the configuration.
+A call tagged `X-Eval-Case: <case id>#<sample>` (percent-encoded) to a model with a `Quality`
+gets the case's expected answer (from the answer key) with probability `accuracy`, else a wrong
+one, decided by a hash of (case, model, sample): the same call always gets the same answer.
+`consistency` is the chance that a model's right/wrong on a case follows the case's own
+difficulty, shared by every model, so two models of equal accuracy mostly agree (as real ones
+do) and paired differences stay small. A `judge` model reads the `<reference>` and `<answer>`
+of the judge prompt and replies `Score: N`. Pure; the server holds the configuration.
 """
 
 import hashlib
 import re
+import urllib.parse
 from typing import Annotated, Any
 
 import msgspec
@@ -102,7 +103,7 @@ def reply(
         return rate(quality, messages if isinstance(messages, list) else [])
     if tag is None:
         return None
-    case, _, sample = tag.rpartition("#")
+    case, _, sample = urllib.parse.unquote(tag).rpartition("#")
     if case not in key:
         return None
     return answer(quality, key[case], case, int(sample) if sample.isdigit() else 0)

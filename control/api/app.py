@@ -121,7 +121,8 @@ def build_admin_app(
     settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
 ) -> web.Application:
     endpoints = [*itertools.chain.from_iterable(ENDPOINT_TABLES), *extra]
-    app = web.Application(middlewares=[error_layer])
+    # 8 MiB: an eval gate record carries per-case scores (~40 bytes a case and metric)
+    app = web.Application(middlewares=[error_layer], client_max_size=8 * 1024 * 1024)
     app[SETTINGS] = settings
     app[AUTH] = Authenticator(parse_tokens(settings.admin_tokens))
     app[rollouts.POLICIES] = settings.rollout_policies

@@ -6,13 +6,15 @@ answer is final. Every call carries `X-Turnout-Eval` so the gateway keeps it out
 
 import asyncio
 import random
+import urllib.parse
 from typing import Any
 
 import aiohttp
 import msgspec
 
 EVAL_HEADER = "X-Turnout-Eval"
-CASE_HEADER = "X-Eval-Case"  # "<case id>#<sample>": for the provider's own logs (and simulator)
+# "<case id>#<sample>", percent-encoded: for the provider's own logs (and the simulator)
+CASE_HEADER = "X-Eval-Case"
 _MAX_RETRY_AFTER_S = 30.0
 
 
@@ -80,7 +82,11 @@ class Caller:
         self.retried = 0
 
     async def chat(self, body: dict[str, Any], release: str, tag: str) -> Answer:
-        headers = {"X-Turnout-Release": release, EVAL_HEADER: "1", CASE_HEADER: tag}
+        headers = {
+            "X-Turnout-Release": release,
+            EVAL_HEADER: "1",
+            CASE_HEADER: urllib.parse.quote(tag, safe="#@"),  # case ids may be any text
+        }
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         problem = ""

@@ -317,3 +317,31 @@ async def test_the_cli_names_bad_input_before_sending_anything(
     assert code == 1 and "bad.jsonl line 2: Expected `str`, got `int` - at `$.id`" in err
     assert simulator.state.calls == {}
     assert not cache.exists()
+
+
+async def test_time_outs_are_retried_and_any_case_id_travels(
+    stack, admin, api, simulator, http, tmp_path, capsys
+):
+    dataset = tmp_path / "cases.jsonl"
+    cases = [
+        {"id": f"fråga {i}/ü#x", "messages": [{"role": "user", "content": f"q{i}"}],
+         "expected": f"svar {i}", "scorers": ["exact"]}
+        for i in range(12)
+    ]  # fmt: skip
+    dataset.write_bytes(b"\n".join(msgspec.json.encode(c) for c in cases))
+    await load_answer_key(http, simulator.url, {c["id"]: c["expected"] for c in cases})
+    base = simulator.url.removesuffix("/v1")
+    slow = {"model": "m-base", "behaviour": {"latency_jitter_ms": 400}}
+    async with http.post(f"{base}/_sim/behaviour", json=slow) as response:
+        assert response.status == 200
+    argv = _eval(stack, dataset, tmp_path / "c.jsonl", "r3")
+    argv += ["--timeout-s", "0.2", "--retries", "12", "--backoff-s", "0.001", "--no-post", "--json"]
+    code, out, err = await _cli(capsys, admin, *argv)
+    record = msgspec.json.decode(out)
+    calls = simulator.state.calls
+    assert calls["m-base"] > 12  # about half the baseline calls timed out and were sent again
+    assert record["calls"] == calls["m-base"] + calls["m-better"]
+    scores = record["scores"][0]
+    assert scores["case_ids"][0] == "fråga 0/ü#x"
+    # the simulator found each case by its (percent-encoded) id: r1 answers 80% right, not 0%
+    assert sum(scores["baseline"]) >= 6, (code, err)
