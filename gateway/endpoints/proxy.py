@@ -19,7 +19,7 @@ from gateway.forward import (
 )
 from gateway.intake import authenticate, read_json_object
 from gateway.keys import CONTEXT
-from gateway.resolve import choose_release, find_route
+from gateway.resolve import PIN_HEADER, choose_release, find_route
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
@@ -64,9 +64,10 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
     # (the flusher's lookup of a pending call is a binary search).
     call_id, minute, number = context.call_ids.new()
     # Eval-gate calls (X-Turnout-Eval) are counted apart: never in the release's live telemetry
-    # (the canary's evidence) nor queued for feedback attribution.
+    # (the canary's evidence) nor queued for feedback attribution. Only pinned calls qualify
+    # (pinning needs the `pin` capability when client keys are set): live traffic cannot hide.
     stats = release.stats
-    if EVAL_HEADER in request.headers:
+    if EVAL_HEADER in request.headers and PIN_HEADER in request.headers:
         stats = context.recorder.eval_stats_for(release.stats)
     else:
         context.recorder.note_call(minute, number, stats)

@@ -345,3 +345,19 @@ async def test_time_outs_are_retried_and_any_case_id_travels(
     assert scores["case_ids"][0] == "fråga 0/ü#x"
     # the simulator found each case by its (percent-encoded) id: r1 answers 80% right, not 0%
     assert sum(scores["baseline"]) >= 6, (code, err)
+
+
+async def test_only_pinned_calls_can_be_tagged_as_eval(stack, http):
+    body = {"model": "qa", "messages": [{"role": "user", "content": "hi"}]}
+    async with http.post(
+        f"{stack.url}/v1/chat/completions", json=body, headers={"X-Turnout-Eval": "1"}
+    ) as response:
+        assert response.status == 200
+    recorder = stack.context.recorder
+    assert sum(recorder.releases[("qa", "r1")].outcomes.values()) == 1  # counted as live
+    assert ("qa", "r1") not in recorder.evals
+    pinned = {"X-Turnout-Eval": "1", "X-Turnout-Release": "r1"}
+    async with http.post(f"{stack.url}/v1/chat/completions", json=body, headers=pinned) as r:
+        assert r.status == 200
+    assert sum(recorder.releases[("qa", "r1")].outcomes.values()) == 1
+    assert sum(recorder.evals[("qa", "r1")].outcomes.values()) == 1
