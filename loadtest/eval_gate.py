@@ -83,7 +83,7 @@ def _dataset(path: Path, cases: int) -> dict[str, str]:
     return key
 
 
-async def figures(cases: int, concurrency: int, margin: float) -> None:
+async def figures(cases: int, concurrency: int, margin: float, latency_ms: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         redis = EmbeddedRedis(root / "redis", port=_port(), persist=False)
@@ -112,6 +112,9 @@ async def figures(cases: int, concurrency: int, margin: float) -> None:
                 answers = {"answers": _dataset(dataset, cases)}
                 async with http.post(f"{sim}/_sim/answer_key", json=answers) as response:
                     assert response.status == 200
+                slow = {"model": "*", "behaviour": {"latency_ms": latency_ms}}
+                async with http.post(f"{sim}/_sim/behaviour", json=slow) as response:
+                    assert response.status == 200
                 await asyncio.sleep(1.0)  # the gateway picks the routes up (pub/sub)
                 argv = [
                     "eval", "run", "qa", "--candidate", "r2", "--dataset", str(dataset),
@@ -133,7 +136,8 @@ async def figures(cases: int, concurrency: int, margin: float) -> None:
                 await runner.cleanup()
             redis.stop()
     print(
-        f"\nfigures: {cases} cases x 2 releases at concurrency {concurrency}: exit {code}, "
+        f"\nfigures: {cases} cases x 2 releases at concurrency {concurrency}, simulator latency "
+        f"{latency_ms:g} ms: exit {code}, "
         f"wall {wall:.2f} s (dataset to stored verdict, bootstrap included), "
         f"{record['calls']} calls sent ({sum(calls.values())} received by the simulator: "
         f"{calls}), {record['calls'] / wall:.0f} calls/s; cost estimate "
@@ -147,8 +151,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--margin", type=float, default=0.05)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="per simulated call")
     args = parser.parse_args()
-    asyncio.run(figures(args.cases, args.concurrency, args.margin))
+    asyncio.run(figures(args.cases, args.concurrency, args.margin, args.latency_ms))
 
 
 if __name__ == "__main__":
