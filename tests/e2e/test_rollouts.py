@@ -8,7 +8,16 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.control.conftest import Api
-from tests.e2e.rollout_stack import FAST, ROUTE, Users, audit, rollout_of, seed, until_status
+from tests.e2e.rollout_stack import (
+    FAST,
+    ROUTE,
+    Users,
+    audit,
+    behave,
+    rollout_of,
+    seed,
+    until_status,
+)
 
 THUMBS = {"metric": "thumbs_down_rate", "tau": 0.1, "margin": 0.15, "min_samples": 30}
 ERRORS = {"metric": "error_rate", "margin": 0.1, "min_samples": 30}
@@ -198,3 +207,24 @@ async def test_a_manual_flip_during_a_rollout_pauses_it_and_resume_restores_the_
         "POST", f"/admin/routes/{ROUTE}/rollouts/pause", {"reason": "x"}, role="operator"
     )
     assert status == 409 and error["code"] == "rollout_ended"
+
+
+async def test_a_slower_release_fails_the_latency_look_at_the_step_end(stack, simulator, http):
+    api, gateway = stack
+    behave(simulator, "sim-a", latency_ms=4, latency_sigma=0.2)
+    behave(simulator, "sim-b", latency_ms=25, latency_sigma=0.2)
+    users = Users(http, gateway, rate=100, thumbs_down={"r1": 0.05, "r2": 0.05}).start()
+    latency = {"metric": "latency", "margin": 0.25, "min_samples": 30}
+    try:
+        await start(api, guards=[THUMBS, latency])
+        view = await until_status(api, {"rolled_back", "completed", "paused"}, timeout_s=30)
+    finally:
+        await users.stop()
+    rollout = view["rollout"]
+    assert rollout["status"] == "rolled_back", rollout["status_reason"]
+    assert rollout["step"]["index"] == 0
+    found = {e["metric"]: e for e in rollout["evidence"]}
+    assert found["thumbs_down_rate"]["verdict"] == "pass"  # the look came at the step's end
+    assert found["latency"]["verdict"] == "fail" and found["latency"]["lower"] > 0.25
+    entry = rollout_entries(await audit(api))[-1]
+    assert entry["action"] == "rollout.rollback" and "latency fail" in entry["reason"]
