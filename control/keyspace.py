@@ -44,3 +44,13 @@ def rollout_fence(route: str) -> str:
 def rollout_history(route: str) -> str:
     """List: evidence points of the current rollout, oldest first (capped), for plotting."""
     return f"{keys.route_tag(route)}:rollout:history"
+
+
+def gates(route: str) -> str:
+    """Hash: release id -> GateRecord JSON, the eval gate's latest verdict on that release."""
+    return f"{keys.route_tag(route)}:gates"
+
+
+def gate_dataset(route: str) -> str:
+    """String: content hash of the dataset the route's latest verdict used (its current set)."""
+    return f"{keys.route_tag(route)}:gate_dataset"

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from control.api import (
     audit,
     backup,
+    gate,
     models,
     openapi,
     prompts,
@@ -43,6 +44,7 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     stats.ENDPOINTS,
     backup.ENDPOINTS,
     rollouts.ENDPOINTS,
+    gate.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 RESTORE_LIMIT_BYTES = 64 * 1024 * 1024
@@ -143,8 +145,8 @@ def build_admin_app(
     settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
 ) -> web.Application:
     endpoints = [*itertools.chain.from_iterable(ENDPOINT_TABLES), *extra]
-    # A restore carries the whole registry: larger than aiohttp's 1 MiB default; only read
-    # after the caller's token and role are checked.
+    # A restore carries the whole registry, an eval gate record its per-case scores: larger
+    # than aiohttp's 1 MiB default; only read after the caller's token and role are checked.
     app = web.Application(middlewares=[error_layer], client_max_size=RESTORE_LIMIT_BYTES)
     app[SETTINGS] = settings
     app[AUTH] = Authenticator(parse_tokens(settings.admin_tokens))

@@ -20,6 +20,7 @@ _NAME_SCHEMA = {"type": "string", "pattern": anchored(NAME_PATTERN)}
 _PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "name": _NAME_SCHEMA,
     "route": _NAME_SCHEMA,
+    "release": _NAME_SCHEMA,  # a release id (r1, r2, …): an unknown one is a 404
     "n": {"type": "string", "pattern": anchored(VERSION_PATTERN)},
 }
 _ERRORS = {

@@ -24,13 +24,14 @@ from gateway.forward import (
 )
 from gateway.intake import authenticate, read_json_object
 from gateway.keys import CALL_TAGS, CONTEXT
-from gateway.resolve import choose_release, find_route
+from gateway.resolve import PIN_HEADER, choose_release, find_route
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.recorder import CallOutcome
 from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
 from gateway.upstream.exchange import ProtocolError
 
+EVAL_HEADER = "X-Turnout-Eval"
 Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
 
 
@@ -69,7 +70,14 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
     # Issued and queued with no await in between, so the queue stays in call-number order
     # (the flusher's lookup of a pending call is a binary search).
     call_id, minute, number = context.call_ids.new()
-    context.recorder.note_call(minute, number, release.stats)
+    # Eval-gate calls (X-Turnout-Eval) are counted apart: never in the release's live telemetry
+    # (the canary's evidence) nor queued for feedback attribution. Only pinned calls qualify
+    # (pinning needs the `pin` capability when client keys are set): live traffic cannot hide.
+    stats = release.stats
+    if EVAL_HEADER in request.headers and PIN_HEADER in request.headers:
+        stats = context.recorder.eval_stats_for(release.stats)
+    else:
+        context.recorder.note_call(minute, number, stats)
     tags = {**release.tags, "X-Turnout-Call-Id": call_id}
     request[CALL_TAGS] = tags  # for the error layer, should anything unexpected escape below
     call = CallOutcome(started)
@@ -85,7 +93,7 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
         call.end(499, outcomes.CLIENT)
         raise
     finally:
-        call.record(release.stats, time.perf_counter())
+        call.record(stats, time.perf_counter())  # the eval statistics for an eval call
 
 
 async def _forward(

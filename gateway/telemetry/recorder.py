@@ -172,6 +172,8 @@ class Recorder:
         self.dropped: dict[str, int] = {"call_ids": 0, "sse_events": 0, "sticky_keys": 0}
         self.upstream_refused: dict[str, int] = {}  # upstream answers refused, by error code
         self.apps: dict[tuple[str, str], int] = {}  # (client app, route) -> calls
+        # eval-gate calls per (route, release): Prometheus only, never flushed to Redis
+        self.evals: dict[tuple[str, str], ReleaseStats] = {}
 
     def count_app(self, app: str, route: str) -> None:
         key = (app, route)
@@ -182,6 +184,13 @@ class Recorder:
         stats = self.releases.get(key)
         if stats is None:
             stats = self.releases[key] = ReleaseStats(route, release)
+        return stats
+
+    def eval_stats_for(self, live: ReleaseStats) -> ReleaseStats:
+        key = (live.route, live.release)
+        stats = self.evals.get(key)
+        if stats is None:
+            stats = self.evals[key] = ReleaseStats(live.route, live.release)
         return stats
 
     def note_call(self, minute: int, number: int, stats: ReleaseStats) -> None:
@@ -200,3 +209,5 @@ class Recorder:
         """Stop exposing releases no longer served (bounded labels); flush them one last time."""
         for key in [k for k in self.releases if k not in live]:
             self.retired.append(self.releases.pop(key))
+        for key in [k for k in self.evals if k not in live]:
+            del self.evals[key]
