@@ -8,6 +8,13 @@ from typing import Annotated, Any
 
 import msgspec
 
+from control.rollout.model import Policy
+from control.rollout.policy import DEFAULT_POLICIES
+
+
+def default_policies() -> dict[str, Policy]:
+    return dict(DEFAULT_POLICIES)
+
 
 class ControlSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     redis_url: str
@@ -16,6 +23,13 @@ class ControlSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str = "./data"
     admin_tokens: str = ""  # TURNOUT_ADMIN_TOKENS: "name:role:token", comma-separated
     audit_max_entries: Annotated[int, msgspec.Meta(ge=100)] = 100_000  # per stream, trimmed ~
+    # The rollout controller: one leader among the replicas (a Redis lease), a look per tick.
+    controller: bool = True  # take part in the leader election and run rollouts
+    rollout_tick_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0  # <= telemetry flush
+    lease_ms: Annotated[int, msgspec.Meta(ge=200, le=600_000)] = 5000  # failover within this
+    rollout_settle_s: Annotated[float, msgspec.Meta(ge=0, le=600)] = 2.0  # after a flip, before
+    # the sample-ratio check (gateways apply it in ms; counts arrive one flush later)
+    rollout_policies: dict[str, Policy] = msgspec.field(default_factory=default_policies)
 
     def __repr__(self) -> str:  # admin_tokens holds secrets
         return f"ControlSettings(host={self.host!r}, port={self.port})"
@@ -40,6 +54,11 @@ def load_settings(flags: dict[str, Any]) -> ControlSettings:
         value = os.environ.get(_ENV_NAMES.get(name, f"TURNOUT_{name.upper()}"))
         if value is not None:
             raw[name] = value
+    if isinstance(raw.get("rollout_policies"), str):  # JSON: change type -> Policy
+        try:
+            raw["rollout_policies"] = msgspec.json.decode(raw["rollout_policies"])
+        except msgspec.DecodeError as error:
+            raise SettingsError(f"invalid setting rollout_policies: {error}") from None
     if "redis_url" not in raw and os.environ.get("REDIS_URL"):
         raw["redis_url"] = os.environ["REDIS_URL"]
     raw.update({k: v for k, v in flags.items() if v is not None})

@@ -1,6 +1,7 @@
 """The simulated provider's aiohttp app. Records what it received for tests to inspect."""
 
 import asyncio
+import math
 import random
 from collections import deque
 from typing import Any
@@ -74,12 +75,16 @@ async def _admit(
     behaviour = state.behaviour_for(model)
     number = state.count(model)
     delay_ms = behaviour.latency_ms
+    if behaviour.latency_sigma:
+        delay_ms *= math.exp(state.rng.gauss(0.0, behaviour.latency_sigma))
     if behaviour.latency_jitter_ms:
         delay_ms += state.rng.uniform(0, behaviour.latency_jitter_ms)
     state.delays_ms.append(delay_ms)
     if delay_ms:
         await asyncio.sleep(delay_ms / 1000)
     failed = _failure(behaviour, number)
+    if failed is None and behaviour.error_rate and state.rng.random() < behaviour.error_rate:
+        failed = behaviour.error_status
     failure = None if failed is None else _error(failed, f"simulated failure {failed}", behaviour)
     return body, behaviour, number, failure
 

@@ -4,6 +4,8 @@ Extend it by adding a module with an `ENDPOINTS` list to `ENDPOINT_TABLES` (or p
 routing, auth, decoding, errors and the OpenAPI document follow from the declarations.
 """
 
+import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from importlib import metadata
@@ -12,11 +14,12 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from control.api import audit, models, openapi, prompts, providers, routes, stats
+from control.api import audit, models, openapi, prompts, providers, rollouts, routes, stats
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
 from control.errors import BadInput, from_validation
+from control.rollout.controller import Controller
 from control.settings import ControlSettings
 from control.store import Store
 from gateway.contract.redis_url import connect
@@ -28,6 +31,7 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     routes.ENDPOINTS,
     audit.ENDPOINTS,
     stats.ENDPOINTS,
+    rollouts.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 
@@ -99,6 +103,24 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"ready": True})
 
 
+async def _controller_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """The rollout controller's loop, owned by the app (one per replica; one of them leads)."""
+    settings = app[SETTINGS]
+    controller = Controller(
+        app[STORE],
+        tick_s=settings.rollout_tick_s,
+        lease_ms=settings.lease_ms,
+        settle_s=settings.rollout_settle_s,
+    )
+    app[rollouts.CONTROLLER] = controller
+    task = asyncio.create_task(controller.run(), name="rollout-controller")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await controller.stop()
+
+
 def build_admin_app(
     settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
 ) -> web.Application:
@@ -106,7 +128,10 @@ def build_admin_app(
     app = web.Application(middlewares=[error_layer])
     app[SETTINGS] = settings
     app[AUTH] = Authenticator(parse_tokens(settings.admin_tokens))
+    app[rollouts.POLICIES] = settings.rollout_policies
     app.cleanup_ctx.append(_store_lifecycle)
+    if settings.controller:
+        app.cleanup_ctx.append(_controller_lifecycle)
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, _adapt(endpoint))
     document = _encoder.encode(openapi.document(endpoints, _version()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from control.cli import rollout as cli_rollout
 from control.cli import stats as cli_stats
 from control.cli import verbs
 from control.cli.client import DEFAULT_URL
@@ -96,6 +97,8 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     stats = verb("stats", "per-release quality over a window", cli_stats.stats)
     stats.add_argument("route")
     stats.add_argument("--window", default="15m", help="1m to 7d (default 15m)")
+
+    cli_rollout.add_parser(commands, common, verbs.runner)
 
     audit = verb("audit", "the audit trail", verbs.audit)
     audit.add_argument("--route")

@@ -8,6 +8,8 @@ import msgspec
 from control import keyspace
 from control.errors import NotFound
 from control.registry import releases as release_rules
+from control.rollout import record as rollout_record
+from control.rollout.model import Rollout
 from control.routes.weights import bp_to_percent
 from control.store import Store, text
 from gateway.contract import keys
@@ -37,7 +39,7 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     sticky: bool
     pinned: bool
     releases: list[ReleaseOut]
-    rollout: None = None  # the running canary rollout, when there is one
+    rollout: Rollout | None = None  # the route's current (or last) canary rollout
 
 
 class RouteSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +58,7 @@ class RouteData(msgspec.Struct, frozen=True):
     state: RouteState
     releases: dict[str, ReleaseSpec]
     meta: dict[str, release_rules.ReleaseMeta]
+    rollout: Rollout | None = None
 
 
 _state_decoder = msgspec.json.Decoder(RouteState)
@@ -71,13 +74,15 @@ async def read(store: Store, route: str) -> RouteData:
         pipe.get(keys.route_state(route))
         pipe.hgetall(keys.route_releases(route))
         pipe.hgetall(keyspace.release_meta(route))
-        raw_state, raw_releases, raw_meta = await pipe.execute()
+        pipe.get(keyspace.rollout(route))
+        raw_state, raw_releases, raw_meta, raw_rollout = await pipe.execute()
     if raw_state is None:
         raise NotFound(f"route {route!r} does not exist", field="route")
     return RouteData(
         state=decode_state(raw_state),
         releases={text(k): _release_decoder.decode(v) for k, v in raw_releases.items()},
         meta={text(k): release_rules.meta_decoder.decode(v) for k, v in raw_meta.items()},
+        rollout=None if raw_rollout is None else rollout_record.decode(raw_rollout),
     )
 
 
@@ -115,6 +120,7 @@ def view(data: RouteData) -> RouteOut:
         sticky=state.sticky,
         pinned=state.pinned,
         releases=[release_view(data, r) for r in ids],
+        rollout=data.rollout,
     )
 
 
