@@ -10,6 +10,7 @@ from collections.abc import Callable
 from control.cli.parser import add_operator_verbs
 from control.settings import SettingsError as ControlSettingsError
 from gateway.settings import GatewaySettings, SettingsError, load_settings
+from loadtest.rehearsal.cli import add_command as add_loadtest
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.set_defaults(run=cmd_simulator)
 
     add_operator_verbs(commands)
+    add_loadtest(commands)
     return parser
 
 
