@@ -4,6 +4,7 @@ run, the analysis, the HTML and JSON files. Used by `turnout loadtest run` and b
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,16 @@ def write(doc: dict[str, Any], out_dir: Path, name: str) -> tuple[Path, Path]:
     return html_path, json_path
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop for this run only (the global policy is left alone), when installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def execute(
     scenario: Scenario,
     out_dir: Path,
@@ -58,9 +69,6 @@ def execute(
     endpoints: Endpoints | None = None,
 ) -> Report:
     """Run one rehearsal (starting the local stack when `local`) and write its report."""
-    from gateway.server import install_uvloop
-
-    install_uvloop()
     stack = LocalStack(scenario.local) if local else None
     try:
         if stack is not None:
@@ -68,7 +76,8 @@ def execute(
         if endpoints is None:
             raise RunRefused("give --local, or --gateway and --admin URLs")
         mode = "local" if local else "remote"
-        data = asyncio.run(rehearse(scenario, endpoints, short=short, mode=mode, quiet=quiet))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            data = runner.run(rehearse(scenario, endpoints, short=short, mode=mode, quiet=quiet))
     finally:
         if stack is not None:
             stack.stop()

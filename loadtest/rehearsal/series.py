@@ -57,7 +57,8 @@ def _percentiles(times: Floats, values: Floats, mask: Mask, edges: Floats, q: fl
 
 def build(log: CallLog, schedule: Schedule, pinned: Mask, load_s: float) -> dict[str, Any]:
     width = bin_width(load_s)
-    edges = np.arange(0.0, load_s + width, width)
+    last = max(load_s, float(np.nanmax(log.done_s, initial=0.0)))  # drained calls count too
+    edges = np.arange(0.0, last + width, width)
     if edges.size < 2:
         edges = np.array([0.0, width])
     answered = log.outcome == ANSWERED
