@@ -9,6 +9,7 @@ under test. `probe="metrics"` reads the metric itself.
 """
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,18 +51,20 @@ class RevisionWatch:
     def __post_init__(self) -> None:
         self.seen = [[] for _ in self.gateways]
         self._current = [0 for _ in self.gateways]
+        self._wake = [asyncio.Event() for _ in self.gateways]
         self._marker = f'turnout_route_revision{{route="{self.route}"}} '.encode()
 
     def expect(self, revision: int | None = None) -> None:
         """Poll fast now (a flip is coming, or was seen) until every replica has `revision`."""
         self._fast_until = self.clock() + self.window_s
-        if revision is not None:
-            self._target = max(self._target, revision)
+        # without a number, the next revision is the one to wait for
+        wanted = max(self._current) + 1 if revision is None else revision
+        self._target = max(self._target, wanted)
+        for event in self._wake:
+            event.set()
 
     def _fast(self) -> bool:
-        if self.clock() >= self._fast_until:
-            return False
-        return min(self._current) < self._target or self._target == 0
+        return self.clock() < self._fast_until and min(self._current) < self._target
 
     async def revision(self, replica: int) -> int:
         url = self.gateways[replica] + ("/readyz" if self.probe == "readyz" else "/metrics")
@@ -95,7 +98,13 @@ class RevisionWatch:
                     self.expect(revision)  # the others should follow: watch them closely
                 self._current[replica] = revision
             last_sent = sent
-            await asyncio.sleep(self.fast_s if self._fast() else self.slow_s)
+            wake = self._wake[replica]
+            wake.clear()
+            if self._fast():
+                await asyncio.sleep(self.fast_s)
+            else:  # until the next slow poll, or at once when a flip is announced
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.slow_s)
 
 
 @dataclass

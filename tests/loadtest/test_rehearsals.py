@@ -176,3 +176,21 @@ def test_the_cli_names_a_bad_scenario_field_and_refuses_remote_hosts(tmp_path: P
     remote += ["--admin", "http://127.0.0.1:1"]
     done = subprocess.run(remote, capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert done.returncode == 1 and "only sends load to loopback" in done.stderr
+
+
+def test_scheduled_flips_are_measured_on_every_replica_under_load(tmp_path: Path):
+    scenario = load(SCENARIOS / "flip-storm.toml", short=True)
+    doc = execute(scenario, tmp_path, local=True, short=True).doc
+    assert doc["outcome"]["final"] == "applied"
+    assert_clean(doc)
+    flips = doc["propagation"]["flips"]
+    assert len(flips) == 20 and doc["run"]["replicas"] == 3
+    for flip in flips:
+        assert flip["action"] == "route.flip"
+        for replica in flip["replicas"]:
+            # bracketed: after the last poll that still showed the old revision, by the first
+            # poll (or response) that showed the new one; no timing bound asserted here
+            assert replica["by_ms"] is not None and 0 <= replica["after_ms"] <= replica["by_ms"]
+        assert flip["all_replicas_ms"] == max(r["by_ms"] for r in flip["replicas"])
+    assert doc["propagation"]["measured"] == 20
+    assert len(doc["split"]["segments"]) == 21  # the start and one per flip
