@@ -14,7 +14,9 @@ from control.rollout.srm import srm_p_value
 from loadtest.rehearsal.records import ANSWERED, DOWN, LOST, SCORE, SHED, UNSENT, UP, CallLog
 from loadtest.rehearsal.timeline import Change
 
-SETTLE_S = 0.5  # after a flip, calls may still be resolved under the old weights: skipped
+# After a flip, calls may still be resolved under the old weights for the flip's propagation
+# time (milliseconds): the segment's first SETTLE_S are left out of the split check.
+SETTLE_S = 0.25
 # The generator fell behind when its lateness p99 exceeds this, or any call left this late: a
 # few milliseconds are the event loop's and the OS's timer steps on a busy machine, not a
 # generator unable to keep up.
