@@ -25,6 +25,7 @@ def _row(stats: dict[str, Any]) -> list[object]:
         output.percent(stats["weight_percent"]),
         "-" if share is None else output.percent(share),
         stats["requests"],
+        "-" if stats.get("distinct_keys") is None else stats["distinct_keys"],
         _rate(stats["error_rate"]),
         errors,
         _ms(stats["latency_ms"], "p50"),
@@ -36,6 +37,7 @@ def _row(stats: dict[str, Any]) -> list[object]:
         feedback["count"],
         _rate(feedback["thumbs_down_rate"]),
         "-" if score is None else f"{score:.3f}",
+        "-" if feedback.get("score_variance") is None else f"{feedback['score_variance']:.3f}",
     ]
 
 
@@ -45,9 +47,16 @@ def stats(client: AdminClient, args: argparse.Namespace) -> int:
         output.emit_json(found)
         return 0
     headers = [
-        "RELEASE", "WEIGHT%", "SHARE%", "REQS", "ERR%", "ERRORS", "P50ms", "P95ms", "P99ms",
-        "TTFT50ms", "TOKENS IN/OUT", "COST$", "FEEDBACK", "DOWN%", "SCORE",
+        "RELEASE", "WEIGHT%", "SHARE%", "REQS", "USERS", "ERR%", "ERRORS", "P50ms", "P95ms",
+        "P99ms", "TTFT50ms", "TOKENS IN/OUT", "COST$", "FEEDBACK", "DOWN%", "SCORE", "SCORE VAR",
     ]  # fmt: skip
     title = f"{found['route']} over the last {found['window']}"
+    srm = [
+        f"{name} p = {found[key]:.3g}"
+        for name, key in (("requests", "srm_p_value"), ("distinct users", "srm_keys_p_value"))
+        if found.get(key) is not None
+    ]
+    if srm:
+        title += f"; split check (sample-ratio mismatch) {', '.join(srm)}"
     output.emit(title + "\n" + output.table(headers, [_row(s) for s in found["releases"]]))
     return 0

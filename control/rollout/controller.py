@@ -37,6 +37,7 @@ class ControllerStatus(msgspec.Struct, frozen=True, kw_only=True):
     tick_s: float
     ticks: int  # looks taken as leader
     rollouts: int  # routes looked at in the last tick
+    failures: int  # looks that failed unexpectedly (logged)
     tick_ms_p50: float | None  # one tick over every running rollout, as leader
     tick_ms_p99: float | None
     tick_ms_max: float | None
@@ -55,6 +56,7 @@ class Controller:
         self.ticks = 0
         self.rollouts = 0
         self.costs_s: deque[float] = deque(maxlen=COSTS_KEPT)
+        self.failures = 0  # looks that raised (logged); the route is looked at again next tick
         self._stopping = False
 
     async def run(self) -> None:
@@ -87,7 +89,18 @@ class Controller:
             if time.monotonic() >= self.valid_until:
                 self.leader = False  # renewal is overdue: the lease may be someone else's
                 return
-            await look_at(Tick(self.store, token, time.time(), self.settle_s), route)
+            tick = Tick(self.store, token, time.time(), self.settle_s)
+            try:
+                await look_at(tick, route)
+            except (RedisError, OSError):
+                raise
+            except Exception:  # supervisor: one route's bad look must not stop the others
+                self.failures += 1
+                log.exception("controller: the look at route %r failed", route)
+            if tick.fenced:  # a newer leader wrote to this route: this lease is stale
+                log.warning("controller %s was fenced off by a newer leader", self.replica)
+                self.leader = False
+                return
         self.rollouts = len(routes)
         self.ticks += 1
         if routes:
@@ -116,6 +129,7 @@ class Controller:
             tick_s=self.tick_s,
             ticks=self.ticks,
             rollouts=self.rollouts,
+            failures=self.failures,
             tick_ms_p50=at(0.5),
             tick_ms_p99=at(0.99),
             tick_ms_max=at(1.0),

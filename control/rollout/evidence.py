@@ -19,6 +19,9 @@ class Counts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     events: NonNegInt  # bad events among them: errors, thumbs-down
 
     def __post_init__(self) -> None:
+        # Meta constraints bind decoding only; direct construction is checked here.
+        if self.n < 0 or self.events < 0:
+            raise ValueError(f"n ({self.n}) and events ({self.events}) must be >= 0")
         if self.events > self.n:
             raise ValueError(f"events ({self.events}) cannot exceed n ({self.n})")
 
@@ -31,6 +34,10 @@ class Moments(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     total_sq: float  # sum of the squared scores (the variance needs it)
 
     def __post_init__(self) -> None:
+        if self.n < 0:
+            raise ValueError(f"n ({self.n}) must be >= 0")
+        if not (math.isfinite(self.total) and math.isfinite(self.total_sq)):
+            raise ValueError("total and total_sq must be finite")
         if self.n == 0 and (self.total != 0 or self.total_sq != 0):
             raise ValueError("moments with n = 0 must have total = total_sq = 0")
         # Cauchy-Schwarz: n·Σx² >= (Σx)²; a small slack absorbs float rounding of the sums

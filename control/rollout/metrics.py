@@ -14,7 +14,7 @@ from control.rollout.sequential import (
     log_half_normal_ratio,
 )
 
-_BISECTIONS = 56  # brackets of width <= 2 shrink to ~1e-17
+_BISECTIONS = 46  # brackets of width <= 2 shrink below 1e-13
 NORMAL_EVENTS = 25.0  # canary n·p(1-p) from which its event count is treated as normal
 
 

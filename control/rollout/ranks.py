@@ -5,16 +5,16 @@ quantile. Pure numpy; works on bucket counts, never on raw latencies (the gatewa
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from control.rollout.sequential import normal_cdf, normal_quantile
+from control.rollout.sequential import normal_quantile
 from gateway.contract.histogram import BASE_S, COUNT, GROWTH
 
 LOG_GROWTH = math.log(GROWTH)
-_BISECTIONS = 60
 
 
 class MannWhitney(msgspec.Struct, frozen=True):
@@ -46,35 +46,32 @@ def mann_whitney(canary: NDArray[np.float64], baseline: NDArray[np.float64]) -> 
     if variance <= 0:
         return MannWhitney(u=u, z=0.0, p_greater=1.0, sd=0.0)
     z = (u - n_c * n_b / 2.0 - 0.5) / math.sqrt(variance)
-    return MannWhitney(u=u, z=z, p_greater=float(normal_cdf(-z)), sd=math.sqrt(variance))
-
-
-def _triangle_cdf(u: NDArray[np.float64]) -> NDArray[np.float64]:
-    # CDF of the difference of two U(0,1): a value's position inside its bucket is unknown, so
-    # each pairwise bucket difference d is spread over (d-1, d+1) instead of sitting on d.
-    left = 0.5 * (u + 1.0) ** 2
-    right = 1.0 - 0.5 * (1.0 - u) ** 2
-    return np.where(u < -1.0, 0.0, np.where(u < 0.0, left, np.where(u < 1.0, right, 1.0)))
+    return MannWhitney(u=u, z=z, p_greater=NormalDist().cdf(-z), sd=math.sqrt(variance))
 
 
 def pairwise_quantiles(
     canary: NDArray[np.float64], baseline: NDArray[np.float64], qs: Sequence[float]
 ) -> list[float]:
     """Quantiles, in buckets (log(latency)/log(GROWTH)), of the canary-minus-baseline pairwise
-    differences: the Hodges-Lehmann shift is q = 0.5, the Moses bounds are tail ranks."""
-    weights = np.convolve(canary, baseline[::-1])  # index k ↔ bucket difference k - (COUNT-1)
-    weights = weights / weights.sum()
-    diffs = np.arange(weights.size, dtype=np.float64) - (COUNT - 1)
+    differences: the Hodges-Lehmann shift is q = 0.5, the Moses bounds are tail ranks.
+
+    A value's place inside its bucket is unknown, so each pairwise bucket difference d is spread
+    over (d-1, d+1) as the difference of two uniforms (a triangle) instead of sitting on d; the
+    CDF is then piecewise quadratic, F(j+u) = W(<j) + w_j(½ + u - u²/2) + w_(j+1)·u²/2, and each
+    quantile is solved exactly on its piece.
+    """
+    weights = np.convolve(canary, baseline[::-1])  # index k: bucket difference k - (COUNT-1)
+    padded = np.concatenate(([0.0], weights / weights.sum(), [0.0]))  # differences -COUNT..COUNT
+    at_integers = np.cumsum(padded) - 0.5 * padded  # F at each integer difference
     found = []
     for q in qs:
-        lo, hi = -float(COUNT), float(COUNT)
-        for _ in range(_BISECTIONS):
-            mid = 0.5 * (lo + hi)
-            if float(np.dot(weights, _triangle_cdf(mid - diffs))) >= q:
-                hi = mid
-            else:
-                lo = mid
-        found.append(0.5 * (lo + hi))
+        j = int(np.clip(np.searchsorted(at_integers, q, side="left") - 1, 0, padded.size - 2))
+        curve = 0.5 * (padded[j + 1] - padded[j])
+        slope = padded[j]
+        gap = float(q - at_integers[j])  # > 0 on this piece: F(j) < q <= F(j+1)
+        root = math.sqrt(max(slope * slope + 4.0 * curve * gap, 0.0))
+        u = 0.0 if gap <= 0.0 else min(2.0 * gap / max(slope + root, 1e-300), 1.0)
+        found.append(j - COUNT + u)
     return found
 
 

@@ -78,7 +78,10 @@ def rate_guard(
     sequence on canary - baseline. `tau` ≈ the smallest regression worth catching.
 
     fail when lower > tolerated; pass when upper < margin; else inconclusive. Inconclusive until
-    both arms have `min_samples` trials. Valid at any number of looks.
+    both arms have `min_samples` trials. Valid at any number of looks, on counts cumulative over
+    changing steps. `statistic` is the mixture ratio against "regression = tolerated" (fail iff
+    it reaches 1/alpha). The variance is the hypothesis' own once the canary has ~25 expected
+    events' worth of data, the larger plug-in before (see metrics.rate_variance).
     """
     check_parameters(alpha=alpha, tau=tau, min_samples=min_samples)
     est, lower, upper = metrics.rate_bounds(
@@ -112,8 +115,8 @@ def rare_rate_guard(
     min_samples: int,
     margin: float = 0.01,
     tolerated: float = 0.0,
-    ratio: float = 2.0,
-    prior_strength: float = 10.0,
+    ratio: float = 4.0,
+    prior_strength: float = 20.0,
     metric: str = "error_rate",
 ) -> Evidence:
     """Exact always-valid test for rare bad events (errors below a few percent): conditional on
@@ -122,12 +125,21 @@ def rare_rate_guard(
     confidence sequence on the rate ratio is mapped to canary - baseline.
 
     `ratio` centres the Beta prior on the rate ratio worth catching fast, `prior_strength` is its
-    concentration. fail when lower > tolerated; pass when upper < margin. Exact for counts taken
-    under one split (a step); valid at any number of looks.
+    concentration. fail when lower > tolerated; pass when upper < margin. Exact given one split;
+    with counts cumulative over changing steps it kept its false alarms below alpha in simulation.
+    The pass side converts the ratio bound to rate units with a Poisson upper bound on the event
+    count (an approximation); the fail side, at tolerated = 0, is exactly the conditional test.
     """
     check_parameters(alpha=alpha, tau=None, min_samples=min_samples)
     if ratio <= 1.0 or prior_strength <= 0.0:
         raise ValueError("ratio must be > 1 and prior_strength > 0")
+    if canary.n == 0 or baseline.n == 0:  # nothing to compare yet: the widest honest bounds
+        estimate = canary.events / max(canary.n, 1) - baseline.events / max(baseline.n, 1)
+        return judge(
+            metric, canary.n, baseline.n, estimate, -1.0, 1.0, tolerated=tolerated,
+            margin=margin, alpha=alpha, min_samples=min_samples, statistic=1.0, scale=100.0,
+            unit=" pp",
+        )  # fmt: skip
     p0, share_lo, share_hi = metrics.rare_bounds(
         canary.events, canary.n, baseline.events, baseline.n, alpha, ratio, prior_strength
     )
@@ -215,9 +227,9 @@ def latency_guard(
     metric: str = "latency",
 ) -> Evidence:
     """Planned look at the end of a step (never continuously; split alpha across steps):
-    Mann-Whitney
-    U on the latency histograms (gateway.contract.histogram buckets) with a Hodges-Lehmann shift
-    and its confidence bounds, plus a p95/p99 check from distribution-free quantile bounds.
+    Mann-Whitney U on the latency histograms (gateway.contract.histogram buckets) with a
+    Hodges-Lehmann shift and its Moses bounds (alpha/2), plus p95 and p99 checks from
+    distribution-free order-statistic bounds (alpha/4 each). `statistic` is the MW z.
 
     estimate = fractional slow-down of the typical canary request. fail when the lower bound of
     the shift exceeds `tolerance` or a tail quantile is confidently worse by more than
@@ -236,12 +248,17 @@ def latency_guard(
     )
 
 
-def srm_p_value(observed: Mapping[str, int], expected_share: Mapping[str, float]) -> float:
+def srm_p_value(
+    observed: Mapping[str, int],
+    expected_share: Mapping[str, float],
+    *,
+    count_relative_error: float = 0.0,
+) -> float:
     """Sample-ratio mismatch: Pearson chi-square goodness-of-fit p-value of the observed counts per
     release (requests, or distinct sticky keys) against the configured shares. Below
     SRM_P_THRESHOLD the controller must refuse to judge and hold.
     """
-    return _srm_p_value(observed, expected_share)
+    return _srm_p_value(observed, expected_share, count_relative_error=count_relative_error)
 
 
 def _capped_exp(log_ratio: float) -> float:
@@ -251,10 +268,11 @@ def _capped_exp(log_ratio: float) -> float:
 
 def _ratio_to_rate(ratio: float, events: float, n_c: int, n_b: int) -> float:
     """canary - baseline rate at rate ratio rho with `events` in all: the baseline rate is then
-    events/(n_b + rho n_c). Rises with rho; at rho = inf it is events/n_c."""
+    events/(n_b + rho n_c). Rises with rho; at rho = inf it is events/n_c. A difference of two
+    rates stays within [-1, 1] even when a Poisson bound on `events` exceeds the calls."""
     if math.isinf(ratio):
-        return events / max(n_c, 1)
-    return events * (ratio - 1.0) / max(n_b + ratio * n_c, 1.0)
+        return min(events / max(n_c, 1), 1.0)
+    return max(-1.0, min(events * (ratio - 1.0) / max(n_b + ratio * n_c, 1.0), 1.0))
 
 
 def _poisson_high(events: int, alpha: float) -> float:

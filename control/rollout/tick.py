@@ -12,7 +12,7 @@ from control.rollout import counts, decide, freeze, record, storage
 from control.rollout.model import HistoryPoint, Rollout, Status
 from control.routes import transitions
 from control.routes.views import decode_state
-from control.store import Store
+from control.store import CommitOutcome, Store
 from gateway.contract import keys
 from gateway.contract.bucketing import BUCKETS
 from gateway.contract.snapshot import RouteState
@@ -28,6 +28,11 @@ class Tick:
         self.fence = fence
         self.now = now
         self.settle_s = settle_s
+        self.fenced = False  # a newer leader has written: this replica must step down
+
+    def note(self, outcome: CommitOutcome) -> None:
+        if outcome.status == "fenced":
+            self.fenced = True
 
     async def put(
         self,
@@ -36,7 +41,7 @@ class Tick:
         audit: tuple[str, str] | None = None,
         point: HistoryPoint | None = None,
     ) -> None:
-        await storage.put(
+        outcome = await storage.put(
             self.store,
             before.version,
             after,
@@ -44,6 +49,7 @@ class Tick:
             audit=(audit[0], ACTOR, audit[1]) if audit else None,
             point=point,
         )
+        self.note(outcome)
 
     async def status(self, rollout: Rollout, status: Status, action: str, reason: str) -> None:
         """Change the status, audited; while it stays (a hold whose figures move) only the
@@ -99,7 +105,8 @@ async def _adopt(tick: Tick, rollout: Rollout, revision: int) -> Rollout:
 async def _judge(tick: Tick, rollout: Rollout, state: RouteState) -> None:
     redis, route, step = tick.store.redis, rollout.route, rollout.step
     arms = (rollout.release, rollout.stable)
-    if step.snapshot is None:  # judging begins: counts are measured from here
+    if step.snapshot is None:  # judging begins: counts are measured from here (a step whose
+        # flip did not read the counters first, e.g. one put back by an operator's resume)
         snapshot = await counts.take_snapshot(redis, route, arms, tick.now)
         await tick.put(rollout, record.with_snapshots(rollout, snapshot, None))
         return
@@ -184,8 +191,14 @@ async def _advance(
         return
     weights = decide.step_weights(rollout, rollout.steps[following])
     after_state = transitions.flip(state, weights, set(weights))
-    after = record.stepped(looked, following, after_state.revision, tick.now, reason, ACTOR)
-    await storage.commit_with_route(
+    # Counted from just before the flip: the next look already judges the new step.
+    snapshot = await counts.take_snapshot(
+        tick.store.redis, rollout.route, (rollout.release, rollout.stable), tick.now
+    )
+    after = record.stepped(
+        looked, following, after_state.revision, tick.now, reason, ACTOR, snapshot
+    )
+    outcome = await storage.commit_with_route(
         tick.store,
         state.revision,
         after_state,
@@ -198,6 +211,7 @@ async def _advance(
         fence=tick.fence,
         judged=looked,
     )
+    tick.note(outcome)
 
 
 def end_state(state: RouteState, rollout: Rollout, kind: str) -> RouteState:
@@ -216,7 +230,7 @@ async def _route_change(
     status: Status = "completed" if kind == "promote" else "rolled_back"
     after_state = end_state(state, rollout, kind)
     after = record.ended(looked, tick.now, status, kind, reason, ACTOR, after_state.revision)
-    await storage.commit_with_route(
+    outcome = await storage.commit_with_route(
         tick.store,
         state.revision,
         after_state,
@@ -227,3 +241,4 @@ async def _route_change(
         reason=reason,
         fence=tick.fence,
     )
+    tick.note(outcome)

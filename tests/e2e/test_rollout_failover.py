@@ -123,11 +123,17 @@ async def test_leader_killed_mid_rollout_the_other_finishes_without_double_or_sk
     try:
         await api.ok("POST", f"/admin/routes/{ROUTE}/rollouts", body, role="operator")
 
-        async def at_step(index: int) -> bool:
-            view = await api.ok("GET", f"/admin/routes/{ROUTE}/rollouts", role="viewer")
-            return view["rollout"]["step"]["index"] >= index
+        seen: dict[str, Any] = {}
 
-        await wait_for(lambda: at_step(2), timeout_s=20, step_s=0.05)
+        async def at_step(index: int) -> bool:
+            seen.update(await api.ok("GET", f"/admin/routes/{ROUTE}/rollouts", role="viewer"))
+            assert seen["rollout"]["status"] in ("running", "holding"), seen["rollout"]
+            return bool(seen["rollout"]["step"]["index"] >= index)
+
+        try:
+            await wait_for(lambda: at_step(2), timeout_s=30, step_s=0.05)
+        except AssertionError:
+            raise AssertionError(f"not at step 3: {seen['rollout']}") from None
         leader.kill()
         killed = time.monotonic()
 

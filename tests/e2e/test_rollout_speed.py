@@ -60,3 +60,53 @@ async def test_rollback_speed_over_seeded_runs(
         f"worst {calls[-1]}"
     )
     assert times[-1] <= 15 and calls[-1] <= 150
+
+
+TICK_ROUTES = int(os.environ.get("TURNOUT_MEASURE_TICK_ROUTES", "0"))
+
+
+@pytest.mark.skipif(TICK_ROUTES == 0, reason="a measurement: set TURNOUT_MEASURE_TICK_ROUTES")
+async def test_tick_cost_over_many_running_rollouts(redis, redis_server, admin_factory, http):
+    """One controller tick over N running rollouts whose routes hold a minute of telemetry."""
+    import time
+
+    from control.rollout.controller import Controller
+    from control.store import Store
+    from gateway.contract import telemetry as tk
+
+    admin = await admin_factory(redis_server.url)  # no controller of its own: driven below
+    api = Api(http, admin)
+    await api.ok("PUT", "/admin/providers/sim", {"base_url": "http://127.0.0.1:9/v1"})
+    for model in ("sim-a", "sim-b"):
+        await api.ok("POST", f"/admin/models/{model}/versions", {"provider": "sim",
+                     "upstream_model": model})  # fmt: skip
+    minute = int(time.time()) // 60
+    for index in range(TICK_ROUTES):
+        name = f"route-{index}"
+        await api.ok("POST", "/admin/routes", {"name": name, "release": {"model": "sim-a@1"}})
+        await api.ok("POST", f"/admin/routes/{name}/releases", {"model": "sim-b@1"})
+        body = {"release": "r2", "reason": "tick cost", "skip_gate": True, "min_bake_s": 3600}
+        await api.ok("POST", f"/admin/routes/{name}/rollouts", body)
+        fields = {}
+        for release, share in (("r1", 950), ("r2", 50)):
+            fields |= {f"{release}|n": share, f"{release}|o|ok": share, f"{release}|up": share // 2,
+                       f"{release}|down": share // 20}  # fmt: skip
+            fields |= {f"{release}|lat|{i}": share // 20 for i in range(20, 40)}
+        await redis.hset(tk.minute_bucket(name, minute), mapping=fields)
+    controller = Controller(Store(redis), tick_s=1.0, lease_ms=60_000, settle_s=0.0)
+    for _ in range(23):  # the first looks take the step snapshots
+        await controller.tick()
+        await redis.hincrby(tk.minute_bucket("route-0", minute), "r2|n", 1)
+    if os.environ.get("TURNOUT_PROFILE_TICK"):
+        import cProfile
+        import pstats
+
+        profile = cProfile.Profile()
+        profile.enable()
+        await controller.tick()
+        profile.disable()
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+    status = controller.status()
+    print(f"{TICK_ROUTES} running rollouts: tick p50 {status.tick_ms_p50} ms, "
+          f"p99 {status.tick_ms_p99} ms, max {status.tick_ms_max} ms")  # fmt: skip
+    assert status.rollouts == TICK_ROUTES
