@@ -25,7 +25,7 @@ model = "b"
 @pytest.mark.parametrize("short", [False, True])
 def test_every_shipped_scenario_loads_full_and_short(path: Path, short: bool):
     scenario = load(path, short=short)
-    assert scenario.expect.outcome is not None
+    assert (scenario.expect.outcome is not None) == (scenario.action is not None)
     if short:
         assert scenario.run.duration_s <= 60, "the CI form must stay short"
 
