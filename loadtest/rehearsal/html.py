@@ -101,6 +101,7 @@ def _rate_chart(doc: dict[str, Any]) -> str:
     chart.lines.append(Line("offered", series["t"], series["offered_per_s"], "#9ca3af", width=3))
     chart.lines.append(Line("achieved", series["t"], series["achieved_per_s"], "#111827"))
     chart.lines.append(Line("lost", series["t"], series["lost_per_s"], "#b91c1c"))
+    chart.lines.append(Line("shed", series["t"], series["shed_per_s"], "#b45309", dashed=True))
     return chart.render()
 
 

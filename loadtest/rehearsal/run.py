@@ -105,11 +105,7 @@ async def rehearse(
     schedule = build(scenario)
     log = CallLog(len(schedule), scenario.release_ids())
     route = scenario.route.name
-    connector = aiohttp.TCPConnector(limit=scenario.run.connections, limit_per_host=0)
-    async with (
-        aiohttp.ClientSession(connector=connector) as session,
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as side,
-    ):
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as side:
         admin = Admin(side, endpoints.admin, endpoints.token)
         if endpoints.simulator is not None:
             await configure_simulator(side, endpoints.simulator, scenario)
@@ -117,7 +113,7 @@ async def rehearse(
         route_start = await admin.route(route)
         if route_start is None:
             raise AdminError(f"route {route!r} vanished during set-up")
-        generator = Generator(scenario, schedule, endpoints.gateways, session, log)
+        generator = Generator(scenario, schedule, endpoints.gateways, log)
         revisions = RevisionWatch(side, endpoints.gateways, route, generator.now)
         await _wait_replicas(revisions, int(route_start["revision"]))
         calls_before = await gateway_calls(side, endpoints.gateways, route)

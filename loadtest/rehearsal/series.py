@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from loadtest.rehearsal.records import ANSWERED, DOWN, UP, CallLog
+from loadtest.rehearsal.records import ANSWERED, DOWN, SHED, UNSENT, UP, CallLog
 from loadtest.rehearsal.schedule import Schedule
 
 _BIN_CHOICES_S = (0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300)
@@ -65,12 +65,15 @@ def build(log: CallLog, schedule: Schedule, pinned: Mask, load_s: float) -> dict
     sent, done = log.sent_s, log.done_s
     latency_ms = (done - sent) * 1000
     fired = ~np.isnan(sent)
+    due = log.outcome != UNSENT  # sent or shed: offered either way
     series: dict[str, Any] = {
         "bin_s": width,
         "t": _points(edges[:-1] + width / 2),
-        "offered_per_s": _points(_count(schedule.due_s, fired, edges) / width),
+        "offered_per_s": _points(_count(schedule.due_s, due, edges) / width),
+        "shed_per_s": _points(_count(schedule.due_s, log.outcome == SHED, edges) / width),
         "achieved_per_s": _points(_count(done, answered, edges) / width),
         "lost_per_s": _points(_count(sent, fired & ~answered, edges) / width),
+        "lateness_p99_ms": _points(_percentiles(sent, log.lag_s * 1000, fired, edges, 99.0)),
         "share": {},
         "error_rate": {},
         "thumbs_down_rate": {},

@@ -234,8 +234,14 @@ def time_to_rollback(
     }
 
 
+def _counts(values: npt.NDArray[np.int16]) -> dict[str, int]:
+    found, counts = np.unique(values, return_counts=True)
+    return {str(value): int(count) for value, count in zip(found, counts, strict=True)}
+
+
 def load(log: CallLog, load_s: float, cpu_s: float, feedback_unsent: int) -> dict[str, Any]:
     fired = ~np.isnan(log.sent_s)
+    offered = int((log.outcome != UNSENT).sum())  # sent, or shed by the in-flight bound
     answered = int((log.outcome == ANSWERED).sum())
     lag = log.lag_s[fired]
     p99, worst = _pct(lag, 99), _pct(lag, 100)
@@ -251,11 +257,8 @@ def load(log: CallLog, load_s: float, cpu_s: float, feedback_unsent: int) -> dic
         "shed": int((log.outcome == SHED).sum()),
         "not_sent_run_ended": int((log.outcome == UNSENT).sum()),
         "transport_errors": dict(log.transport_errors),
-        "statuses": {
-            str(s): int(n)
-            for s, n in zip(*np.unique(log.status[log.status > 0], return_counts=True), strict=True)
-        },
-        "offered_per_s": round(int(fired.sum()) / load_s, 2) if load_s else None,
+        "statuses": _counts(log.status[log.status > 0]),
+        "offered_per_s": round(offered / load_s, 2) if load_s else None,
         "achieved_per_s": round(answered / load_s, 2) if load_s else None,
         "lag_ms": {"p50": _pct(lag, 50), "p99": p99, "max": worst},
         "generator_behind": behind,
@@ -263,6 +266,7 @@ def load(log: CallLog, load_s: float, cpu_s: float, feedback_unsent: int) -> dic
             "decided": int(feedback.sum()),
             "sent": int((log.feedback_status != 0).sum()),
             "accepted": int((log.feedback_status == 202).sum()),
+            "statuses": _counts(log.feedback_status[log.feedback_status != 0]),
             "unsent_run_ended": feedback_unsent,
         },
         "generator_cpu_s": round(cpu_s, 3),

@@ -2,7 +2,8 @@
 call; beyond its in-flight bound it sheds calls and counts them. Against the simulator over real
 sockets (it answers /v1/chat/completions like a gateway, without release headers)."""
 
-import aiohttp
+import asyncio
+
 import numpy as np
 
 from loadtest.rehearsal.generator import Generator
@@ -34,15 +35,11 @@ model = "a"
 async def drive(simulator, s):
     schedule = build(s)
     log = CallLog(len(schedule), s.release_ids())
-    async with aiohttp.ClientSession() as session:
-        generator = Generator(s, schedule, [f"http://127.0.0.1:{simulator.port}"], session, log)
-        import asyncio
-
-        stop = asyncio.Event()
-        await generator.run(stop)
-        peak = generator.in_flight
-        await generator.drain(10)
-    return schedule, log, peak
+    generator = Generator(s, schedule, [f"http://127.0.0.1:{simulator.port}"], log)
+    await generator.run(asyncio.Event())
+    in_flight = generator.in_flight
+    await generator.drain(10)
+    return schedule, log, in_flight
 
 
 async def test_a_slow_upstream_does_not_slow_the_offered_load(simulator):
