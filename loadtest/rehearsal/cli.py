@@ -17,7 +17,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from loadtest.rehearsal.execute import execute, overridden
     from loadtest.rehearsal.local import Endpoints
     from loadtest.rehearsal.run import RunRefused
-    from loadtest.rehearsal.scenario import ScenarioError, load
+    from loadtest.rehearsal.scenario_file import ScenarioError, load
     from turnout.embedded_redis import RedisBinaryMissing
 
     try:

@@ -1,13 +1,11 @@
 """A rehearsal scenario: who calls, how often, what each release does, and the release action.
 
-Declared once as msgspec Structs and decoded from TOML, so a bad file fails with the field's
-path (`$.releases.r2.feedback.thumbs_down`). `[short]` is a partial overlay (same shape) for CI.
-No I/O beyond reading the file.
+Declared once as msgspec Structs with their cross-field rules, so a bad file fails with the
+field's path (`$.releases.r2.feedback.thumbs_down`); `scenario_file` reads and decodes it.
+Pure; no I/O.
 """
 
 import re
-import tomllib
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -20,10 +18,6 @@ Positive = Annotated[float, msgspec.Meta(gt=0)]
 Percent = Annotated[float, msgspec.Meta(ge=0, le=100)]
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 _RELEASE_ID = re.compile(r"^r([1-9][0-9]*)$")
-
-
-class ScenarioError(ValueError):
-    """A scenario file that cannot be run; the message names the file and the field."""
 
 
 class Run(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -280,62 +274,3 @@ def _check_weights(field: str, weights: dict[str, float], releases: dict[str, Re
             raise ValueError(f"{field}: {release!r} is not one of the releases")
     if abs(sum(weights.values()) - 100) > 1e-9:
         raise ValueError(f"{field}: weights must sum to 100, got {sum(weights.values())}")
-
-
-def _overlay(base: dict[str, Any], short: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in short.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _overlay(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _convert(raw: dict[str, Any]) -> Scenario:
-    """msgspec names a dict entry `[...]`; each release is decoded alone first so the error
-    names it (`$.releases.r2.feedback.thumbs_down`)."""
-    releases = raw.get("releases")
-    if isinstance(releases, dict):
-        for release_id, release in releases.items():
-            try:
-                msgspec.convert(release, Release)
-            except msgspec.ValidationError as error:
-                text = str(error)
-                if "- at `$" in text:
-                    text = text.replace("`$", f"`$.releases.{release_id}", 1)
-                else:
-                    text += f" - at `$.releases.{release_id}`"
-                raise msgspec.ValidationError(text) from None
-    return msgspec.convert(raw, Scenario)
-
-
-def parse(text: str, source: str = "<scenario>", *, short: bool = False) -> Scenario:
-    """Decode a scenario; with `short`, its `[short]` table is laid over it first."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ScenarioError(f"{source}: not valid TOML: {error}") from None
-    overlay = raw.pop("short", None)
-    if overlay is not None and not isinstance(overlay, dict):
-        raise ScenarioError(f"{source}: [short] must be a table")
-    try:
-        scenario = _convert(raw)
-    except msgspec.ValidationError as error:
-        raise ScenarioError(f"{source}: {error}") from None
-    if not short:
-        return scenario
-    if overlay is None:
-        raise ScenarioError(f"{source}: --short needs a [short] table in the scenario")
-    try:
-        return _convert(_overlay(raw, overlay))
-    except msgspec.ValidationError as error:
-        raise ScenarioError(f"{source}: with its [short] overlay: {error}") from None
-
-
-def load(path: Path, *, short: bool = False) -> Scenario:
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ScenarioError(f"cannot read scenario {path}: {error.strerror}") from None
-    return parse(text, str(path), short=short)

@@ -8,7 +8,7 @@ import numpy as np
 
 from loadtest.rehearsal.generator import Generator
 from loadtest.rehearsal.records import ANSWERED, SHED, UNKNOWN_RELEASE, UNSENT, CallLog
-from loadtest.rehearsal.scenario import parse
+from loadtest.rehearsal.scenario_file import parse
 from loadtest.rehearsal.schedule import build
 from simulator.behaviour import Behaviour
 

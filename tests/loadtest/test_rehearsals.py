@@ -16,7 +16,7 @@ from PIL import Image
 
 from loadtest.rehearsal.execute import Report, execute
 from loadtest.rehearsal.records import ANSWERED, DOWN, LOST, SHED, UP
-from loadtest.rehearsal.scenario import load
+from loadtest.rehearsal.scenario_file import load
 from loadtest.rehearsal.schedule import NOT_PINNED
 
 ROOT = Path(__file__).resolve().parents[2]

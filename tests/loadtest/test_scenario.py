@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.rehearsal.scenario import Rollout, ScenarioError, Schedule, load, parse
+from loadtest.rehearsal.scenario import Rollout, Schedule
+from loadtest.rehearsal.scenario_file import ScenarioError, load, parse
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "loadtest" / "scenarios"
 

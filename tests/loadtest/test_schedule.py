@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from loadtest.rehearsal.scenario import parse
+from loadtest.rehearsal.scenario_file import parse
 from loadtest.rehearsal.schedule import (
     CHAT,
     EMBEDDINGS,
