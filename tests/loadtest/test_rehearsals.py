@@ -194,3 +194,58 @@ def test_scheduled_flips_are_measured_on_every_replica_under_load(tmp_path: Path
         assert flip["all_replicas_ms"] == max(r["by_ms"] for r in flip["replicas"])
     assert doc["propagation"]["measured"] == 20
     assert len(doc["split"]["segments"]) == 21  # the start and one per flip
+
+
+TINY = """
+name = "tiny"
+[run]
+duration_s = 4
+seed = 2
+[arrivals]
+rate = 150
+[route]
+name = "remote-route"
+weights = { r1 = 50, r2 = 50 }
+[releases.r1]
+model = "m-a"
+prompt = "one"
+[releases.r2]
+model = "m-b"
+prompt = "two"
+feedback = { thumbs_down = 0.5, rating_probability = 1.0, delay_s = 0.1 }
+[action]
+kind = "schedule"
+steps = [{ at_s = 1.5, weights = { r1 = 100 } }]
+[expect]
+outcome = "applied"
+"""
+
+
+def test_against_a_running_deployment_the_route_is_created_then_reused(tmp_path: Path):
+    from loadtest.rehearsal.local import Endpoints, LocalStack
+    from loadtest.rehearsal.scenario_file import parse
+
+    scenario = parse(TINY)
+    stack = LocalStack(scenario.local, tmp_path / "stack")
+    deployment = stack.start()
+    try:
+        remote = Endpoints(
+            gateways=deployment.gateways,
+            admin=deployment.admin,
+            token=deployment.token,
+            simulator=deployment.simulator,
+        )
+        first = execute(scenario, tmp_path / "a", local=False, endpoints=remote).doc
+        second = execute(scenario, tmp_path / "b", local=False, endpoints=remote).doc
+    finally:
+        stack.stop()
+    for doc in (first, second):
+        assert doc["run"]["mode"] == "remote" and doc["outcome"]["final"] == "applied"
+        assert_clean(doc)
+        assert doc["weights"][0]["weights"] == {"r1": 50.0, "r2": 50.0}
+        assert doc["weights"][-1]["weights"] == {"r1": 100.0}
+    creations = [c["action"] for c in first["changes"] if c["action"].endswith("create")]
+    assert creations == ["route.create", "release.create"]
+    # the second run found the route and only put its starting weights back
+    assert [c["action"] for c in second["changes"]] == ["route.flip", "route.flip"]
+    assert second["load"]["gateway_counted"] == second["load"]["answered"]  # this run's calls
