@@ -13,7 +13,6 @@ where the generator competes with the stack it measures.
 
 import asyncio
 import time
-from collections.abc import Callable
 
 import orjson
 
@@ -39,7 +38,7 @@ class Generator:
         self.schedule = schedule
         self.log = log
         self.max_in_flight = scenario.run.max_in_flight
-        timeout = scenario.run.request_timeout_s  # without a byte from the gateway
+        timeout = scenario.run.request_timeout_s  # with no byte from the gateway for this long
         self.client = UpstreamClient()
         self.replicas = len(gateways)
         self.targets = {
@@ -66,7 +65,7 @@ class Generator:
         self._calls: set[asyncio.Task[None]] = set()
         self._feedback_tasks: set[asyncio.Task[None]] = set()
         self._pending_feedback: dict[int, asyncio.TimerHandle] = {}
-        self.started = 0.0  # loop time of the load's start
+        self.started = 0.0  # perf_counter() at the load's start
         self.fired = 0  # calls released (sent or shed) so far
         self.answered = 0
         self.failed = 0  # answered with a status >= 400
@@ -81,12 +80,10 @@ class Generator:
     def in_flight(self) -> int:
         return len(self._calls)
 
-    async def run(self, stop: asyncio.Event, started: Callable[[], None] | None = None) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Fire every call at its due time until the schedule ends or `stop` is set."""
         if not self.started:
             self.started = time.perf_counter()
-        if started is not None:
-            started()
         clock, due, total, row = time.perf_counter, self._due, len(self._due), 0
         while row < total and not stop.is_set():
             wait = due[row] - (clock() - self.started)

@@ -132,18 +132,17 @@ async def rehearse(
         player = asyncio.create_task(
             action.play(scenario, admin, generator.now, revisions, route_watch, stop, played)
         )
+        player.add_done_callback(lambda task: _stop_on_failure(task, stop))
         stopper = asyncio.create_task(_stop_after_outcome(scenario, played, generator, stop))
         try:
             await generator.run(stop)
+        finally:
             load_s = generator.now()
             stop.set()
             await generator.drain(scenario.run.request_timeout_s + 1)
-        finally:
-            stop.set()
             watchers_stop.set()
-            for task in (player, stopper, *background):
-                if task is player and not task.done():
-                    task.cancel()
+            if not player.done():
+                player.cancel()
             results = await asyncio.gather(player, stopper, *background, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
@@ -197,6 +196,12 @@ async def _stop_after_outcome(
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), max(played.outcome_at_s + linger - generator.now(), 0))
     stop.set()
+
+
+def _stop_on_failure(task: "asyncio.Task[None]", stop: asyncio.Event) -> None:
+    """An action that failed (the admin API refused a flip, say) ends the load early."""
+    if not task.cancelled() and task.exception() is not None:
+        stop.set()
 
 
 def _cpu_self() -> float:

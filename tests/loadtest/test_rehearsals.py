@@ -249,3 +249,18 @@ def test_against_a_running_deployment_the_route_is_created_then_reused(tmp_path:
     # the second run found the route and only put its starting weights back
     assert [c["action"] for c in second["changes"]] == ["route.flip", "route.flip"]
     assert second["load"]["gateway_counted"] == second["load"]["answered"]  # this run's calls
+
+
+def test_an_action_the_admin_api_refuses_ends_the_run_with_its_error(tmp_path: Path):
+    refused = TINY.replace("duration_s = 4", "duration_s = 30").replace(
+        "weights = { r1 = 100 }", "weights = { r1 = 99.995, r2 = 0.005 }"
+    )
+    scenario_file = tmp_path / "refused.toml"
+    scenario_file.write_text(refused)
+    command = [sys.executable, "-m", "turnout.cli", "loadtest", "run", str(scenario_file)]
+    command += ["--local", "--quiet", "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=50, cwd=ROOT)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "PUT /admin/routes/remote-route/weights: 400" in done.stderr
+    assert "two decimals" in done.stderr
+    assert not (tmp_path / "out").exists()  # no report from a run that could not play its action
