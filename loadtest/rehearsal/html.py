@@ -39,7 +39,13 @@ def _fmt(value: Any, unit: str = "") -> str:
     return escape(str(value)) + unit
 
 
+_ROWS_SHOWN = 60
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
+    if len(rows) > _ROWS_SHOWN:  # a flip storm has hundreds: the JSON has them all
+        more = len(rows) - _ROWS_SHOWN
+        rows = [*rows[:_ROWS_SHOWN], [f"… {more} more rows in the JSON report"]]
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -102,6 +108,35 @@ def _rate_chart(doc: dict[str, Any]) -> str:
     chart.lines.append(Line("achieved", series["t"], series["achieved_per_s"], "#111827"))
     chart.lines.append(Line("lost", series["t"], series["lost_per_s"], "#b91c1c"))
     chart.lines.append(Line("shed", series["t"], series["shed_per_s"], "#b45309", dashed=True))
+    return chart.render()
+
+
+def _lateness_chart(doc: dict[str, Any]) -> str:
+    series = doc["series"]
+    chart = Chart(
+        "Generator lateness p99 (sent minus due), ms: high means the generator fell behind",
+        x_max=doc["run"]["load_s"],
+        y_min=0.0,
+    )
+    chart.lines.append(Line("lateness p99", series["t"], series["lateness_p99_ms"], "#6b7280"))
+    return chart.render()
+
+
+def _propagation_chart(doc: dict[str, Any]) -> str | None:
+    flips = [f for f in doc["propagation"]["flips"] if f["all_replicas_ms"] is not None]
+    if not flips:
+        return None
+    chart = Chart(
+        "Flip propagation: until every replica served the flip, ms (upper and lower bounds)",
+        x_max=doc["run"]["load_s"],
+        y_min=0.0,
+    )
+    xs = [f["at_s"] for f in flips]
+    upper = [f["all_replicas_ms"] for f in flips]
+    lower = [max(r["after_ms"] for r in f["replicas"]) for f in flips]
+    chart.lines.append(Line("upper bound", xs, upper, PALETTE[0], width=0.8, dots=True))
+    chart.lines.append(Line("lower bound", xs, lower, PALETTE[2], width=0.8, dots=True))
+    chart.hlines.append(HLine(50.0, "50 ms", "#b91c1c"))
     return chart.render()
 
 
@@ -231,7 +266,7 @@ def _flips_table(doc: dict[str, Any]) -> str:
     rows = [
         [f["at_s"], f["revision"], f["action"], f["all_replicas_ms"]]
         + [r["by_ms"] for r in f["replicas"]]
-        for f in doc["propagation"]["flips"][:60]
+        for f in doc["propagation"]["flips"]
     ]
     return _table(header, rows)
 
@@ -264,8 +299,10 @@ def render(doc: dict[str, Any]) -> str:
             dashed_key="latency_p99_ms",
         ),
         *_evidence_charts(doc),
+        _lateness_chart(doc),
+        _propagation_chart(doc),
     ]
-    figures = "".join(f"<figure>{chart}</figure>" for chart in charts)
+    figures = "".join(f"<figure>{chart}</figure>" for chart in charts if chart is not None)
     final = escape(str(outcome["final"]))
     short = " (short form)" if scenario["short"] else ""
     loadavg = " ".join(str(v) for v in run["load_average"])
