@@ -17,6 +17,7 @@ from loadtest.rehearsal.analysis import analyse
 from loadtest.rehearsal.local import Endpoints, LocalStack
 from loadtest.rehearsal.run import RunData, RunRefused, rehearse
 from loadtest.rehearsal.scenario import Scenario
+from loadtest.rehearsal.scenario_file import ScenarioError
 
 
 @dataclass(frozen=True)
@@ -28,15 +29,19 @@ class Report:
 
 
 def overridden(scenario: Scenario, args: argparse.Namespace) -> Scenario:
-    run = scenario.run
-    if args.duration is not None:
-        run = msgspec.structs.replace(run, duration_s=args.duration)
-    if args.seed is not None:
-        run = msgspec.structs.replace(run, seed=args.seed)
-    local = scenario.local
-    if args.replicas is not None:
-        local = msgspec.structs.replace(local, replicas=args.replicas)
-    return msgspec.structs.replace(scenario, run=run, local=local)
+    """The scenario with the command line's overrides, checked by the same rules as the file."""
+    raw = msgspec.to_builtins(scenario)
+    for flag, table, field in (
+        ("duration", "run", "duration_s"),
+        ("seed", "run", "seed"),
+        ("replicas", "local", "replicas"),
+    ):
+        if getattr(args, flag) is not None:
+            raw[table][field] = getattr(args, flag)
+    try:
+        return msgspec.convert(raw, Scenario)
+    except msgspec.ValidationError as error:
+        raise ScenarioError(f"command-line override: {error}") from None
 
 
 def write(doc: dict[str, Any], out_dir: Path, name: str) -> tuple[Path, Path]:

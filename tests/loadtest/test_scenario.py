@@ -112,3 +112,19 @@ def test_a_schedule_repeats_its_steps_every_period():
     assert [f.at_s for f in action.flips()] == [1, 1.5, 3, 3.5, 5, 5.5]
     with pytest.raises(ScenarioError, match=r"action.period_s"):
         parse(text.replace("period_s = 2", "period_s = 0.4"))
+
+
+def test_command_line_overrides_are_checked_like_the_file():
+    import argparse
+
+    from loadtest.rehearsal.execute import overridden
+
+    scenario = load(SCENARIOS / "bad-prompt.toml")
+    same = overridden(scenario, argparse.Namespace(duration=None, seed=None, replicas=None))
+    assert same == scenario
+    changed = overridden(scenario, argparse.Namespace(duration=12.5, seed=9, replicas=3))
+    assert (changed.run.duration_s, changed.run.seed, changed.local.replicas) == (12.5, 9, 3)
+    with pytest.raises(ScenarioError, match=r"override: .*\$.local.replicas"):
+        overridden(scenario, argparse.Namespace(duration=None, seed=None, replicas=0))
+    with pytest.raises(ScenarioError, match=r"\$.run.duration_s"):
+        overridden(scenario, argparse.Namespace(duration=-1.0, seed=None, replicas=None))
