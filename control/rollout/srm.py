@@ -20,8 +20,8 @@ from collections.abc import Mapping
 
 _SHARE_SUM_TOLERANCE = 1e-6
 # Concentration of the Dirichlet mixing prior, centred on the configured shares: the prior's
-# spread of a 5% share is ±2.2 points (sd), so a 5% arm getting 4% of 10,000 requests or a few
-# dozen calls pinned to a canary are flagged at alpha = 0.001, while a few calls are not.
+# spread of a 5% share is ±2.2 points (sd), so a 5% arm getting 4% of 10,000 requests is flagged
+# at alpha = 0.005, as are 10 calls pinned to a 5% canary (20 to a 20% one), while 5 are not.
 SRM_PRIOR_CONCENTRATION = 100.0
 # The controller holds when a sequential p-value falls below this. It runs two such tests per
 # step (requests, distinct keys), so a step is held by mistake with chance at most 2 x 0.005.
