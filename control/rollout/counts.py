@@ -21,10 +21,12 @@ NOT_ERRORS = frozenset({OK, "client"})  # a caller's own mistake is not the rele
 class Arm:
     """One release's counts since a snapshot, in the shapes the guards take."""
 
-    __slots__ = ("errors", "latency", "ratings", "requests", "scores")
+    __slots__ = ("errors", "keyed", "latency", "ratings", "requests", "scores")
 
     def __init__(self, totals: Totals) -> None:
         self.requests = totals.get(tk.REQUESTS)
+        # placed by a sticky key: clustered by user, so the split check counts their keys
+        self.keyed = min(totals.get(tk.KEYED), self.requests)
         errors = sum(v for k, v in totals.outcomes.items() if k not in NOT_ERRORS)
         self.errors = Counts(n=max(self.requests, errors), events=errors)
         up, down = totals.get(tk.THUMBS_UP), totals.get(tk.THUMBS_DOWN)
@@ -85,7 +87,8 @@ async def take_snapshot(
 async def distinct_keys(
     redis: aioredis.Redis, route: str, releases: tuple[str, ...], first: int, last: int
 ) -> dict[str, int]:
-    """Distinct sticky keys per release over the full minutes first..last (HyperLogLogs)."""
+    """Distinct sticky keys per release over the minutes first..last (HyperLogLogs; the last
+    may be the current minute, which the gateways' flushes are still adding to)."""
     if last < first:
         return dict.fromkeys(releases, 0)
     # One PFCOUNT per release (its keys share the route's slot), not pipelined: Redis Cluster

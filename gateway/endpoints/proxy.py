@@ -37,7 +37,7 @@ Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
 
 async def _resolve(
     context: GatewayContext, request: web.Request
-) -> tuple[ServedRelease, dict[str, Any]]:
+) -> tuple[ServedRelease, dict[str, Any], bool]:
     holder = context.holder
     if not holder.loaded:
         raise GatewayError(
@@ -47,20 +47,20 @@ async def _resolve(
     body = await read_json_object(request, context.settings.body_limit_bytes)
     route = find_route(holder.table, body)
     try:
-        release = choose_release(route, body, request.headers, client, context.rng)
+        release, keyed = choose_release(route, body, request.headers, client, context.rng)
     except GatewayError as error:
         error.route = route.name  # known by now: the error response names it
         raise
     if client is not None:
         context.recorder.count_app(client.app, route.name)
-    return release, body
+    return release, body, keyed
 
 
 async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamResponse:
     started = time.perf_counter()
     context = request.app[CONTEXT]
     try:
-        release, body = await _resolve(context, request)
+        release, body, keyed = await _resolve(context, request)
     except GatewayError as error:
         context.recorder.reject(error.code or str(error.status))
         headers = {"X-Turnout-Call-Id": context.call_ids.new()[0]}
@@ -81,6 +81,7 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
     tags = {**release.tags, "X-Turnout-Call-Id": call_id}
     request[CALL_TAGS] = tags  # for the error layer, should anything unexpected escape below
     call = CallOutcome(started)
+    call.keyed = keyed
     try:
         return await _forward(request, context, release, body, tags, call, apply, chat)
     except GatewayError as error:

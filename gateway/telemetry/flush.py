@@ -42,7 +42,7 @@ APPLY_BATCH_LUA = load_lua("apply_batch.lua")
 class Baseline:
     """What of one ReleaseStats has already been cut into batches."""
 
-    __slots__ = ("latency", "outcomes", "tokens_in", "tokens_out", "ttft")
+    __slots__ = ("keyed", "latency", "outcomes", "tokens_in", "tokens_out", "ttft")
 
     def __init__(self) -> None:
         self.outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
@@ -50,6 +50,7 @@ class Baseline:
         self.ttft: list[int] = []
         self.tokens_in = 0
         self.tokens_out = 0
+        self.keyed = 0
 
 
 def cut_fields(stats: ReleaseStats, base: Baseline) -> dict[str, int]:
@@ -78,10 +79,12 @@ def cut_fields(stats: ReleaseStats, base: Baseline) -> dict[str, int]:
     for name, now, before in (
         (tk.TOKENS_IN, stats.tokens_in, base.tokens_in),
         (tk.TOKENS_OUT, stats.tokens_out, base.tokens_out),
+        (tk.KEYED, stats.keyed, base.keyed),
     ):
         if now != before:
             fields[tk.field(release, name)] = now - before
     base.tokens_in, base.tokens_out = stats.tokens_in, stats.tokens_out
+    base.keyed = stats.keyed
     return fields
 
 

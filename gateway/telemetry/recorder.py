@@ -34,6 +34,7 @@ class ReleaseStats:
         "added",
         "feedback",
         "input_usd_per_mtok",
+        "keyed",
         "keys",
         "keys_dropped",
         "latency",
@@ -61,6 +62,7 @@ class ReleaseStats:
         self.sums: dict[str, float] = dict.fromkeys(HISTOGRAMS, 0.0)  # seconds, per histogram
         self.tokens_in = 0
         self.tokens_out = 0
+        self.keyed = 0  # calls placed by their sticky key (see telemetry.KEYED)
         self.input_usd_per_mtok = 0.0  # set from the model version when the release is compiled
         self.output_usd_per_mtok = 0.0
         self.feedback: dict[str, int] = dict.fromkeys(FEEDBACK_KINDS, 0)  # posted to this process
@@ -93,8 +95,11 @@ class ReleaseStats:
         ttft_s: float | None = None,
         tokens_in: int = 0,
         tokens_out: int = 0,
+        keyed: bool = False,
     ) -> None:
         self.outcomes[outcome] += 1
+        if keyed:  # counted with the call, like `outcomes`, so the two always agree
+            self.keyed += 1
         status_class = f"{status // 100}xx"
         self.status_classes[status_class] = self.status_classes.get(status_class, 0) + 1
         sums = self.sums
@@ -122,6 +127,7 @@ class CallOutcome:
 
     __slots__ = (
         "first_byte_s",
+        "keyed",
         "outcome",
         "started",
         "status",
@@ -138,6 +144,7 @@ class CallOutcome:
         self.first_byte_s: float | None = None  # streaming: time to the first upstream byte
         self.tokens_in = 0
         self.tokens_out = 0
+        self.keyed = False  # its release was placed by its sticky key
 
     def end(self, status: int, outcome: str) -> None:
         self.status = status
@@ -153,6 +160,7 @@ class CallOutcome:
             self.first_byte_s,
             self.tokens_in,
             self.tokens_out,
+            self.keyed,
         )
 
 

@@ -157,6 +157,7 @@ def test_a_pinning_client_makes_the_controller_hold_through_the_cli(tmp_path: Pa
     doc = orjson.loads((tmp_path / "srm-pinned.json").read_bytes())
     assert_clean(doc)
     assert doc["outcome"]["reason"].startswith("sample-ratio mismatch")
+    assert "pinned" in doc["outcome"]["reason"]  # the pinned calls, not the users' split
     srm = doc["split"]["srm"]
     assert srm["controller"]["mismatch"] is True
     assert srm["generator"]["calls_p"] < 1e-3  # what the gateways counted is skewed…
