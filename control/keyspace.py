@@ -24,3 +24,13 @@ def versions(kind: str, name: str) -> str:
 def content_index(kind: str, name: str) -> str:
     """Hash: content hash -> version number, so identical content returns the existing version."""
     return f"{keys.PREFIX}:{{{kind}:{name}}}:by_content"
+
+
+# Windows are few and read together on every guarded change: one hash, one audit stream, one slot.
+WINDOWS = f"{keys.PREFIX}:{{windows}}"  # hash: window name -> Window JSON
+WINDOWS_AUDIT = f"{keys.PREFIX}:{{windows}}:audit"  # stream: window changes
+
+
+def reviews(route: str) -> str:
+    """Hash: review id (the audit entry id of the emergency change) -> Review JSON."""
+    return f"{keys.route_tag(route)}:reviews"

@@ -32,6 +32,7 @@ class CommitOutcome(msgspec.Struct, frozen=True):
     revision: int | None = None  # the new revision (ok) or the current one (conflict)
     field: str | None = None  # invalid: the field breaking a rule, and the rule
     rule: str | None = None
+    audit_id: str | None = None  # ok: the audit entry's stream id (also a review item's id)
 
 
 class NewRelease(msgspec.Struct, frozen=True):
@@ -59,7 +60,9 @@ class Store:
         reason: str,
         release: NewRelease | None = None,
         evidence: bytes = b"",
+        review: bytes = b"",
     ) -> CommitOutcome:
+        """`review`: a Review JSON to open as a needs-review item with the change (emergency)."""
         route = state.name
         reply = await self._commit_route(
             keys=[
@@ -67,6 +70,7 @@ class Store:
                 keys.route_releases(route),
                 keyspace.release_meta(route),
                 keys.route_audit(route),
+                keyspace.reviews(route),
             ],
             args=[
                 expected_revision,
@@ -80,10 +84,13 @@ class Store:
                 release.spec.id if release else "",
                 _encoder.encode(release.spec) if release else b"",
                 release.meta_json if release else b"",
+                review,
             ],
         )
         status = text(reply[0])
-        if status in ("ok", "conflict"):
+        if status == "ok":
+            return CommitOutcome(status, revision=int(reply[1]), audit_id=text(reply[2]))
+        if status == "conflict":
             return CommitOutcome(status, revision=int(reply[1]))
         if status == "invalid":
             return CommitOutcome(status, field=text(reply[1]), rule=text(reply[2]))

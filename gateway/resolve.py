@@ -35,6 +35,9 @@ def choose_release(
     client: ClientKey | None,
     rng: Any,
 ) -> ServedRelease:
+    forced = route.forced  # the kill switch: one attribute check on the hot path
+    if forced is not None:
+        return forced
     pinned = headers.get(PIN_HEADER)
     if pinned is not None:
         if client is not None and not client.may_pin:

@@ -90,7 +90,16 @@ class ServedRelease:
 
 
 class ServedRoute:
-    __slots__ = ("bounds", "name", "order", "releases", "revision", "snapshot", "sticky")
+    __slots__ = (
+        "bounds",
+        "forced",
+        "name",
+        "order",
+        "releases",
+        "revision",
+        "snapshot",
+        "sticky",
+    )
 
     def __init__(
         self, snapshot: RouteSnapshot, providers: dict[str, ProviderSpec], recorder: Recorder
@@ -117,6 +126,10 @@ class ServedRoute:
         bounds, order = cumulative_bounds(state.weights_bp, state.stable)
         self.bounds = bounds
         self.order = [self.releases[release_id] for release_id in order]
+        # The kill switch's release (KeyError, so a rejected route, if it is not a release).
+        self.forced: ServedRelease | None = (
+            None if state.kill_switch is None else self.releases[state.kill_switch]
+        )
 
     def pick(self, sticky_key: str | None, rng: random.Random) -> ServedRelease:
         if self.sticky and sticky_key is not None:

@@ -11,7 +11,18 @@ from importlib import metadata
 import msgspec
 from aiohttp import web
 
-from control.api import audit, models, openapi, prompts, providers, routes, stats
+from control.api import (
+    audit,
+    metrics,
+    models,
+    openapi,
+    prompts,
+    providers,
+    reviews,
+    routes,
+    stats,
+    windows,
+)
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
@@ -27,6 +38,8 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     routes.ENDPOINTS,
     audit.ENDPOINTS,
     stats.ENDPOINTS,
+    windows.ENDPOINTS,
+    reviews.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 
@@ -100,4 +113,5 @@ def build_admin_app(
         return web.Response(body=document, content_type="application/json")
 
     app.router.add_get(OPENAPI_PATH, serve_openapi)
+    app.router.add_get("/metrics", metrics.serve_metrics)
     return app

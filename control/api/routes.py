@@ -6,8 +6,10 @@ import msgspec
 
 from control.api.endpoint import Call, endpoint
 from control.registry.releases import ReleaseIn
+from control.reviews import store as reviews
 from control.routes import changes, views
 from control.routes.resolve import Resolution, ResolveQuery, resolve
+from control.windows.check import active_freeze
 
 
 class ReleaseCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,7 +32,17 @@ async def list_routes(call: Call) -> list[views.RouteSummary]:
 
 @endpoint("GET", "/admin/routes/{route}", role="viewer", summary="One route with its releases")
 async def get_route(call: Call) -> views.RouteOut:
-    return views.view(await views.read(call.store, call.param("route")))
+    return await shown(call, await views.read(call.store, call.param("route")))
+
+
+async def shown(call: Call, data: views.RouteData) -> views.RouteOut:
+    """The route's view with what release operations add: its freeze and open review items."""
+    route = data.state.name
+    return msgspec.structs.replace(
+        views.view(data),
+        freeze=await active_freeze(call.store.redis, route, call.now()),
+        open_reviews=await reviews.read(call.store, route),
+    )
 
 
 @endpoint(
@@ -57,8 +69,10 @@ async def create_release(call: Call, body: ReleaseIn) -> ReleaseCreated:
     summary="Compare-and-set flip of the weights (409 on a stale expected_revision)",
 )
 async def put_weights(call: Call, body: changes.WeightsIn) -> views.RouteOut:
-    data = await changes.flip(call.store, call.param("route"), body, actor=call.actor)
-    return views.view(data)
+    data = await changes.flip(
+        call.store, call.param("route"), body, actor=call.actor, now=call.now()
+    )
+    return await shown(call, data)
 
 
 @endpoint(
@@ -68,8 +82,10 @@ async def put_weights(call: Call, body: changes.WeightsIn) -> views.RouteOut:
     summary="Make a release stable at 100%",
 )
 async def promote(call: Call, body: changes.PromoteIn) -> views.RouteOut:
-    data = await changes.promote(call.store, call.param("route"), body, actor=call.actor)
-    return views.view(data)
+    data = await changes.promote(
+        call.store, call.param("route"), body, actor=call.actor, now=call.now()
+    )
+    return await shown(call, data)
 
 
 @endpoint(
@@ -79,8 +95,10 @@ async def promote(call: Call, body: changes.PromoteIn) -> views.RouteOut:
     summary="All traffic back to stable (or to `to`) in one step; always allowed",
 )
 async def rollback(call: Call, body: changes.RollbackIn) -> views.RouteOut:
-    data = await changes.rollback(call.store, call.param("route"), body, actor=call.actor)
-    return views.view(data)
+    data = await changes.rollback(
+        call.store, call.param("route"), body, actor=call.actor, now=call.now()
+    )
+    return await shown(call, data)
 
 
 @endpoint("POST", "/admin/routes/{route}/pin", role="operator", summary="Freeze against automation")
@@ -88,7 +106,7 @@ async def pin(call: Call, body: changes.PinIn) -> views.RouteOut:
     data = await changes.set_pinned(
         call.store, call.param("route"), body, pin=True, actor=call.actor
     )
-    return views.view(data)
+    return await shown(call, data)
 
 
 @endpoint("POST", "/admin/routes/{route}/unpin", role="operator", summary="Release the freeze")
@@ -96,7 +114,27 @@ async def unpin(call: Call, body: changes.PinIn) -> views.RouteOut:
     data = await changes.set_pinned(
         call.store, call.param("route"), body, pin=False, actor=call.actor
     )
-    return views.view(data)
+    return await shown(call, data)
+
+
+@endpoint(
+    "POST",
+    "/admin/routes/{route}/kill",
+    role="operator",
+    summary="Kill switch: one release for every call, overriding weights, pins and rollouts "
+    "(allowed in a freeze; opens a needs-review item)",
+)
+async def kill(call: Call, body: changes.KillIn) -> views.RouteOut:
+    data = await changes.kill(
+        call.store, call.param("route"), body, actor=call.actor, now=call.now()
+    )
+    return await shown(call, data)
+
+
+@endpoint("POST", "/admin/routes/{route}/unkill", role="operator", summary="Lift the kill switch")
+async def unkill(call: Call, body: changes.PinIn) -> views.RouteOut:
+    data = await changes.unkill(call.store, call.param("route"), body, actor=call.actor)
+    return await shown(call, data)
 
 
 @endpoint(
@@ -119,5 +157,7 @@ ENDPOINTS = [
     rollback,
     pin,
     unpin,
+    kill,
+    unkill,
     resolve_key,
 ]

@@ -8,6 +8,7 @@ import os
 from control.cli import stats as cli_stats
 from control.cli import verbs
 from control.cli.client import DEFAULT_URL
+from control.cli.operations import add_operations_verbs
 
 
 def _common() -> argparse.ArgumentParser:
@@ -69,6 +70,7 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     set_.add_argument("route")
     set_.add_argument("weights", nargs="+", metavar="rN=PERCENT")
     set_.add_argument("--expected-revision", type=int, help="default: the revision read now")
+    set_.add_argument("--emergency", action="store_true", help="override a freeze (reviewed)")
     _reason(set_)
     set_.set_defaults(run=verbs.runner(verbs.weights_set))
 
@@ -76,11 +78,17 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     promote.add_argument("route")
     promote.add_argument("release")
     promote.add_argument("--expected-revision", type=int)
+    promote.add_argument("--emergency", action="store_true", help="override a freeze (reviewed)")
     _reason(promote)
 
     rollback = verb("rollback", "all traffic back to stable (or --to) in one step", verbs.rollback)
     rollback.add_argument("route")
     rollback.add_argument("--to", help="roll back to this release instead (it becomes stable)")
+    rollback.add_argument(
+        "--emergency",
+        action="store_true",
+        help="also engage the kill switch on it: every call, pins included (reviewed)",
+    )
     _reason(rollback)
 
     for name, help_ in (("pin", "freeze a route against automation"), ("unpin", "lift a pin")):
@@ -104,6 +112,8 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
     apply = verb("apply", "make the registry match a registry.toml", verbs.apply_file)
     apply.add_argument("-f", "--file", required=True)
+
+    add_operations_verbs(commands, common, verb)
 
     lint = commands.add_parser("lint", help="check a registry.toml offline (for CI)")
     lint.add_argument("-f", "--file", required=True)

@@ -14,6 +14,7 @@ import msgspec
 from control.cli import output
 from control.cli.apply import apply
 from control.cli.client import AdminClient, ApiError, Unreachable, find_token
+from control.cli.windows import window_span
 from control.registry.declared import parse
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE = 1, 2, 3, 4
@@ -92,7 +93,19 @@ def _route_table(route: Any) -> str:
         for r in route["releases"]
     ]
     headers = ["RELEASE", "WEIGHT%", "CHANGE", "PROMPT", "MODEL", "PARAMS", "ARTIFACTS"]
-    return f"{head}\n{output.table([*headers, 'AUTHOR', 'CREATED', 'NOTE'], rows)}"
+    lines = [head]
+    if route.get("kill_switch"):
+        lines.append(f"KILL SWITCH: every call gets {route['kill_switch']}")
+    freeze = route.get("freeze")
+    if freeze:
+        lines.append(f"FROZEN by window {freeze['window']}: {freeze['reason']}")
+    for review in route.get("open_reviews", []):
+        lines.append(
+            f"NEEDS REVIEW {review['id']}: {review['action']} by {review['actor']} "
+            f"({review['reason']}); turnout review ack {route['name']} {review['id']} --note ..."
+        )
+    lines.append(output.table([*headers, "AUTHOR", "CREATED", "NOTE"], rows))
+    return "\n".join(lines)
 
 
 def _show(args: argparse.Namespace, route: Any) -> int:
@@ -151,19 +164,33 @@ def weights_set(client: AdminClient, args: argparse.Namespace) -> int:
     if revision is None:
         revision = client.call("GET", f"/admin/routes/{args.route}")["revision"]
     body = {"weights": _weights(args.weights), "expected_revision": revision, "reason": args.reason}
+    if args.emergency:
+        body["emergency"] = True
     return _show(args, client.call("PUT", f"/admin/routes/{args.route}/weights", body))
 
 
 def promote(client: AdminClient, args: argparse.Namespace) -> int:
-    body = {"release": args.release, "reason": args.reason}
+    body: dict[str, Any] = {"release": args.release, "reason": args.reason}
     if args.expected_revision is not None:
         body["expected_revision"] = args.expected_revision
+    if args.emergency:
+        body["emergency"] = True
     return _show(args, client.call("POST", f"/admin/routes/{args.route}/promote", body))
 
 
 def rollback(client: AdminClient, args: argparse.Namespace) -> int:
-    body = {"reason": args.reason, "to": args.to}
+    body = {"reason": args.reason, "to": args.to, "emergency": args.emergency}
     return _show(args, client.call("POST", f"/admin/routes/{args.route}/rollback", body))
+
+
+def kill(client: AdminClient, args: argparse.Namespace) -> int:
+    body = {"release": args.release, "reason": args.reason}
+    return _show(args, client.call("POST", f"/admin/routes/{args.route}/kill", body))
+
+
+def unkill(client: AdminClient, args: argparse.Namespace) -> int:
+    body = {"reason": args.reason}
+    return _show(args, client.call("POST", f"/admin/routes/{args.route}/unkill", body))
 
 
 def pin(client: AdminClient, args: argparse.Namespace) -> int:
@@ -189,8 +216,12 @@ def resolve(client: AdminClient, args: argparse.Namespace) -> int:
 
 def _change(entry: Any) -> str:
     before, after = entry["before"], entry["after"]
+    if entry["window"]:
+        return window_span(after) if after else "deleted"
     if entry["route"] is None:
         return str((after or {}).get("base_url", ""))
+    if after is None:  # review.ack and other entries that do not move the pointer
+        return ""
     if before is None:
         return f"-> {output.weights(after['weights'], skip_zero=True)}"
     parts = []
@@ -203,6 +234,9 @@ def _change(entry: Any) -> str:
         parts.append(f"stable {before['stable']} -> {after['stable']}")
     if before["pinned"] != after["pinned"]:
         parts.append("pinned" if after["pinned"] else "unpinned")
+    if before.get("kill_switch") != after.get("kill_switch"):
+        killed = after.get("kill_switch")
+        parts.append(f"kill switch -> {killed}" if killed else "kill switch lifted")
     if entry["release"]:
         parts.append(f"+{entry['release']}")
     return "; ".join(parts)
@@ -217,7 +251,7 @@ def audit(client: AdminClient, args: argparse.Namespace) -> int:
     rows = [
         [
             e["time"][:19].replace("T", " "),
-            e["route"] or f"provider {e['provider']}",
+            e["route"] or (f"window {e['window']}" if e["window"] else f"provider {e['provider']}"),
             e["action"],
             e["actor"],
             e["revision"],

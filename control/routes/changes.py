@@ -7,7 +7,7 @@ one (rollback, release creation) the change is planned again on the fresh state.
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -15,10 +15,14 @@ import msgspec
 from control.errors import BadInput, Conflict
 from control.registry import releases as release_rules
 from control.registry import rules
+from control.reviews.model import Review
+from control.reviews.model import encoder as review_encoder
 from control.routes import transitions
 from control.routes.views import RouteData, read
 from control.routes.weights import percent_to_bp
 from control.store import NewRelease, Store
+from control.windows.check import guard
+from control.windows.schedule import Freeze
 from gateway.contract import keys
 from gateway.contract.bucketing import release_number
 from gateway.contract.snapshot import RouteState
@@ -52,17 +56,27 @@ class WeightsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     weights: PercentWeights
     expected_revision: Revision  # the revision the caller read; 409 when the route moved since
     reason: Reason
+    emergency: bool = False  # override a freeze; leaves a needs-review item on the route
 
 
 class PromoteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     release: str
     reason: Reason
     expected_revision: Revision | None = None
+    emergency: bool = False  # override a freeze; leaves a needs-review item on the route
 
 
 class RollbackIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     reason: Reason
     to: str | None = None  # default: the stable release
+    # Also engage the kill switch on the target (every call, pins included, gets it); leaves a
+    # needs-review item. A rollback itself is always allowed, in a freeze too.
+    emergency: bool = False
+
+
+class KillIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    release: str  # served to every call of the route until the kill switch is lifted
+    reason: Reason
 
 
 class PinIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -71,6 +85,29 @@ class PinIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
 
 
 Plan = Callable[[RouteData], tuple[RouteState, NewRelease | None]]
+
+
+class Emergency(msgspec.Struct, frozen=True):
+    """What an emergency change writes: audit evidence and a needs-review item."""
+
+    evidence: bytes
+    review: bytes
+
+
+def emergency(
+    route: str, action: str, actor: str, reason: str, overrode: Freeze | None, now: datetime
+) -> Emergency:
+    overrode_view = msgspec.to_builtins(overrode) if overrode is not None else None
+    review = Review(
+        route=route,
+        action=action,
+        actor=actor,
+        reason=reason,
+        overrode=overrode_view,
+        opened_at=now,
+    )
+    evidence = {"emergency": True, "overrode": overrode_view}
+    return Emergency(evidence=msgspec.json.encode(evidence), review=review_encoder.encode(review))
 
 
 def _stale(route: str, current: int | None, expected: int) -> Conflict:
@@ -91,6 +128,7 @@ async def _commit(
     actor: str,
     reason: str,
     expected_revision: int | None = None,
+    urgent: Emergency | None = None,
 ) -> RouteData:
     for _ in range(MAX_ATTEMPTS):
         data = await read(store, route)
@@ -98,7 +136,14 @@ async def _commit(
             raise _stale(route, data.state.revision, expected_revision)
         state, release = plan(data)
         outcome = await store.commit_route(
-            data.state.revision, state, action=action, actor=actor, reason=reason, release=release
+            data.state.revision,
+            state,
+            action=action,
+            actor=actor,
+            reason=reason,
+            release=release,
+            evidence=urgent.evidence if urgent else b"",
+            review=urgent.review if urgent else b"",
         )
         if outcome.status == "ok":
             return _after(data, state, release)
@@ -163,8 +208,22 @@ async def add_release(
     return data, chosen[-1]
 
 
-async def flip(store: Store, route: str, body: WeightsIn, *, actor: str) -> RouteData:
+async def flip(
+    store: Store, route: str, body: WeightsIn, *, actor: str, now: datetime | None = None
+) -> RouteData:
     weights_bp = percent_to_bp(body.weights)
+    moment = now or datetime.now(UTC)
+    current = await read(store, route)
+    overrode = None
+    if transitions.adds_risk(current.state, weights_bp):
+        overrode = await guard(
+            store.redis, route, action="flip", emergency=body.emergency, at=moment
+        )
+    urgent = (
+        emergency(route, "route.flip", actor, body.reason, overrode, moment)
+        if body.emergency
+        else None
+    )
     return await _commit(
         store,
         route,
@@ -173,10 +232,23 @@ async def flip(store: Store, route: str, body: WeightsIn, *, actor: str) -> Rout
         actor=actor,
         reason=body.reason,
         expected_revision=body.expected_revision,
+        urgent=urgent,
     )
 
 
-async def promote(store: Store, route: str, body: PromoteIn, *, actor: str) -> RouteData:
+async def promote(
+    store: Store, route: str, body: PromoteIn, *, actor: str, now: datetime | None = None
+) -> RouteData:
+    moment = now or datetime.now(UTC)
+    await read(store, route)  # 404 before the freeze check
+    overrode = await guard(
+        store.redis, route, action="promote", emergency=body.emergency, at=moment
+    )
+    urgent = (
+        emergency(route, "route.promote", actor, body.reason, overrode, moment)
+        if body.emergency
+        else None
+    )
     return await _commit(
         store,
         route,
@@ -185,17 +257,66 @@ async def promote(store: Store, route: str, body: PromoteIn, *, actor: str) -> R
         actor=actor,
         reason=body.reason,
         expected_revision=body.expected_revision,
+        urgent=urgent,
     )
 
 
-async def rollback(store: Store, route: str, body: RollbackIn, *, actor: str) -> RouteData:
+async def rollback(
+    store: Store, route: str, body: RollbackIn, *, actor: str, now: datetime | None = None
+) -> RouteData:
+    """Never asks about freezes. With `emergency`, the target also becomes the kill switch."""
+
+    def plan(data: RouteData) -> tuple[RouteState, None]:
+        state = transitions.rollback(data.state, body.to, data.releases)
+        if body.emergency:
+            state = msgspec.structs.replace(state, kill_switch=state.stable)
+        return state, None
+
+    urgent = (
+        emergency(route, "route.rollback", actor, body.reason, None, now or datetime.now(UTC))
+        if body.emergency
+        else None
+    )
     return await _commit(
         store,
         route,
-        lambda data: (transitions.rollback(data.state, body.to, data.releases), None),
+        plan,
         action="route.rollback",
         actor=actor,
         reason=body.reason,
+        urgent=urgent,
+    )
+
+
+async def kill(
+    store: Store, route: str, body: KillIn, *, actor: str, now: datetime | None = None
+) -> RouteData:
+    """Engage the kill switch: always an emergency change, allowed in a freeze, reviewed."""
+    urgent = emergency(route, "route.kill", actor, body.reason, None, now or datetime.now(UTC))
+    return await _commit(
+        store,
+        route,
+        lambda data: (transitions.kill(data.state, body.release, data.releases), None),
+        action="route.kill",
+        actor=actor,
+        reason=body.reason,
+        urgent=urgent,
+    )
+
+
+async def unkill(store: Store, route: str, body: PinIn, *, actor: str) -> RouteData:
+    """Lift the kill switch (a normal change: the weights decide again)."""
+    data = await read(store, route)
+    if data.state.kill_switch is None:
+        return data  # nothing to lift, nothing to audit
+    return await _commit(
+        store,
+        route,
+        lambda current: (transitions.unkill(current.state), None),
+        action="route.unkill",
+        actor=actor,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
     )
 
 

@@ -42,6 +42,8 @@ def resolve(data: RouteData, key: str) -> Resolution:
     bucket = sticky_bucket(state.name, key)
     bounds, order = cumulative_bounds(state.weights_bp, state.stable)
     release_id = order[0] if len(order) == 1 else release_for_bucket(bounds, order, bucket)
+    if state.kill_switch is not None:  # as the gateway does: the kill switch wins
+        release_id = state.kill_switch
     spec = data.releases[release_id]
     return Resolution(
         route=state.name,

@@ -58,3 +58,24 @@ def rollback(state: RouteState, to: str | None, known: Collection[str]) -> Route
 
 def pinned(state: RouteState, pin: bool) -> RouteState:
     return msgspec.structs.replace(state, revision=state.revision + 1, pinned=pin)
+
+
+def kill(state: RouteState, release: str, known: Collection[str]) -> RouteState:
+    """The kill switch: `release` for every call, whatever the weights, pins and rollouts."""
+    _require("release", release, known, state.name)
+    return msgspec.structs.replace(state, revision=state.revision + 1, kill_switch=release)
+
+
+def unkill(state: RouteState) -> RouteState:
+    """Lift the kill switch: the weights decide again."""
+    return msgspec.structs.replace(state, revision=state.revision + 1, kill_switch=None)
+
+
+def adds_risk(state: RouteState, weights_bp: Mapping[str, int]) -> bool:
+    """Whether a flip raises any release other than stable (what a freeze refuses); a flip that
+    only moves traffic back towards stable is a partial rollback and always allowed."""
+    return any(
+        bp > state.weights_bp.get(release, 0)
+        for release, bp in weights_bp.items()
+        if release != state.stable
+    )

@@ -8,8 +8,10 @@ import msgspec
 from control import keyspace
 from control.errors import NotFound
 from control.registry import releases as release_rules
+from control.reviews.model import Review
 from control.routes.weights import bp_to_percent
 from control.store import Store, text
+from control.windows.schedule import Freeze
 from gateway.contract import keys
 from gateway.contract.bucketing import release_number
 from gateway.contract.snapshot import ModelSpec, PromptSpec, ReleaseSpec, RouteState
@@ -38,6 +40,9 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     pinned: bool
     releases: list[ReleaseOut]
     rollout: None = None  # the running canary rollout, when there is one
+    kill_switch: str | None = None  # every call gets this release (emergency), when set
+    freeze: Freeze | None = None  # the freeze holding the route now (GET only)
+    open_reviews: list[Review] = []  # emergency changes nobody acknowledged yet (GET only)
 
 
 class RouteSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,6 +120,7 @@ def view(data: RouteData) -> RouteOut:
         sticky=state.sticky,
         pinned=state.pinned,
         releases=[release_view(data, r) for r in ids],
+        kill_switch=state.kill_switch,
     )
 
 

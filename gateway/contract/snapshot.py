@@ -75,6 +75,10 @@ class RouteState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     weights_bp: dict[str, int]  # release id -> basis points; sums to 10,000
     sticky: bool = True
     pinned: bool = False  # automation may not move the route
+    # Emergency kill switch: when set, every call of the route gets this release, whatever the
+    # weights, the caller's X-Turnout-Release pin or a running rollout say. Set and cleared only
+    # by audited emergency changes (control.routes.changes.kill / unkill, rollback --emergency).
+    kill_switch: str | None = None
     schema_version: int = SCHEMA_VERSION
 
 

@@ -1,0 +1,72 @@
+"""argparse wiring of the release-operations verbs: freeze, windows, kill, unkill, reviews."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from control.cli import verbs
+from control.cli import windows as ops
+
+VerbFactory = Callable[[str, str, verbs.Verb], argparse.ArgumentParser]
+
+
+def _reason(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", "-m", required=True, help="why (recorded in the audit trail)")
+
+
+def add_operations_verbs(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    verb: VerbFactory,
+) -> None:
+    freeze = verb("freeze", "freeze now: promotions and rollout steps are refused", ops.freeze)
+    freeze.add_argument("--route", help="only this route (default: every route)")
+    freeze.add_argument("--until", help="ISO time it ends (default: until deleted)")
+    freeze.add_argument("--name", default="freeze", help="the window's name (default freeze)")
+    _reason(freeze)
+
+    windows = commands.add_parser("windows", help="freeze and release windows").add_subparsers(
+        dest="verb", required=True
+    )
+
+    def sub(name: str, help_: str, run: verbs.Verb) -> argparse.ArgumentParser:
+        parser = windows.add_parser(name, help=help_, parents=[common])
+        parser.set_defaults(run=verbs.runner(run))
+        return parser
+
+    listing = sub("list", "windows, and which are open now", ops.windows_list)
+    listing.add_argument("--route")
+    put = sub("set", "create or replace a window", ops.windows_set)
+    put.add_argument("name")
+    put.add_argument("--kind", choices=["freeze", "release"], default="freeze")
+    put.add_argument("--route", help="only this route (default: every route)")
+    put.add_argument("--start", help="one-off: ISO time (default now)")
+    put.add_argument("--end", help="one-off: ISO time (default: until deleted)")
+    put.add_argument("--days", help="recurring: mon,tue,… (days the range starts on)")
+    put.add_argument("--hours", help="recurring: HH:MM-HH:MM local time (may pass midnight)")
+    put.add_argument("--timezone", help="recurring: IANA zone, e.g. Europe/Berlin")
+    _reason(put)
+    delete = sub("delete", "delete a window (ends a freeze)", ops.windows_delete)
+    delete.add_argument("name")
+    _reason(delete)
+
+    kill = verb("kill", "kill switch: one release for every call of the route", verbs.kill)
+    kill.add_argument("route")
+    kill.add_argument("release")
+    _reason(kill)
+    unkill = verb("unkill", "lift the kill switch", verbs.unkill)
+    unkill.add_argument("route")
+    _reason(unkill)
+
+    reviews = verb("reviews", "needs-review items of a route", ops.reviews)
+    reviews.add_argument("route")
+    reviews.add_argument("--all", action="store_true", help="acknowledged ones too")
+    review = commands.add_parser("review", help="needs-review items").add_subparsers(
+        dest="verb", required=True
+    )
+    ack = review.add_parser("ack", help="acknowledge an item with a note", parents=[common])
+    ack.add_argument("route")
+    ack.add_argument("id")
+    ack.add_argument("--note", required=True, help="what was checked")
+    ack.set_defaults(run=verbs.runner(ops.review_ack))
