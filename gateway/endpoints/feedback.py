@@ -104,7 +104,9 @@ async def _store(telemetry: TelemetryStore, feedback: FeedbackRequest) -> tuple[
         )
     minute = parsed.minute
     hour = minute * tk.MINUTE_S // tk.HOUR_S
-    score_micros = round(feedback.score * 1_000_000) if feedback.score is not None else 0
+    score = feedback.score
+    score_micros = round(score * 1_000_000) if score is not None else 0
+    score_sq_micros = round(score * score * 1_000_000) if score is not None else 0
     result = await telemetry.feedback_script(
         keys=[
             tk.feedback_record(call.route, feedback.call_id),
@@ -121,6 +123,7 @@ async def _store(telemetry: TelemetryStore, feedback: FeedbackRequest) -> tuple[
             telemetry.flusher.call_ttl_s,
             tk.MINUTE_TTL_S,
             tk.HOUR_TTL_S,
+            score_sq_micros,
         ],
     )
     return int(result), call

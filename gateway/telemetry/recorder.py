@@ -5,10 +5,11 @@ flusher sends their growth to Redis. Memory is bounded by the number of live rel
 bounded queue of call ids awaiting their Redis record.
 """
 
+import hashlib
 from collections import deque
 
 from gateway.contract.histogram import bucket_index, new_counts
-from gateway.contract.telemetry import cost_usd
+from gateway.contract.telemetry import STICKY_KEYS_PER_FLUSH, cost_usd
 
 # Outcome classes, also the `outcome` label of the outcome counter.
 OK = "ok"
@@ -23,6 +24,7 @@ OUTCOMES = (OK, UPSTREAM_4XX, UPSTREAM_5XX, TIMEOUT, CONNECT, GATEWAY, CLIENT)
 FEEDBACK_KINDS = ("up", "down", "score")
 
 DEFAULT_CALL_QUEUE_LIMIT = 100_000
+MAX_KEY_CHARS = 128
 
 
 class ReleaseStats:
@@ -32,6 +34,8 @@ class ReleaseStats:
         "added",
         "feedback",
         "input_usd_per_mtok",
+        "keys",
+        "keys_dropped",
         "latency",
         "outcomes",
         "output_usd_per_mtok",
@@ -60,12 +64,25 @@ class ReleaseStats:
         self.input_usd_per_mtok = 0.0  # set from the model version when the release is compiled
         self.output_usd_per_mtok = 0.0
         self.feedback: dict[str, int] = dict.fromkeys(FEEDBACK_KINDS, 0)  # posted to this process
+        # Distinct sticky keys since the last flush (which takes the set and PFADDs it); capped
+        # so a flood of new keys cannot grow memory: keys past the cap are counted, not kept.
+        self.keys: set[str] = set()
+        self.keys_dropped = 0
 
     @property
     def cost_usd(self) -> float:
         return cost_usd(
             self.tokens_in, self.tokens_out, self.input_usd_per_mtok, self.output_usd_per_mtok
         )
+
+    def note_key(self, key: str) -> None:
+        if len(key) > MAX_KEY_CHARS:  # a long key is stored by its digest (bounded memory)
+            key = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        keys = self.keys
+        if len(keys) < STICKY_KEYS_PER_FLUSH or key in keys:
+            keys.add(key)
+        else:
+            self.keys_dropped += 1
 
     def record(
         self,
@@ -106,7 +123,7 @@ class Recorder:
         # (minute, call number, stats) waiting to be written to Redis for feedback attribution
         self.calls: deque[tuple[int, int, ReleaseStats]] = deque()
         self.call_queue_limit = call_queue_limit
-        self.dropped: dict[str, int] = {"call_ids": 0}
+        self.dropped: dict[str, int] = {"call_ids": 0, "sticky_keys": 0}
         self.apps: dict[tuple[str, str], int] = {}  # (client app, route) -> calls
 
     def count_app(self, app: str, route: str) -> None:
