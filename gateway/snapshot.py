@@ -49,6 +49,7 @@ class ServedRelease:
         spec: ReleaseSpec,
         provider: ProviderSpec | None,
         stats: ReleaseStats,
+        record_users_s: int = 0,
     ) -> None:
         self.id = spec.id
         self.spec = spec
@@ -59,6 +60,7 @@ class ServedRelease:
         self.stats = stats
         stats.input_usd_per_mtok = spec.model.input_usd_per_mtok
         stats.output_usd_per_mtok = spec.model.output_usd_per_mtok
+        stats.record_users_s = record_users_s
         self.tags: dict[str, str] = {
             "X-Turnout-Route": route,
             "X-Turnout-Release": spec.id,
@@ -120,6 +122,7 @@ class ServedRoute:
                 spec,
                 providers.get(spec.model.provider),
                 recorder.stats_for(state.name, release_id),
+                state.record_users_s,
             )
             for release_id, spec in snapshot.releases.items()
         }

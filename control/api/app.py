@@ -13,6 +13,7 @@ from aiohttp import web
 
 from control.api import (
     audit,
+    impact,
     metrics,
     models,
     openapi,
@@ -40,6 +41,7 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     stats.ENDPOINTS,
     windows.ENDPOINTS,
     reviews.ENDPOINTS,
+    impact.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from control.cli import impact as blast
 from control.cli import verbs
 from control.cli import windows as ops
 
@@ -70,3 +71,19 @@ def add_operations_verbs(
     ack.add_argument("id")
     ack.add_argument("--note", required=True, help="what was checked")
     ack.set_defaults(run=verbs.runner(ops.review_ack))
+
+    impact = verb("impact", "calls, users, errors and thumbs-down a release reached", blast.impact)
+    impact.add_argument("route")
+    impact.add_argument("release")
+    impact.add_argument("--since", default="2h", help="90m, 2h, 2d or an ISO time (default 2h)")
+    impact.add_argument("--users", action="store_true", help="export the affected user keys")
+    impact.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    recording = verb(
+        "record-users", "opt in/out of recording affected user keys", blast.record_users
+    )
+    recording.add_argument("route")
+    switch = recording.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", action="store_true", help="record (personal data)")
+    switch.add_argument("--off", action="store_true", help="stop and delete recorded keys")
+    recording.add_argument("--retention", default="30d", help="how long keys are kept")
+    _reason(recording)

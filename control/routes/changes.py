@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from control.durations import duration_s
 from control.errors import BadInput, Conflict
 from control.registry import releases as release_rules
 from control.registry import rules
@@ -26,6 +27,7 @@ from control.windows.schedule import Freeze
 from gateway.contract import keys
 from gateway.contract.bucketing import release_number
 from gateway.contract.snapshot import RouteState
+from gateway.contract.telemetry import affected_users
 
 MAX_ATTEMPTS = 20
 
@@ -333,3 +335,38 @@ async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor:
         reason=body.reason,
         expected_revision=body.expected_revision,
     )
+
+
+class RecordUsersIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Opt-in: keep the sticky keys each release served, for proactive notification. These are
+    personal data: off by default, kept only `retention`, deleted when switched off."""
+
+    enabled: bool
+    retention: str = "30d"  # "12h", "30d", … at most 365d
+    reason: Reason
+
+
+MAX_USER_RETENTION_S = 365 * 86400
+
+
+async def record_users(store: Store, route: str, body: RecordUsersIn, *, actor: str) -> RouteData:
+    retention_s = 0
+    if body.enabled:
+        parsed = duration_s(body.retention)
+        if parsed is None or not 0 < parsed <= MAX_USER_RETENTION_S:
+            raise BadInput(
+                f"retention: {body.retention!r} must be a duration like 12h or 30d, at most 365d",
+                field="retention",
+            )
+        retention_s = parsed
+    data = await _commit(
+        store,
+        route,
+        lambda current: (transitions.record_users(current.state, retention_s), None),
+        action="route.record_users",
+        actor=actor,
+        reason=body.reason,
+    )
+    if not body.enabled:  # switched off: the recorded keys go too
+        await store.redis.delete(*(affected_users(route, r) for r in data.releases))
+    return data

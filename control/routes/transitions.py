@@ -79,3 +79,8 @@ def adds_risk(state: RouteState, weights_bp: Mapping[str, int]) -> bool:
         for release, bp in weights_bp.items()
         if release != state.stable
     )
+
+
+def record_users(state: RouteState, retention_s: int) -> RouteState:
+    """Opt in (retention > 0) or out (0) of recording affected user keys (personal data)."""
+    return msgspec.structs.replace(state, revision=state.revision + 1, record_users_s=retention_s)

@@ -41,6 +41,7 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     releases: list[ReleaseOut]
     rollout: None = None  # the running canary rollout, when there is one
     kill_switch: str | None = None  # every call gets this release (emergency), when set
+    record_users_s: int = 0  # opt-in retention of affected user keys (personal data); 0 = off
     freeze: Freeze | None = None  # the freeze holding the route now (GET only)
     open_reviews: list[Review] = []  # emergency changes nobody acknowledged yet (GET only)
 
@@ -121,6 +122,7 @@ def view(data: RouteData) -> RouteOut:
         pinned=state.pinned,
         releases=[release_view(data, r) for r in ids],
         kill_switch=state.kill_switch,
+        record_users_s=state.record_users_s,
     )
 
 

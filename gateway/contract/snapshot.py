@@ -79,6 +79,9 @@ class RouteState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # weights, the caller's X-Turnout-Release pin or a running rollout say. Set and cleared only
     # by audited emergency changes (control.routes.changes.kill / unkill, rollback --emergency).
     kill_switch: str | None = None
+    # Opt-in (personal data): keep the sticky keys each release served for this many seconds, so
+    # operators can notify affected users; 0 = off. Written by the gateways' telemetry flush.
+    record_users_s: int = 0
     schema_version: int = SCHEMA_VERSION
 
 

@@ -39,6 +39,7 @@ class ReleaseStats:
         "latency",
         "outcomes",
         "output_usd_per_mtok",
+        "record_users_s",
         "release",
         "route",
         "status_classes",
@@ -68,6 +69,7 @@ class ReleaseStats:
         # so a flood of new keys cannot grow memory: keys past the cap are counted, not kept.
         self.keys: set[str] = set()
         self.keys_dropped = 0
+        self.record_users_s = 0  # the route's opt-in retention (0: do not record user keys)
 
     @property
     def cost_usd(self) -> float:
