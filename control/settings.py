@@ -16,6 +16,9 @@ class ControlSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str = "./data"
     admin_tokens: str = ""  # TURNOUT_ADMIN_TOKENS: "name:role:token", comma-separated
     audit_max_entries: Annotated[int, msgspec.Meta(ge=100)] = 100_000  # per stream, trimmed ~
+    webhook_poll_s: Annotated[float, msgspec.Meta(gt=0)] = 0.5  # audit streams -> outbox, sends
+    webhook_retry_base_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0  # first retry's delay
+    webhook_retry_max_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0  # longest retry delay
 
     def __repr__(self) -> str:  # admin_tokens holds secrets
         return f"ControlSettings(host={self.host!r}, port={self.port})"

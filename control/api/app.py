@@ -4,6 +4,8 @@ Extend it by adding a module with an `ENDPOINTS` list to `ENDPOINT_TABLES` (or p
 routing, auth, decoding, errors and the OpenAPI document follow from the declarations.
 """
 
+import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from importlib import metadata
@@ -22,12 +24,14 @@ from control.api import (
     reviews,
     routes,
     stats,
+    webhooks,
     windows,
 )
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
 from control.errors import BadInput, from_validation
+from control.notify.worker import Deliverer
 from control.settings import ControlSettings
 from control.store import Store
 from gateway.contract.redis_url import connect
@@ -42,6 +46,7 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     windows.ENDPOINTS,
     reviews.ENDPOINTS,
     impact.ENDPOINTS,
+    webhooks.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 
@@ -99,6 +104,22 @@ async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await redis.aclose()
 
 
+async def _webhook_worker(app: web.Application) -> AsyncIterator[None]:
+    """The webhook delivery worker, beside the admin API (off every request path)."""
+    settings = app[SETTINGS]
+    deliverer = Deliverer(
+        app[STORE],
+        poll_s=settings.webhook_poll_s,
+        retry_base_s=settings.webhook_retry_base_s,
+        retry_max_s=settings.webhook_retry_max_s,
+    )
+    task = asyncio.create_task(deliverer.run(), name="turnout-webhooks")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def build_admin_app(
     settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
 ) -> web.Application:
@@ -107,6 +128,7 @@ def build_admin_app(
     app[SETTINGS] = settings
     app[AUTH] = Authenticator(parse_tokens(settings.admin_tokens))
     app.cleanup_ctx.append(_store_lifecycle)
+    app.cleanup_ctx.append(_webhook_worker)
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, _adapt(endpoint))
     document = _encoder.encode(openapi.document(endpoints, _version()))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from control.cli import impact as blast
 from control.cli import verbs
+from control.cli import webhooks as hooks
 from control.cli import windows as ops
 
 VerbFactory = Callable[[str, str, verbs.Verb], argparse.ArgumentParser]
@@ -87,3 +88,31 @@ def add_operations_verbs(
     switch.add_argument("--off", action="store_true", help="stop and delete recorded keys")
     recording.add_argument("--retention", default="30d", help="how long keys are kept")
     _reason(recording)
+
+    webhooks = commands.add_parser("webhooks", help="webhooks and their deliveries")
+    hook_verbs = webhooks.add_subparsers(dest="verb", required=True)
+
+    def hook(name: str, help_: str, run: verbs.Verb) -> argparse.ArgumentParser:
+        parser = hook_verbs.add_parser(name, help=help_, parents=[common])
+        parser.set_defaults(run=verbs.runner(run))
+        return parser
+
+    hook("list", "webhooks", hooks.webhooks_list)
+    put_hook = hook("set", "create or replace a webhook", hooks.webhooks_set)
+    put_hook.add_argument("name")
+    put_hook.add_argument("--url", required=True)
+    put_hook.add_argument(
+        "--secret-env", required=True, help="env variable of the control plane holding the secret"
+    )
+    put_hook.add_argument("--events", default="*", help="comma-separated event types (default *)")
+    put_hook.add_argument("--route", help="only this route's events")
+    put_hook.add_argument("--format", choices=["json", "slack"], default="json")
+    put_hook.add_argument("--max-attempts", type=int, default=8)
+    delete_hook = hook("delete", "delete a webhook", hooks.webhooks_delete)
+    delete_hook.add_argument("name")
+    log = hook("deliveries", "the delivery log", hooks.deliveries)
+    log.add_argument("--webhook")
+    log.add_argument("--status", choices=["pending", "delivered", "dead"])
+    log.add_argument("--limit", type=int, default=50)
+    again = hook("redeliver", "queue a delivery again by id", hooks.redeliver)
+    again.add_argument("id")
