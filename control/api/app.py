@@ -24,6 +24,7 @@ from control.api import (
     reviews,
     routes,
     stats,
+    timeline,
     webhooks,
     windows,
 )
@@ -47,6 +48,7 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     reviews.ENDPOINTS,
     impact.ENDPOINTS,
     webhooks.ENDPOINTS,
+    timeline.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 
@@ -115,6 +117,7 @@ async def _webhook_worker(app: web.Application) -> AsyncIterator[None]:
     )
     task = asyncio.create_task(deliverer.run(), name="turnout-webhooks")
     yield
+    deliverer.stop()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

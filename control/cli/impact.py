@@ -1,5 +1,6 @@
-"""Operator verbs for blast radius: `turnout impact ROUTE rN` (figures next to stable's, or the
-affected user keys as CSV/JSONL with --users) and `turnout record-users ROUTE --on|--off`."""
+"""Operator verbs for blast radius and postmortems: `turnout impact ROUTE rN` (figures next to
+stable's, or the affected user keys as CSV/JSONL with --users), `turnout record-users ROUTE
+--on|--off` and `turnout timeline ROUTE --since 2h [--format md|json]`."""
 
 import argparse
 import csv
@@ -74,4 +75,13 @@ def record_users(client: AdminClient, args: argparse.Namespace) -> int:
         output.emit(f"{args.route}: recording affected user keys for {args.retention}")
     else:
         output.emit(f"{args.route}: not recording user keys; recorded keys deleted")
+    return 0
+
+
+def timeline(client: AdminClient, args: argparse.Namespace) -> int:
+    found = client.call("GET", f"/admin/routes/{args.route}/timeline", query={"since": args.since})
+    if args.json or args.format == "json":
+        output.emit_json(found["timeline"])
+    else:
+        output.emit(found["markdown"])
     return 0

@@ -116,3 +116,8 @@ def add_operations_verbs(
     log.add_argument("--limit", type=int, default=50)
     again = hook("redeliver", "queue a delivery again by id", hooks.redeliver)
     again.add_argument("id")
+
+    story = verb("timeline", "postmortem timeline of a route (Markdown or JSON)", blast.timeline)
+    story.add_argument("route")
+    story.add_argument("--since", default="2h", help="90m, 2h, 2d or an ISO time (default 2h)")
+    story.add_argument("--format", choices=["md", "json"], default="md")

@@ -27,12 +27,20 @@ ROLLOUT = {
 }
 
 
+def _moved(entry: AuditEntry) -> bool:
+    """Whether traffic moved (weights, stable or kill switch), whoever moved it (a rollout)."""
+    before, after = entry.before, entry.after
+    if before is None or after is None:
+        return False
+    return any(before.get(k) != after.get(k) for k in ("weights", "stable", "kill_switch"))
+
+
 def types_of(entry: AuditEntry) -> list[str]:
     action = entry.action
     found: list[str] = []
     if action in ("release.create", "route.create"):
         found.append("release.created")
-    if action in POINTER_MOVES:
+    if action in POINTER_MOVES or _moved(entry):
         found.append("weights.changed")
     kind, _, verb = action.partition(".")
     if kind == "rollout" and verb in ROLLOUT:

@@ -66,11 +66,16 @@ class Deliverer:
         self.identity = secrets.token_hex(8)
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         self.session: aiohttp.ClientSession | None = None
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Ask the loop to end (cancellation alone can be swallowed inside a Redis call)."""
+        self._stopping = True
 
     async def run(self) -> None:
         self.session = aiohttp.ClientSession()
         try:
-            while True:
+            while not self._stopping:
                 try:
                     await self.tick()
                 except (RedisError, OSError) as error:
