@@ -24,6 +24,7 @@ CURSORS = f"{TAG}:cursors"  # hash: audit stream key -> last entry id turned int
 OPEN_WINDOWS = f"{TAG}:open_windows"  # hash: freeze window seen open -> its Window JSON
 LEASE = f"{TAG}:worker"  # string: the control-plane replica delivering now
 LOG_LIMIT = 10_000  # finished deliveries kept in the log
+LIST_CHUNK = 500  # delivery records read per round trip when listing
 
 _webhook = msgspec.json.Decoder(Webhook)
 _delivery = msgspec.json.Decoder(Delivery)
@@ -122,19 +123,21 @@ async def read(redis: aioredis.Redis, delivery_id: str) -> Delivery:
 async def listing(
     redis: aioredis.Redis, webhook: str | None, status: str | None, limit: int
 ) -> list[Delivery]:
+    """The newest deliveries matching the filters, oldest first (read in chunks of ids)."""
     ids = [text(i) for i in await redis.zrevrange(INDEX, 0, -1)]  # type: ignore[arg-type]
     found: list[Delivery] = []
-    for delivery_id in ids:
-        raw = await redis.hget(DELIVERIES, delivery_id)
-        if raw is None:
-            continue
-        delivery = _delivery.decode(raw)
-        if (webhook is None or delivery.webhook == webhook) and (
-            status is None or delivery.status == status
-        ):
-            found.append(delivery)
-            if len(found) >= limit:
-                break
+    for start in range(0, len(ids), LIST_CHUNK):
+        chunk = ids[start : start + LIST_CHUNK]
+        for raw in await redis.hmget(DELIVERIES, chunk):
+            if raw is None:
+                continue
+            delivery = _delivery.decode(raw)
+            if (webhook is None or delivery.webhook == webhook) and (
+                status is None or delivery.status == status
+            ):
+                found.append(delivery)
+                if len(found) >= limit:
+                    return found[::-1]
     return found[::-1]
 
 

@@ -150,3 +150,32 @@ async def test_flip_latency_is_unchanged_while_the_receiver_hangs(fast_api, rece
 
     await wait_for(all_queued, timeout_s=5)
     assert recorder.hanging == 1
+
+
+async def test_freeze_started_and_ended_and_release_created(fast_api, receiver):
+    api, (recorder, url) = fast_api, receiver
+    hook = {
+        "url": url,
+        "secret_env": "HOOK_SECRET",
+        "events": ["freeze.started", "freeze.ended", "release.created"],
+        "route": "support",
+    }
+    await api.ok("PUT", "/admin/webhooks/ops", hook)
+    await asyncio.sleep(0.05)
+    await seed_route(api, "http://127.0.0.1:9/v1")
+    await seed_route(api, "http://127.0.0.1:9/v1", route="other")
+    await api.ok("PUT", "/admin/freeze", {"reason": "launch", "route": "support"}, role="operator")
+    await api.ok("PUT", "/admin/freeze", {"reason": "other", "route": "other", "name": "x"})
+    await wait_for(lambda: len(recorder.delivered()) == 3, timeout_s=5)
+    await api.ok("DELETE", "/admin/windows/freeze?reason=done", role="operator")
+    await wait_for(lambda: len(recorder.delivered()) == 4, timeout_s=5)
+    await asyncio.sleep(0.1)
+    bodies = [body for _, body in recorder.delivered()]
+    assert [(b["type"], b["route"]) for b in bodies] == [
+        ("release.created", "support"),
+        ("release.created", "support"),
+        ("freeze.started", "support"),
+        ("freeze.ended", "support"),  # the other route's window is not this webhook's
+    ]
+    assert bodies[2]["detail"]["window"]["name"] == "freeze" and bodies[2]["reason"] == "launch"
+    assert [b["detail"]["release"] for b in bodies[:2]] == ["r1", "r2"]
