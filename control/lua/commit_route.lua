@@ -12,7 +12,7 @@
 --       7 audit max length, 8 evidence JSON or '', 9 new release id or '', 10 release JSON,
 --       11 release meta JSON, 12 review JSON or '' (release operations: an emergency change
 --       opens a "needs review" item keyed by its audit entry id, in the same atomic step)
--- Returns {'ok', revision} | {'conflict', current revision} | {'release_exists', id}
+-- Returns {'ok', revision, audit entry id} | {'conflict', current revision} | {'release_exists', id}
 --       | {'invalid', field, rule}
 
 local current = redis.call('GET', KEYS[1])
