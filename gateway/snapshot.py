@@ -99,6 +99,7 @@ class ServedRoute:
         "order",
         "releases",
         "revision",
+        "salt",
         "snapshot",
         "sticky",
     )
@@ -126,7 +127,11 @@ class ServedRoute:
             )
             for release_id, spec in snapshot.releases.items()
         }
-        bounds, order = cumulative_bounds(state.weights_bp, state.stable)
+        # A route group shares one salt and puts canaries on one side (coordinated changes).
+        self.salt = state.group or state.name
+        bounds, order = cumulative_bounds(
+            state.weights_bp, state.stable, one_side=state.group is not None
+        )
         self.bounds = bounds
         self.order = [self.releases[release_id] for release_id in order]
         # The kill switch's release (KeyError, so a rejected route, if it is not a release).
@@ -136,7 +141,7 @@ class ServedRoute:
 
     def pick(self, sticky_key: str | None, rng: random.Random) -> ServedRelease:
         if self.sticky and sticky_key is not None:
-            bucket = sticky_bucket(self.name, sticky_key)
+            bucket = sticky_bucket(self.salt, sticky_key)
         else:
             bucket = rng.randrange(10_000)
         if len(self.order) == 1:

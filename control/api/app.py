@@ -15,6 +15,7 @@ from aiohttp import web
 
 from control.api import (
     audit,
+    groups,
     impact,
     metrics,
     models,
@@ -49,6 +50,7 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     impact.ENDPOINTS,
     webhooks.ENDPOINTS,
     timeline.ENDPOINTS,
+    groups.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 

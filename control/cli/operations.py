@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from control.cli import groups as grouping
 from control.cli import impact as blast
 from control.cli import verbs
 from control.cli import webhooks as hooks
@@ -121,3 +122,23 @@ def add_operations_verbs(
     story.add_argument("route")
     story.add_argument("--since", default="2h", help="90m, 2h, 2d or an ISO time (default 2h)")
     story.add_argument("--format", choices=["md", "json"], default="md")
+
+    group_verbs = commands.add_parser("group", help="route groups (coordinated changes)")
+    group_sub = group_verbs.add_subparsers(dest="verb", required=True)
+
+    def grouped(name: str, help_: str, run: verbs.Verb) -> argparse.ArgumentParser:
+        parser = group_sub.add_parser(name, help=help_, parents=[common])
+        parser.set_defaults(run=verbs.runner(run))
+        parser.add_argument("group")
+        return parser
+
+    joining = grouped("set", "put routes into a group (one bucketing salt)", grouping.group_set)
+    joining.add_argument("--routes", required=True, help="comma-separated route names")
+    _reason(joining)
+    grouped("show", "the routes of a group", grouping.group_show)
+    change = grouped("change", "flip, promote or roll back the whole group", grouping.group_change)
+    change.add_argument("--action", choices=["flip", "promote", "rollback"], default="flip")
+    change.add_argument("--release", action="append", default=[], metavar="ROUTE=rN")
+    change.add_argument("--percent", type=float, help="flip: the new releases' share")
+    change.add_argument("--emergency", action="store_true", help="override a freeze (reviewed)")
+    _reason(change)

@@ -42,6 +42,7 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     rollout: None = None  # the running canary rollout, when there is one
     kill_switch: str | None = None  # every call gets this release (emergency), when set
     record_users_s: int = 0  # opt-in retention of affected user keys (personal data); 0 = off
+    group: str | None = None  # route group: shared bucketing salt, changed by change sets
     freeze: Freeze | None = None  # the freeze holding the route now (GET only)
     open_reviews: list[Review] = []  # emergency changes nobody acknowledged yet (GET only)
 
@@ -123,6 +124,7 @@ def view(data: RouteData) -> RouteOut:
         releases=[release_view(data, r) for r in ids],
         kill_switch=state.kill_switch,
         record_users_s=state.record_users_s,
+        group=state.group,
     )
 
 

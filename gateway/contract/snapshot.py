@@ -82,6 +82,10 @@ class RouteState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Opt-in (personal data): keep the sticky keys each release served for this many seconds, so
     # operators can notify affected users; 0 = off. Written by the gateways' telemetry flush.
     record_users_s: int = 0
+    # Route group (coordinated changes): the group's name is the bucketing salt of all its routes
+    # and their canaries all sit at the bottom of the bucket range, so at equal weights a user
+    # gets the new releases of every route of the group or of none. Set by control.groups.
+    group: str | None = None
     schema_version: int = SCHEMA_VERSION
 
 
