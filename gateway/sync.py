@@ -72,6 +72,26 @@ async def read_route(redis: aioredis.Redis, name: str) -> RouteSnapshot | None:
         raise BadRouteData(f"route {name}: {error}") from None
 
 
+async def read_routes(redis: aioredis.Redis, names: list[str]) -> dict[str, RouteSnapshot]:
+    """Several routes read in one MULTI: a consistent view of an atomic change set."""
+    async with redis.pipeline(transaction=True) as pipe:
+        for name in names:
+            pipe.get(keys.route_state(name))
+            pipe.hgetall(keys.route_releases(name))
+        replies = await pipe.execute()
+    found: dict[str, RouteSnapshot] = {}
+    for index, name in enumerate(names):
+        raw_state, raw_releases = replies[2 * index], replies[2 * index + 1]
+        if raw_state is None:
+            continue
+        try:
+            releases = {_text(r): _release_decoder.decode(b) for r, b in raw_releases.items()}
+            found[name] = RouteSnapshot(state=_state_decoder.decode(raw_state), releases=releases)
+        except msgspec.DecodeError as error:
+            raise BadRouteData(f"route {name}: {error}") from None
+    return found
+
+
 async def read_providers(
     redis: aioredis.Redis, current: dict[str, ProviderSpec]
 ) -> dict[str, ProviderSpec]:
@@ -118,6 +138,13 @@ async def read_snapshot(redis: aioredis.Redis, current: Snapshot) -> Snapshot:
             route = current.routes.get(name)
         if route is not None:
             routes[name] = route
+    groups = {r.state.group for r in routes.values() if r.state.group is not None}
+    for group in sorted(groups):  # a group's routes again, together: one change set, whole
+        try:
+            members = [n for n, r in routes.items() if r.state.group == group]
+            routes.update(await read_routes(redis, members))
+        except BadRouteData as error:
+            log.error("keeping the routes read one by one: %s", error)
     return Snapshot(routes=routes, providers=await read_providers(redis, current.providers))
 
 
@@ -245,13 +272,19 @@ class Syncer:
                 return
             try:
                 route = await read_route(self.redis, event.route)
+                # Route groups: a change set moves every route of the group in one script, so
+                # read the group's routes together (MULTI) and swap them in at once.
+                group = route.state.group if route is not None else None
+                members = [n for n, r in current.routes.items() if r.state.group == group]
+                grouped = await read_routes(self.redis, members) if group else {}
             except BadRouteData as error:
                 log.error("keeping the served version: %s", error)
                 return
             routes = dict(current.routes)
+            routes.update(grouped)
             if route is None:
                 routes.pop(event.route, None)
-            else:
+            elif event.route not in grouped:
                 routes[event.route] = route
             await self._publish(Snapshot(routes=routes, providers=current.providers))
         elif isinstance(event, RouteDeleted):

@@ -1,6 +1,6 @@
 """Route groups: 10,000 keys get all-new or all-old across two routes of a group at every
 weight (the gateway's own routing objects), a change set flips both routes in one atomic,
-audited step that concurrent Redis readers never see half of, and gateways follow it."""
+audited step that neither a Redis reader nor a gateway's routing table ever shows half of."""
 
 import asyncio
 
@@ -86,7 +86,21 @@ async def test_change_set_is_atomic_audited_and_followed_by_gateways(
                 seen_mixed.append((router.weights_bp, agent.weights_bp))
             await asyncio.sleep(0)
 
-    watching = asyncio.create_task(reader())
+    def grouped_on_gateway() -> bool:
+        table = gateway.context.holder.table.routes
+        return all(n in table and table[n].salt == "checkout" for n in ("router", "agent"))
+
+    await wait_for(grouped_on_gateway, timeout_s=3)
+
+    async def gateway_reader():  # the gateway's routing table, between any two of its steps
+        while not stop.is_set():
+            table = gateway.context.holder.table.routes
+            router, agent = table["router"].snapshot.state, table["agent"].snapshot.state
+            if router.weights_bp.get("r2", 0) != agent.weights_bp.get("r3", 0):
+                seen_mixed.append(("gateway", router.weights_bp, agent.weights_bp))
+            await asyncio.sleep(0)
+
+    watching = asyncio.gather(reader(), gateway_reader())
     for percent in (1, 5, 25, 50, 75, 100, 0, 30):
         body = {"releases": {"router": "r2", "agent": "r3"}, "percent": percent, "reason": "step"}
         done = await api.ok("POST", "/admin/groups/checkout/changes", body, role="operator")
