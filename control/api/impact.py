@@ -10,7 +10,7 @@ from control.api.routes import shown
 from control.impact.compute import Impact
 from control.impact.read import read_impact
 from control.impact.users import AffectedUser, read_users
-from control.routes import changes, views
+from control.routes import operations, views
 from control.routes.audit import since_ms
 
 
@@ -57,8 +57,8 @@ async def get_users(call: Call, query: ImpactQuery) -> list[AffectedUser]:
     role="admin",
     summary="Opt in or out of recording affected user keys (personal data) with a retention",
 )
-async def put_record_users(call: Call, body: changes.RecordUsersIn) -> views.RouteOut:
-    data = await changes.record_users(call.store, call.param("route"), body, actor=call.actor)
+async def put_record_users(call: Call, body: operations.RecordUsersIn) -> views.RouteOut:
+    data = await operations.record_users(call.store, call.param("route"), body, actor=call.actor)
     return await shown(call, data)
 
 

@@ -7,7 +7,7 @@ import msgspec
 from control.api.endpoint import Call, endpoint
 from control.registry.releases import ReleaseIn
 from control.reviews import store as reviews
-from control.routes import changes, views
+from control.routes import changes, operations, views
 from control.routes.resolve import Resolution, ResolveQuery, resolve
 from control.windows.check import active_freeze
 
@@ -124,8 +124,8 @@ async def unpin(call: Call, body: changes.PinIn) -> views.RouteOut:
     summary="Kill switch: one release for every call, overriding weights, pins and rollouts "
     "(allowed in a freeze; opens a needs-review item)",
 )
-async def kill(call: Call, body: changes.KillIn) -> views.RouteOut:
-    data = await changes.kill(
+async def kill(call: Call, body: operations.KillIn) -> views.RouteOut:
+    data = await operations.kill(
         call.store, call.param("route"), body, actor=call.actor, now=call.now()
     )
     return await shown(call, data)
@@ -133,7 +133,7 @@ async def kill(call: Call, body: changes.KillIn) -> views.RouteOut:
 
 @endpoint("POST", "/admin/routes/{route}/unkill", role="operator", summary="Lift the kill switch")
 async def unkill(call: Call, body: changes.PinIn) -> views.RouteOut:
-    data = await changes.unkill(call.store, call.param("route"), body, actor=call.actor)
+    data = await operations.unkill(call.store, call.param("route"), body, actor=call.actor)
     return await shown(call, data)
 
 

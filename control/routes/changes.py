@@ -12,22 +12,18 @@ from typing import Annotated, Any
 
 import msgspec
 
-from control.durations import duration_s
 from control.errors import BadInput, Conflict
 from control.registry import releases as release_rules
 from control.registry import rules
-from control.reviews.model import Review
-from control.reviews.model import encoder as review_encoder
 from control.routes import transitions
+from control.routes.emergencies import Emergency, emergency
 from control.routes.views import RouteData, read
 from control.routes.weights import percent_to_bp
 from control.store import NewRelease, Store
 from control.windows.check import guard
-from control.windows.schedule import Freeze
 from gateway.contract import keys
 from gateway.contract.bucketing import release_number
 from gateway.contract.snapshot import RouteState
-from gateway.contract.telemetry import affected_users
 
 MAX_ATTEMPTS = 20
 
@@ -76,40 +72,12 @@ class RollbackIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     emergency: bool = False
 
 
-class KillIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    release: str  # served to every call of the route until the kill switch is lifted
-    reason: Reason
-
-
 class PinIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     reason: Reason
     expected_revision: Revision | None = None
 
 
 Plan = Callable[[RouteData], tuple[RouteState, NewRelease | None]]
-
-
-class Emergency(msgspec.Struct, frozen=True):
-    """What an emergency change writes: audit evidence and a needs-review item."""
-
-    evidence: bytes
-    review: bytes
-
-
-def emergency(
-    route: str, action: str, actor: str, reason: str, overrode: Freeze | None, now: datetime
-) -> Emergency:
-    overrode_view = msgspec.to_builtins(overrode) if overrode is not None else None
-    review = Review(
-        route=route,
-        action=action,
-        actor=actor,
-        reason=reason,
-        overrode=overrode_view,
-        opened_at=now,
-    )
-    evidence = {"emergency": True, "overrode": overrode_view}
-    return Emergency(evidence=msgspec.json.encode(evidence), review=review_encoder.encode(review))
 
 
 def _stale(route: str, current: int | None, expected: int) -> Conflict:
@@ -290,38 +258,6 @@ async def rollback(
     )
 
 
-async def kill(
-    store: Store, route: str, body: KillIn, *, actor: str, now: datetime | None = None
-) -> RouteData:
-    """Engage the kill switch: always an emergency change, allowed in a freeze, reviewed."""
-    urgent = emergency(route, "route.kill", actor, body.reason, None, now or datetime.now(UTC))
-    return await _commit(
-        store,
-        route,
-        lambda data: (transitions.kill(data.state, body.release, data.releases), None),
-        action="route.kill",
-        actor=actor,
-        reason=body.reason,
-        urgent=urgent,
-    )
-
-
-async def unkill(store: Store, route: str, body: PinIn, *, actor: str) -> RouteData:
-    """Lift the kill switch (a normal change: the weights decide again)."""
-    data = await read(store, route)
-    if data.state.kill_switch is None:
-        return data  # nothing to lift, nothing to audit
-    return await _commit(
-        store,
-        route,
-        lambda current: (transitions.unkill(current.state), None),
-        action="route.unkill",
-        actor=actor,
-        reason=body.reason,
-        expected_revision=body.expected_revision,
-    )
-
-
 async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor: str) -> RouteData:
     data = await read(store, route)
     if data.state.pinned == pin and body.expected_revision in (None, data.state.revision):
@@ -335,38 +271,3 @@ async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor:
         reason=body.reason,
         expected_revision=body.expected_revision,
     )
-
-
-class RecordUsersIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Opt-in: keep the sticky keys each release served, for proactive notification. These are
-    personal data: off by default, kept only `retention`, deleted when switched off."""
-
-    enabled: bool
-    retention: str = "30d"  # "12h", "30d", … at most 365d
-    reason: Reason
-
-
-MAX_USER_RETENTION_S = 365 * 86400
-
-
-async def record_users(store: Store, route: str, body: RecordUsersIn, *, actor: str) -> RouteData:
-    retention_s = 0
-    if body.enabled:
-        parsed = duration_s(body.retention)
-        if parsed is None or not 0 < parsed <= MAX_USER_RETENTION_S:
-            raise BadInput(
-                f"retention: {body.retention!r} must be a duration like 12h or 30d, at most 365d",
-                field="retention",
-            )
-        retention_s = parsed
-    data = await _commit(
-        store,
-        route,
-        lambda current: (transitions.record_users(current.state, retention_s), None),
-        action="route.record_users",
-        actor=actor,
-        reason=body.reason,
-    )
-    if not body.enabled:  # switched off: the recorded keys go too
-        await store.redis.delete(*(affected_users(route, r) for r in data.releases))
-    return data
