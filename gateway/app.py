@@ -63,6 +63,9 @@ async def error_layer(request: web.Request, handler: Handler) -> web.StreamRespo
 def snapshot_status(holder: SnapshotHolder) -> SnapshotStatus:
     return SnapshotStatus(
         revisions={name: route.revision for name, route in holder.table.routes.items()},
+        weights_bp={
+            name: route.snapshot.state.weights_bp for name, route in holder.table.routes.items()
+        },
         rejected=list(holder.table.rejected),
         staleness_s=holder.staleness_s(),
         redis_connected=holder.redis_connected,
@@ -87,6 +90,7 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
         log.warning("no Redis URL: the gateway serves only its last-known-good snapshot")
         snapshot = load_file(settings.snapshot_file)
         if snapshot is not None:
+            await context.holder.prepare(snapshot)
             context.holder.apply(snapshot, "file")
         yield
         context.client.close()
@@ -96,7 +100,7 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(RedisError, OSError, TimeoutError):
         # A first load bounded in time; Redis being down must not stop the start.
         await asyncio.wait_for(syncer.full_reload(), timeout=2.0)
-    syncer.start_from_file()
+    await syncer.start_from_file()
     store = TelemetryStore(
         redis,
         context.recorder,

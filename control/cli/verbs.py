@@ -14,6 +14,7 @@ import msgspec
 from control.cli import output
 from control.cli.apply import apply
 from control.cli.client import AdminClient, ApiError, Unreachable, find_token
+from control.cli.retry import describe as describe_retry
 from control.registry.declared import parse
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE = 1, 2, 3, 4
@@ -92,7 +93,8 @@ def _route_table(route: Any) -> str:
         for r in route["releases"]
     ]
     headers = ["RELEASE", "WEIGHT%", "CHANGE", "PROMPT", "MODEL", "PARAMS", "ARTIFACTS"]
-    return f"{head}\n{output.table([*headers, 'AUTHOR', 'CREATED', 'NOTE'], rows)}"
+    table = output.table([*headers, "AUTHOR", "CREATED", "NOTE"], rows)
+    return f"{head}\n{table}\n{describe_retry(route.get('retry'))}"
 
 
 def _show(args: argparse.Namespace, route: Any) -> int:
@@ -203,6 +205,8 @@ def _change(entry: Any) -> str:
         parts.append(f"stable {before['stable']} -> {after['stable']}")
     if before["pinned"] != after["pinned"]:
         parts.append("pinned" if after["pinned"] else "unpinned")
+    if before.get("retry") != after.get("retry"):
+        parts.append(describe_retry(after.get("retry")))
     if entry["release"]:
         parts.append(f"+{entry['release']}")
     return "; ".join(parts)

@@ -10,7 +10,7 @@ import msgspec
 
 from control.errors import BadInput
 from gateway.contract.bucketing import BUCKETS
-from gateway.contract.snapshot import RouteState
+from gateway.contract.snapshot import RetryPolicy, RouteState
 
 
 def _require(field: str, release: str, known: Collection[str], route: str) -> None:
@@ -58,3 +58,7 @@ def rollback(state: RouteState, to: str | None, known: Collection[str]) -> Route
 
 def pinned(state: RouteState, pin: bool) -> RouteState:
     return msgspec.structs.replace(state, revision=state.revision + 1, pinned=pin)
+
+
+def retry(state: RouteState, policy: RetryPolicy | None) -> RouteState:
+    return msgspec.structs.replace(state, revision=state.revision + 1, retry=policy)

@@ -12,7 +12,7 @@ from control.routes.weights import bp_to_percent
 from control.store import Store, text
 from gateway.contract import keys
 from gateway.contract.bucketing import release_number
-from gateway.contract.snapshot import ModelSpec, PromptSpec, ReleaseSpec, RouteState
+from gateway.contract.snapshot import ModelSpec, PromptSpec, ReleaseSpec, RetryPolicy, RouteState
 
 
 class ReleaseOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +37,7 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     sticky: bool
     pinned: bool
     releases: list[ReleaseOut]
+    retry: RetryPolicy | None = None  # retries and canary fallback; None: off
     rollout: None = None  # the running canary rollout, when there is one
 
 
@@ -115,6 +116,7 @@ def view(data: RouteData) -> RouteOut:
         sticky=state.sticky,
         pinned=state.pinned,
         releases=[release_view(data, r) for r in ids],
+        retry=state.retry,
     )
 
 

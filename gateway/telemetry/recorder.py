@@ -30,12 +30,14 @@ class ReleaseStats:
 
     __slots__ = (
         "added",
+        "fallbacks",
         "feedback",
         "input_usd_per_mtok",
         "latency",
         "outcomes",
         "output_usd_per_mtok",
         "release",
+        "retries",
         "route",
         "status_classes",
         "sums",
@@ -60,6 +62,8 @@ class ReleaseStats:
         self.input_usd_per_mtok = 0.0  # set from the model version when the release is compiled
         self.output_usd_per_mtok = 0.0
         self.feedback: dict[str, int] = dict.fromkeys(FEEDBACK_KINDS, 0)  # posted to this process
+        self.retries = 0  # upstream attempts repeated (a call may repeat several)
+        self.fallbacks = 0  # failed calls answered by the route's stable release instead
 
     @property
     def cost_usd(self) -> float:

@@ -31,7 +31,7 @@ async def test_every_protected_endpoint_needs_a_valid_token(api, redis):
             assert status == 401, (method, path, headers, body)
             assert body["error"]["code"] == "unauthorized"
         checked += 1
-    assert checked == 19
+    assert checked == 20
     assert await redis_contents(redis) == before
 
 
