@@ -14,7 +14,7 @@ import time
 from aiohttp import web
 
 from gateway.errors import GatewayError
-from gateway.forward import drain, failure, no_target, open_exchange
+from gateway.forward import drain, failure, open_exchange
 from gateway.retry import RETRY_STATUSES, Retry, retry_after_ms, retry_after_s
 from gateway.snapshot import ServedRelease
 from gateway.upstream.client import UpstreamClient, UpstreamTarget
@@ -24,15 +24,13 @@ from gateway.upstream.exchange import ConnectFailed, Exchange, ResponseHead
 async def send(
     client: UpstreamClient,
     release: ServedRelease,
-    target: UpstreamTarget | None,
+    target: UpstreamTarget,
     data: bytes,
     extra_headers: bytes,
     streaming: bool,
     rng: random.Random,
 ) -> tuple[Exchange, ResponseHead]:
     """The exchange and its head, after any retries; raises GatewayError for a failure."""
-    if target is None:
-        raise no_target(release)
     retry = release.retry
     if retry is None:
         try:

@@ -57,6 +57,10 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     # the provider key belongs to the gateway's account: the caller's account headers would not
     "openai-organization",
     "openai-project",
+    # other kinds' key headers, and the API version the gateway sets for its provider
+    "api-key",
+    "x-api-key",
+    "anthropic-version",
 }
 # Upstream headers the gateway sets itself.
 _NOT_RELAYED = HOP_BY_HOP | {"content-length", "date", "server", "content-encoding"}

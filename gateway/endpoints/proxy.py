@@ -20,6 +20,7 @@ from gateway.errors import UPSTREAM_REFUSALS, GatewayError
 from gateway.forward import (
     drain,
     forwarded_headers,
+    no_target,
     outcome_for_status,
     relay_buffered,
     relay_stream,
@@ -130,6 +131,8 @@ async def _forward(
     streaming = chat and payload.get("stream") is True
     tap = dialect.tap(payload) if streaming else None
     target = release.chat_target if chat else release.embeddings_target
+    if target is None:
+        raise no_target(release)
     data = dialect.encode(payload)
     call.upstream_started = time.perf_counter()
     exchange, head = await attempts.send(
