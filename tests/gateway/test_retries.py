@@ -77,6 +77,9 @@ async def test_a_transient_failure_is_retried_to_success(
     # upstream calls 2, 4, … 18 failed, and each was retried once, successfully
     assert len(simulator.received()) == 19
     assert stats(gateway).outcomes["ok"] == 10 and stats(gateway).retries == 9
+    async with http.get(f"{gateway.url}/metrics") as response:
+        metrics = await response.text()
+    assert 'turnout_upstream_retries_total{release="r1",route="bot"} 9.0' in metrics
 
 
 async def test_retry_after_is_honoured_up_to_the_cap(
@@ -166,6 +169,9 @@ async def test_a_failing_canary_falls_back_to_stable_and_keeps_its_failure(
     assert simulator.state.calls == {"sim-bad": fell, "sim-chat": 60}
     assert stats(gateway, "r2").outcomes["upstream_5xx"] == fell
     assert stats(gateway, "r2").fallbacks == fell
+    async with http.get(f"{gateway.url}/metrics") as response:
+        metrics = await response.text()
+    assert f'turnout_fallbacks_total{{release="r2",route="bot"}} {fell}.0' in metrics
     assert stats(gateway, "r1").outcomes["ok"] == 60
 
     # a caller who pins the canary gets its failure, not stable's answer
