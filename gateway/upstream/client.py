@@ -78,9 +78,6 @@ class UpstreamClient:
             pool.max_connections = max_connections
         return pool
 
-    def pools(self) -> list[ConnectionPool]:
-        return list(self._pools.values())
-
     async def send(
         self,
         target: UpstreamTarget,

@@ -40,7 +40,7 @@ class Origin:
 
 class ConnectionPool:
     """Connections to one origin, over TLS with a context built beforehand (never per call),
-    directly or through a CONNECT proxy. `handshakes` counts the connections opened."""
+    directly or through a CONNECT proxy. `opened` counts the connections (TLS handshakes)."""
 
     def __init__(
         self,
