@@ -10,6 +10,7 @@ stream is being relayed nothing is retried.
 import asyncio
 import random
 import time
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -21,7 +22,7 @@ from gateway.upstream.client import UpstreamClient, UpstreamTarget
 from gateway.upstream.exchange import ConnectFailed, Exchange, ResponseHead
 
 
-async def send(
+def send(
     client: UpstreamClient,
     release: ServedRelease,
     target: UpstreamTarget,
@@ -29,15 +30,28 @@ async def send(
     extra_headers: bytes,
     streaming: bool,
     rng: random.Random,
-) -> tuple[Exchange, ResponseHead]:
-    """The exchange and its head, after any retries; raises GatewayError for a failure."""
+) -> Awaitable[tuple[Exchange, ResponseHead]]:
+    """The exchange and its head, after any retries; raises GatewayError for a failure. A
+    plain function choosing the coroutine, so a call without a policy awaits no extra layer."""
     retry = release.retry
     if retry is None:
-        try:
-            return await open_exchange(client, target, data, extra_headers, streaming)
-        except OSError as error:  # TimeoutError, ConnectFailed and ProtocolError included
-            raise failure(error, target) from None
-    return await _with_retries(retry, client, target, data, extra_headers, streaming, rng)
+        return _once(client, target, data, extra_headers, streaming)
+    return _with_retries(retry, client, target, data, extra_headers, streaming, rng)
+
+
+async def _once(
+    client: UpstreamClient, target: UpstreamTarget, data: bytes, headers: bytes, streaming: bool
+) -> tuple[Exchange, ResponseHead]:
+    exchange: Exchange | None = None
+    try:
+        exchange = await client.send(target, data, streaming, headers)
+        return exchange, await exchange.head()
+    except asyncio.CancelledError:
+        if exchange is not None:
+            exchange.abandon()
+        raise
+    except OSError as error:  # TimeoutError, ConnectFailed and ProtocolError included
+        raise failure(error, target) from None
 
 
 async def _with_retries(
