@@ -32,13 +32,6 @@ class Tap(Protocol):
     def rest(self) -> bytes: ...
 
 
-def _encode(payload: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(payload)
-    except orjson.JSONEncodeError:  # loaded JSON always encodes, but for orjson's depth limit
-        raise too_deep() from None
-
-
 class OpenAIDialect:
     """OpenAI's wire format, as every OpenAI-compatible server speaks it: pass-through."""
 
@@ -46,7 +39,10 @@ class OpenAIDialect:
     has_embeddings = True
 
     def encode(self, payload: dict[str, Any]) -> bytes:
-        return _encode(payload)
+        try:
+            return orjson.dumps(payload)
+        except orjson.JSONEncodeError:  # loaded JSON always encodes, but for orjson's depth
+            raise too_deep() from None
 
     def tap(self, payload: dict[str, Any]) -> Tap:
         return StreamTap(hide_usage=not ask_for_usage(payload))
@@ -134,7 +130,7 @@ class AnthropicDialect(OpenAIDialect):
     has_embeddings = False
 
     def encode(self, payload: dict[str, Any]) -> bytes:
-        return _encode(anthropic.to_messages_request(payload))
+        return super().encode(anthropic.to_messages_request(payload))
 
     def tap(self, payload: dict[str, Any]) -> Tap:
         return AnthropicTap(include_usage=wants_usage(payload))

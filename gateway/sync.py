@@ -154,7 +154,10 @@ class SnapshotHolder:
 
     async def prepare(self, snapshot: Snapshot) -> None:
         """Build the TLS contexts the snapshot's providers need, in a worker thread (it reads
-        CA files), so compiling the table and serving calls only look them up."""
+        CA files), so compiling the table and serving calls only look them up. A change that
+        leaves the providers as they are (a flip) skips it."""
+        if self.loaded and snapshot.providers == self.table.snapshot.providers:
+            return
         bundles = [
             p.ca_bundle
             for p in snapshot.providers.values()
