@@ -1,8 +1,9 @@
 """Writing routes and providers in the contract's shape, and announcing the change.
 
 The minimal writer the tests use for fixtures (the admin API and the demo go through
-`control.routes.changes`, which also audits). Creating a route writes its
-releases, state and index entry in one MULTI/EXEC, then publishes.
+`control.routes.changes`, which also audits). Creating a route indexes its name, then writes
+its releases and state in one MULTI/EXEC (one slot on Redis Cluster), then publishes; readers
+skip an indexed name without a state.
 """
 
 import msgspec
@@ -21,6 +22,7 @@ async def put_provider(redis: aioredis.Redis, provider: ProviderSpec) -> None:
 
 
 async def put_route(redis: aioredis.Redis, state: RouteState, releases: list[ReleaseSpec]) -> None:
+    await redis.sadd(keys.ROUTE_INDEX, state.name)  # another slot than the route's keys
     async with redis.pipeline(transaction=True) as pipe:
         if releases:
             pipe.hset(
@@ -28,7 +30,6 @@ async def put_route(redis: aioredis.Redis, state: RouteState, releases: list[Rel
                 mapping={release.id: _encoder.encode(release) for release in releases},
             )
         pipe.set(keys.route_state(state.name), _encoder.encode(state))
-        pipe.sadd(keys.ROUTE_INDEX, state.name)
         await pipe.execute()
     await announce_route(redis, state)
 

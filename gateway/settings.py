@@ -7,6 +7,15 @@ from typing import Annotated, Any
 import msgspec
 
 from gateway.telemetry.recorder import DEFAULT_CALL_QUEUE_LIMIT
+from gateway.upstream.exchange import DEFAULT_BODY_LIMIT_BYTES as DEFAULT_UPSTREAM_BODY_LIMIT
+from gateway.upstream.tunnel import ProxyRoute, ProxySettingError
+
+# Standard variables read when the TURNOUT_ one is not set, in this order.
+_STANDARD_VARIABLES = {
+    "redis_url": ("REDIS_URL",),
+    "https_proxy": ("HTTPS_PROXY", "https_proxy"),
+    "no_proxy": ("NO_PROXY", "no_proxy"),
+}
 
 DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024
 
@@ -23,11 +32,19 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str = "./data"
     workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
     body_limit_bytes: Annotated[int, msgspec.Meta(ge=1024)] = DEFAULT_BODY_LIMIT_BYTES
+    # a buffered (non-streaming) upstream answer larger than this is refused with a 502
+    upstream_body_limit_bytes: Annotated[int, msgspec.Meta(ge=1024, le=2**40)] = (
+        DEFAULT_UPSTREAM_BODY_LIMIT
+    )
     poll_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     api_keys: str = ""  # TURNOUT_API_KEYS: "app:token" or "app:pin:token", comma-separated
     flush_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # telemetry batches to Redis
     call_ttl_s: Annotated[int, msgspec.Meta(ge=60)] = 7 * 24 * 3600  # feedback attribution window
     call_queue_limit: Annotated[int, msgspec.Meta(ge=0)] = DEFAULT_CALL_QUEUE_LIMIT
+    # PEM file of CAs that verify providers without a ca_bundle of their own (else: system store)
+    ca_bundle: str | None = None
+    https_proxy: str | None = None  # TURNOUT_HTTPS_PROXY, else HTTPS_PROXY: an http:// proxy URL
+    no_proxy: str = ""  # TURNOUT_NO_PROXY, else NO_PROXY: hosts reached without the proxy
 
     def __repr__(self) -> str:  # api_keys holds secrets
         return f"GatewaySettings(host={self.host!r}, port={self.port}, workers={self.workers})"
@@ -38,6 +55,12 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def client_keys(self) -> dict[str, ClientKey]:
         return parse_client_keys(self.api_keys)
+
+    def proxy_route(self) -> ProxyRoute:
+        try:
+            return ProxyRoute(self.https_proxy, self.no_proxy)
+        except ProxySettingError as error:
+            raise SettingsError(str(error)) from None
 
 
 class SettingsError(ValueError):
@@ -62,19 +85,23 @@ def parse_client_keys(text: str) -> dict[str, ClientKey]:
 def load_settings(flags: dict[str, Any]) -> GatewaySettings:
     """Flags (None = not given) over `TURNOUT_<FIELD>` variables over defaults; one clear error.
 
-    `REDIS_URL` is honoured as well as `TURNOUT_REDIS_URL`.
+    `REDIS_URL`, `HTTPS_PROXY` and `NO_PROXY` are honoured when their `TURNOUT_` variable is
+    not set.
     """
     raw: dict[str, Any] = {}
     for name in GatewaySettings.__struct_fields__:
         value = os.environ.get(f"TURNOUT_{name.upper()}")
         if value is not None:
             raw[name] = value
-    if "redis_url" not in raw and os.environ.get("REDIS_URL"):
-        raw["redis_url"] = os.environ["REDIS_URL"]
+    for name, variables in _STANDARD_VARIABLES.items():
+        found = next((os.environ[v] for v in variables if os.environ.get(v)), None)
+        if name not in raw and found is not None:
+            raw[name] = found
     raw.update({k: v for k, v in flags.items() if v is not None})
     try:
         settings = msgspec.convert(raw, GatewaySettings, strict=False)
     except msgspec.ValidationError as error:
         raise SettingsError(f"invalid setting: {error}") from None
     settings.client_keys()  # fail fast on malformed TURNOUT_API_KEYS
+    settings.proxy_route()  # and on a proxy URL that does not parse
     return settings

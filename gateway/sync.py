@@ -26,6 +26,7 @@ from gateway.contract.snapshot import (
 )
 from gateway.snapshot import RoutingTable
 from gateway.telemetry.recorder import Recorder
+from gateway.upstream.client import UpstreamClient
 
 log = logging.getLogger("turnout.sync")
 
@@ -168,17 +169,32 @@ def save_file(path: Path, snapshot: Snapshot) -> None:
 class SnapshotHolder:
     """The current routing table plus how fresh it is. Lives on the app; read by handlers."""
 
-    def __init__(self, recorder: Recorder, file: Path | None) -> None:
+    def __init__(self, recorder: Recorder, file: Path | None, client: UpstreamClient) -> None:
         self.recorder = recorder
         self.file = file
-        self.table = RoutingTable(EMPTY, recorder)
+        self.client = client
+        self.table = RoutingTable(EMPTY, recorder, client)
         self.loaded = False
         self.source = "none"
         self.last_confirmed = 0.0  # monotonic time Redis last confirmed the table was current
         self.redis_connected = False
 
+    async def prepare(self, snapshot: Snapshot) -> None:
+        """Build the TLS contexts the snapshot's providers need, in a worker thread (it reads
+        CA files), so compiling the table and serving calls only look them up. A change that
+        leaves the providers as they are (a flip) skips it."""
+        if self.loaded and snapshot.providers == self.table.snapshot.providers:
+            return
+        bundles = [
+            p.ca_bundle
+            for p in snapshot.providers.values()
+            if p.base_url.lower().startswith("https:")
+        ]
+        if bundles:
+            await asyncio.to_thread(self.client.tls.prepare, bundles)
+
     def apply(self, snapshot: Snapshot, source: str) -> None:
-        table = RoutingTable(snapshot, self.recorder, self.table)
+        table = RoutingTable(snapshot, self.recorder, self.client, self.table)
         for route, reason in table.rejected.items():
             if self.table.rejected.get(route) != reason:
                 log.error(
@@ -212,11 +228,12 @@ class Syncer:
     def stop(self) -> None:
         self._stopping = True
 
-    def start_from_file(self) -> None:
+    async def start_from_file(self) -> None:
         if self.holder.file is None or self.holder.loaded:
             return
         snapshot = load_file(self.holder.file)
         if snapshot is not None:
+            await self.holder.prepare(snapshot)
             self.holder.apply(snapshot, "file")
             log.warning("serving from last-known-good snapshot file %s", self.holder.file)
 
@@ -308,6 +325,7 @@ class Syncer:
         self.holder.confirm()
 
     async def _publish(self, snapshot: Snapshot) -> None:
+        await self.holder.prepare(snapshot)
         self.holder.apply(snapshot, "redis")
         if self.holder.file is not None:
             await asyncio.to_thread(save_file, self.holder.file, snapshot)

@@ -305,3 +305,32 @@ async def admin_factory() -> AsyncIterator[AdminFactory]:
     yield start
     for admin in started:
         await admin.stop()
+
+
+# --- Redis Cluster -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A 3-master Redis Cluster shared by the run's cluster tests (they flush it before use)."""
+    from tests.redis_cluster import LocalCluster
+
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def replicated_cluster(tmp_path: Path) -> Iterator[Any]:
+    """3 masters with one replica each, for failover tests (a cluster of its own)."""
+    from tests.redis_cluster import LocalCluster
+
+    cluster = LocalCluster(tmp_path / "cluster", replicas=1)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

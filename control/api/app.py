@@ -12,6 +12,7 @@ from importlib import metadata
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from control.api import (
     audit,
@@ -125,6 +126,20 @@ async def _webhook_worker(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def healthz(_request: web.Request) -> web.Response:
+    """Liveness for container and Kubernetes probes: the process serves HTTP (no auth, no I/O)."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: Redis answers, so admin calls can succeed (no auth; names no secret)."""
+    try:
+        await request.app[STORE].redis.ping()
+    except (RedisError, OSError) as error:
+        return web.json_response({"ready": False, "redis": str(error)}, status=503)
+    return web.json_response({"ready": True})
+
+
 def build_admin_app(
     settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
 ) -> web.Application:
@@ -143,4 +158,6 @@ def build_admin_app(
 
     app.router.add_get(OPENAPI_PATH, serve_openapi)
     app.router.add_get("/metrics", metrics.serve_metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     return app

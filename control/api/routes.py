@@ -1,5 +1,6 @@
-"""Admin endpoints for routes: create, read, add releases, flip, promote, roll back, pin, and
-resolve a sticky key. Every change is one atomic, audited step (`control.routes.changes`).
+"""Admin endpoints for routes: create, read, add releases, flip, promote, roll back, pin, set
+the retry policy, and resolve a sticky key. Every change is one atomic, audited step
+(`control.routes.changes`).
 """
 
 import msgspec
@@ -138,6 +139,17 @@ async def unkill(call: Call, body: changes.PinIn) -> views.RouteOut:
 
 
 @endpoint(
+    "PUT",
+    "/admin/routes/{route}/retry",
+    role="operator",
+    summary="Set (or, with null, turn off) the route's retries, retry budget and canary fallback",
+)
+async def put_retry(call: Call, body: changes.RetryIn) -> views.RouteOut:
+    data = await changes.set_retry(call.store, call.param("route"), body, actor=call.actor)
+    return await shown(call, data)
+
+
+@endpoint(
     "GET",
     "/admin/resolve",
     role="viewer",
@@ -159,5 +171,6 @@ ENDPOINTS = [
     unpin,
     kill,
     unkill,
+    put_retry,
     resolve_key,
 ]

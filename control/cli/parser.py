@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from control.cli import retry as cli_retry
 from control.cli import stats as cli_stats
 from control.cli import verbs
 from control.cli.client import DEFAULT_URL
@@ -96,6 +97,8 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
         pinning.add_argument("route")
         pinning.set_defaults(verb=name)
         _reason(pinning)
+
+    cli_retry.add_parsers(commands, common, verbs.runner(cli_retry.retry))
 
     resolve = verb("resolve", "which release a sticky key gets now", verbs.resolve)
     resolve.add_argument("route")

@@ -14,6 +14,7 @@ import msgspec
 from control.cli import output
 from control.cli.apply import apply
 from control.cli.client import AdminClient, ApiError, Unreachable, find_token
+from control.cli.retry import describe as describe_retry
 from control.cli.windows import window_span
 from control.registry.declared import parse
 
@@ -105,6 +106,7 @@ def _route_table(route: Any) -> str:
             f"({review['reason']}); turnout review ack {route['name']} {review['id']} --note ..."
         )
     lines.append(output.table([*headers, "AUTHOR", "CREATED", "NOTE"], rows))
+    lines.append(describe_retry(route.get("retry")))
     return "\n".join(lines)
 
 
@@ -237,6 +239,8 @@ def _change(entry: Any) -> str:
     if before.get("kill_switch") != after.get("kill_switch"):
         killed = after.get("kill_switch")
         parts.append(f"kill switch -> {killed}" if killed else "kill switch lifted")
+    if before.get("retry") != after.get("retry"):
+        parts.append(describe_retry(after.get("retry")))
     if entry["release"]:
         parts.append(f"+{entry['release']}")
     return "; ".join(parts)

@@ -35,7 +35,8 @@ async def read_impact(
     active = active_minutes(release, minutes, buckets)
     async with redis.pipeline(transaction=False) as pipe:
         for minute in active:
-            pipe.pfcount(tk.sticky_keys_minute(route, release, minute))
+            # execute_command: redis-py's cluster pipeline refuses `pfcount` by name
+            pipe.execute_command("PFCOUNT", tk.sticky_keys_minute(route, release, minute))
         counts = await pipe.execute()
     users = {m: int(c) for m, c in zip(active, counts, strict=True)}
     chosen = [b for m, b in zip(minutes, buckets, strict=True) if m in users]

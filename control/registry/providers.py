@@ -2,22 +2,24 @@
 keys are never in Redis, never in an answer, never logged. Upserts are audited.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
 from control.registry import rules
 from control.store import Store, text
 from gateway.contract import keys
-from gateway.contract.snapshot import ProviderSpec
+from gateway.contract.snapshot import ProviderKind, ProviderSpec
 
 
 class ProviderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    base_url: str  # http(s) URL of an OpenAI-compatible API, e.g. "https://api.openai.com/v1"
-    kind: Literal["openai"] = "openai"
+    base_url: str  # http(s) URL of the API, e.g. "https://api.openai.com/v1"
+    kind: ProviderKind = "openai"  # openai (any OpenAI-compatible API), azure_openai, anthropic
     api_key_env: str | None = None  # name of the environment variable holding the key
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     max_connections: Annotated[int, msgspec.Meta(ge=1)] = 256
+    api_version: str | None = None  # azure_openai: the `api-version`, e.g. "2024-10-21"
+    ca_bundle: str | None = None  # PEM file of CAs for this provider, a path on the gateway hosts
     reason: str = ""  # recorded in the audit trail
 
 
@@ -35,6 +37,8 @@ def spec(name: str, body: ProviderIn) -> ProviderSpec:
     rules.check_name("name", name)
     rules.check_base_url("base_url", body.base_url)
     rules.check_env_name("api_key_env", body.api_key_env)
+    rules.check_api_version("api_version", body.kind, body.api_version)
+    rules.check_file_path("ca_bundle", body.ca_bundle)
     return ProviderSpec(
         name=name,
         base_url=body.base_url,
@@ -42,6 +46,8 @@ def spec(name: str, body: ProviderIn) -> ProviderSpec:
         api_key_env=body.api_key_env,
         timeout_s=body.timeout_s,
         max_connections=body.max_connections,
+        api_version=body.api_version,
+        ca_bundle=body.ca_bundle,
     )
 
 

@@ -15,6 +15,7 @@ NAME_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or di
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _REF = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63})@([1-9][0-9]{0,8})$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_API_VERSION = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(-[A-Za-z0-9.]{1,32})?$")
 
 PROMPT_ROLES = ("system", "developer", "user", "assistant")
 # Release and model params are merged into the caller's body; these keys would replace what the
@@ -50,6 +51,26 @@ def check_base_url(field: str, url: str) -> None:
         parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
     except ValueError:
         raise BadInput(f"{field}: {url!r} has an invalid port", field=field) from None
+
+
+def check_api_version(field: str, kind: str, version: str | None) -> None:
+    """Azure OpenAI needs its `api-version`; no other kind takes one."""
+    if kind == "azure_openai":
+        if version is None or not _API_VERSION.match(version):
+            raise BadInput(
+                f"{field}: an azure_openai provider needs its api-version, like '2024-10-21'",
+                field=field,
+            )
+    elif version is not None:
+        raise BadInput(f"{field}: only an azure_openai provider takes an api_version", field=field)
+
+
+def check_file_path(field: str, path: str | None) -> None:
+    """An absolute path on the gateway hosts (read by each gateway, not here)."""
+    if path is None:
+        return
+    if not path.startswith("/") or "\x00" in path or len(path) > 4096:
+        raise BadInput(f"{field}: must be an absolute file path on the gateway hosts", field=field)
 
 
 def check_env_name(field: str, name: str | None) -> None:

@@ -1,4 +1,4 @@
-"""Route changes: create, add a release, flip, promote, roll back, pin, unpin.
+"""Route changes: create, add a release, flip, promote, roll back, pin, unpin, retry policy.
 
 Each change reads the route, computes the next state with a pure transition and commits it with
 `commit_route.lua`, which compare-and-sets the revision, writes the audit entry and publishes, all
@@ -23,7 +23,7 @@ from control.store import NewRelease, Store
 from control.windows.check import guard
 from gateway.contract import keys
 from gateway.contract.bucketing import release_number
-from gateway.contract.snapshot import RouteState
+from gateway.contract.snapshot import RetryPolicy, RouteState
 
 MAX_ATTEMPTS = 20
 
@@ -73,6 +73,12 @@ class RollbackIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
 
 class PinIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    reason: Reason
+    expected_revision: Revision | None = None
+
+
+class RetryIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    retry: RetryPolicy | None  # null turns retries and the canary fallback off
     reason: Reason
     expected_revision: Revision | None = None
 
@@ -267,6 +273,21 @@ async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor:
         route,
         lambda current: (transitions.pinned(current.state, pin), None),
         action="route.pin" if pin else "route.unpin",
+        actor=actor,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )
+
+
+async def set_retry(store: Store, route: str, body: RetryIn, *, actor: str) -> RouteData:
+    data = await read(store, route)
+    if data.state.retry == body.retry and body.expected_revision in (None, data.state.revision):
+        return data  # already so: nothing to change, nothing to audit
+    return await _commit(
+        store,
+        route,
+        lambda current: (transitions.retry(current.state, body.retry), None),
+        action="route.retry",
         actor=actor,
         reason=body.reason,
         expected_revision=body.expected_revision,

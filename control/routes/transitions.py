@@ -10,7 +10,7 @@ import msgspec
 
 from control.errors import BadInput
 from gateway.contract.bucketing import BUCKETS
-from gateway.contract.snapshot import RouteState
+from gateway.contract.snapshot import RetryPolicy, RouteState
 
 
 def _require(field: str, release: str, known: Collection[str], route: str) -> None:
@@ -84,3 +84,7 @@ def adds_risk(state: RouteState, weights_bp: Mapping[str, int]) -> bool:
 def record_users(state: RouteState, retention_s: int) -> RouteState:
     """Opt in (retention > 0) or out (0) of recording affected user keys (personal data)."""
     return msgspec.structs.replace(state, revision=state.revision + 1, record_users_s=retention_s)
+
+
+def retry(state: RouteState, policy: RetryPolicy | None) -> RouteState:
+    return msgspec.structs.replace(state, revision=state.revision + 1, retry=policy)

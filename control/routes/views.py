@@ -14,7 +14,7 @@ from control.store import Store, text
 from control.windows.schedule import Freeze
 from gateway.contract import keys
 from gateway.contract.bucketing import release_number
-from gateway.contract.snapshot import ModelSpec, PromptSpec, ReleaseSpec, RouteState
+from gateway.contract.snapshot import ModelSpec, PromptSpec, ReleaseSpec, RetryPolicy, RouteState
 
 
 class ReleaseOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,6 +39,7 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     sticky: bool
     pinned: bool
     releases: list[ReleaseOut]
+    retry: RetryPolicy | None = None  # retries and canary fallback; None: off
     rollout: None = None  # the running canary rollout, when there is one
     kill_switch: str | None = None  # every call gets this release (emergency), when set
     record_users_s: int = 0  # opt-in retention of affected user keys (personal data); 0 = off
@@ -125,6 +126,7 @@ def view(data: RouteData) -> RouteOut:
         kill_switch=state.kill_switch,
         record_users_s=state.record_users_s,
         group=state.group,
+        retry=state.retry,
     )
 
 

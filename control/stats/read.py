@@ -40,6 +40,8 @@ async def read_distinct_keys(
     name = tk.sticky_keys_minute if minutes else tk.sticky_keys_hour
     async with redis.pipeline(transaction=False) as pipe:
         for release in releases:
-            pipe.pfcount(*(name(route, release, period) for period in periods))
+            # Through execute_command: redis-py's cluster pipeline refuses `pfcount` outright,
+            # though all these keys share the route's slot.
+            pipe.execute_command("PFCOUNT", *(name(route, release, period) for period in periods))
         counts = await pipe.execute()
     return {release: int(count) for release, count in zip(releases, counts, strict=True)}

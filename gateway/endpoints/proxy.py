@@ -1,4 +1,9 @@
-"""`POST /v1/chat/completions` and `POST /v1/embeddings`: resolve, apply, forward, record."""
+"""`POST /v1/chat/completions` and `POST /v1/embeddings`: resolve, apply, forward, record.
+
+Every call that got past resolution is tagged (X-Turnout-* headers) and recorded exactly once,
+whichever way it ends; what escapes as an unexpected exception is rendered by the app's error
+layer with the call's tags (`CALL_TAGS`).
+"""
 
 import asyncio
 import time
@@ -7,22 +12,26 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import attempts
 from gateway.apply import apply_chat, apply_embeddings
+from gateway.attempts import falls_back, upstream_failed
 from gateway.context import GatewayContext
-from gateway.errors import GatewayError
+from gateway.errors import UPSTREAM_REFUSALS, GatewayError
 from gateway.forward import (
+    drain,
     forwarded_headers,
+    no_target,
     outcome_for_status,
     relay_buffered,
     relay_stream,
-    send,
 )
 from gateway.intake import authenticate, read_json_object
-from gateway.keys import CONTEXT
+from gateway.keys import CALL_TAGS, CONTEXT
 from gateway.resolve import choose_release, find_route
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
-from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
+from gateway.telemetry.recorder import CallOutcome
+from gateway.upstream.exchange import ProtocolError
 
 Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
 
@@ -59,58 +68,100 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
         if error.route is not None:
             headers["X-Turnout-Route"] = error.route
         return error.response(headers)
+    fallback = release.fallback
+    original = dict(body) if fallback is not None else body  # apply() changes the body
+    response = await _call(request, context, release, body, started, apply, chat)
+    if response is None and fallback is not None:  # failed, counted; the stable release answers
+        response = await _call(
+            request, context, fallback, original, time.perf_counter(), apply, chat, release.id
+        )
+    assert response is not None, "a release without a fallback always answers"
+    return response
+
+
+async def _call(
+    request: web.Request,
+    context: GatewayContext,
+    release: ServedRelease,
+    body: dict[str, Any],
+    started: float,
+    apply: Apply,
+    chat: bool,
+    fell_from: str | None = None,
+) -> web.StreamResponse | None:
+    """One call of one release, recorded once. None: it failed and falls back to stable."""
     # Issued and queued with no await in between, so the queue stays in call-number order
     # (the flusher's lookup of a pending call is a binary search).
     call_id, minute, number = context.call_ids.new()
     context.recorder.note_call(minute, number, release.stats)
     tags = {**release.tags, "X-Turnout-Call-Id": call_id}
-    upstream_started: float | None = None
+    if fell_from is not None:
+        tags["X-Turnout-Fallback-From"] = fell_from
+    request[CALL_TAGS] = tags  # for the error layer, should anything unexpected escape below
+    call = CallOutcome(started)
     try:
-        payload = apply(release, body)
-        streaming = chat and payload.get("stream") is True
-        tap = StreamTap(hide_usage=not ask_for_usage(payload)) if streaming else None
-        target = release.chat_target if chat else release.embeddings_target
-        upstream_started = time.perf_counter()
-        exchange, head = await send(
-            context.client, release, target, payload, forwarded_headers(request), streaming
-        )
-        outcome = outcome_for_status(head.status)
-        if tap is not None and head.status == 200:
-            response, first_byte, cut = await relay_stream(
-                request, exchange, head, tags, started, tap
-            )
-            ended = time.perf_counter()
-            tokens_in, tokens_out = tap.usage or (0, 0)
-            release.stats.record(
-                head.status,
-                cut or outcome,
-                ended - started,
-                ended - upstream_started,
-                first_byte,
-                tokens_in,
-                tokens_out,
-            )
-            return response
-        response, answer = await relay_buffered(exchange, head, tags)
+        return await _forward(request, context, release, body, tags, call, apply, chat)
     except GatewayError as error:
-        ended = time.perf_counter()
-        release.stats.record(
-            error.status,
-            _outcome_for_error(error),
-            ended - started,
-            None if upstream_started is None else ended - upstream_started,
-        )
+        call.end(error.status, _outcome_for_error(error))
+        if error.code in UPSTREAM_REFUSALS:
+            context.recorder.refuse_upstream(error.code)
+            context.notices.warn(error.code, "refused an upstream answer: %s", error.message)
+        if upstream_failed(error) and falls_back(release, request, error.status):
+            return None
         return error.response(tags)
     except asyncio.CancelledError:  # the caller went away (the server cancels its handler)
-        ended = time.perf_counter()
-        since_upstream = None if upstream_started is None else ended - upstream_started
-        release.stats.record(499, outcomes.CLIENT, ended - started, since_upstream)
+        call.end(499, outcomes.CLIENT)
         raise
-    ended = time.perf_counter()
-    tokens_in, tokens_out = (head.status == 200 and usage_of_body(answer)) or (0, 0)
-    release.stats.record(
-        head.status, outcome, ended - started, ended - upstream_started, None, tokens_in, tokens_out
+    finally:
+        call.record(release.stats, time.perf_counter())
+
+
+async def _forward(
+    request: web.Request,
+    context: GatewayContext,
+    release: ServedRelease,
+    body: dict[str, Any],
+    tags: dict[str, str],
+    call: CallOutcome,
+    apply: Apply,
+    chat: bool,
+) -> web.StreamResponse | None:
+    payload = apply(release, body)
+    dialect = release.dialect  # the provider kind's, chosen when the table was compiled
+    streaming = chat and payload.get("stream") is True
+    tap = dialect.tap(payload) if streaming else None
+    target = release.chat_target if chat else release.embeddings_target
+    if target is None:
+        raise no_target(release)
+    data = dialect.encode(payload)
+    call.upstream_started = time.perf_counter()
+    exchange, head = await attempts.send(
+        context.client, release, target, data, forwarded_headers(request), streaming, context.rng
     )
+    outcome = outcome_for_status(head.status)
+    if head.status >= 400 and falls_back(release, request, head.status):
+        await drain(exchange)
+        call.end(head.status, outcome)
+        return None
+    if tap is not None and head.status == 200:
+        response, call.first_byte_s, cut = await relay_stream(
+            request, exchange, head, tags, call.started, tap
+        )
+        if isinstance(exchange.error, ProtocolError):  # bad framing mid-stream: refused too
+            context.recorder.refuse_upstream("upstream_bad_response")
+        if tap.skipped_events:
+            context.recorder.dropped["sse_events"] += tap.skipped_events
+            context.notices.warn(
+                "sse_event_too_large",
+                "an SSE event larger than %d bytes was relayed without a usage scan",
+                tap.event_limit,
+            )
+        call.tokens_in, call.tokens_out = tap.usage or (0, 0)
+        call.end(head.status, cut or outcome)
+        return response
+    response, usage = await relay_buffered(exchange, head, tags, dialect)
+    call.tokens_in, call.tokens_out = usage or (0, 0)
+    call.end(response.status, outcome_for_status(response.status))
     return response
 
 
@@ -119,6 +170,8 @@ def _outcome_for_error(error: GatewayError) -> str:
         return outcomes.TIMEOUT
     if error.code == "upstream_connect_failed":
         return outcomes.CONNECT
+    if error.code in UPSTREAM_REFUSALS:
+        return outcomes.UPSTREAM_5XX
     return outcomes.CLIENT if error.status < 500 else outcomes.GATEWAY
 
 

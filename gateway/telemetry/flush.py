@@ -36,6 +36,10 @@ def load_lua(name: str) -> str:
     return resources.files("gateway.telemetry").joinpath("lua", name).read_text()
 
 
+# Read at import, never on the event loop (a file read there blocks every call in flight).
+APPLY_BATCH_LUA = load_lua("apply_batch.lua")
+
+
 class Baseline:
     """What of one ReleaseStats has already been cut into batches."""
 
@@ -121,7 +125,7 @@ class Flusher:
         self.recorder = recorder
         self.interval_s = interval_s
         self.call_ttl_s = call_ttl_s
-        self._apply: AsyncScript = redis.register_script(load_lua("apply_batch.lua"))
+        self._apply: AsyncScript = redis.register_script(APPLY_BATCH_LUA)
         self._baselines: dict[int, tuple[ReleaseStats, Baseline]] = {}
         self._batches: list[Batch] = []  # cut but not yet confirmed by Redis
         self._calls: list[tuple[int, int, ReleaseStats]] = []  # taken from the queue, unwritten

@@ -3,7 +3,8 @@
 Recording stays plain integer adds on the hot path; the label work happens only at scrape time.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -14,7 +15,6 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from gateway.contract.histogram import UPPER_BOUNDS_S
-from gateway.sync import SnapshotHolder
 from gateway.telemetry.recorder import Recorder
 
 # Exposed `le` bounds: every 4th internal bound (~2.07x apart), so scrapes stay small and sums
@@ -33,10 +33,20 @@ def _buckets(counts: list[int]) -> tuple[list[tuple[str, float]], int]:
     return exposed, running
 
 
+class SnapshotStatus(NamedTuple):
+    """What the metrics show of the served snapshot, read at scrape time."""
+
+    revisions: dict[str, int]  # route -> revision served
+    weights_bp: dict[str, dict[str, int]]  # route -> release -> basis points served
+    rejected: list[str]  # routes whose newest version could not be applied
+    staleness_s: float  # since Redis last confirmed the snapshot (+Inf if never)
+    redis_connected: bool
+
+
 class GatewayCollector(Collector):
-    def __init__(self, recorder: Recorder, holder: SnapshotHolder) -> None:
+    def __init__(self, recorder: Recorder, snapshot_status: Callable[[], SnapshotStatus]) -> None:
         self.recorder = recorder
-        self.holder = holder
+        self.snapshot_status = snapshot_status
 
     def collect(self) -> Iterator[Metric]:
         labels = ["route", "release"]
@@ -80,8 +90,20 @@ class GatewayCollector(Collector):
             "a replaced feedback is not counted again",
             labels=[*labels, "kind"],
         )
+        retries = CounterMetricFamily(
+            "turnout_upstream_retries",
+            "Upstream attempts repeated under the route's retry policy",
+            labels=labels,
+        )
+        fallbacks = CounterMetricFamily(
+            "turnout_fallbacks",
+            "Failed calls of this release answered by the route's stable release instead",
+            labels=labels,
+        )
         for stats in list(self.recorder.releases.values()):
             values = [stats.route, stats.release]
+            retries.add_metric(values, stats.retries)
+            fallbacks.add_metric(values, stats.fallbacks)
             tokens.add_metric([*values, "input"], stats.tokens_in)
             tokens.add_metric([*values, "output"], stats.tokens_out)
             cost.add_metric(values, stats.cost_usd)
@@ -99,6 +121,8 @@ class GatewayCollector(Collector):
         yield tokens
         yield cost
         yield feedback
+        yield retries
+        yield fallbacks
         yield from histograms.values()
         rejected = CounterMetricFamily(
             "turnout_rejected", "Calls refused before a release was chosen", labels=["code"]
@@ -122,6 +146,15 @@ class GatewayCollector(Collector):
         for kind, count in self.recorder.dropped.items():
             dropped.add_metric([kind], count)
         yield dropped
+        refused = CounterMetricFamily(
+            "turnout_upstream_refused",
+            "Upstream answers the gateway refused (bad framing, over the size limit); each "
+            "closed its connection",
+            labels=["code"],
+        )
+        for code, count in self.recorder.upstream_refused.items():
+            refused.add_metric([code], count)
+        yield refused
         yield from self._snapshot_metrics()
 
     def _snapshot_metrics(self) -> Iterator[Metric]:
@@ -130,25 +163,34 @@ class GatewayCollector(Collector):
             "Revision of each route in this replica's snapshot",
             labels=["route"],
         )
-        for name, route in self.holder.table.routes.items():
-            revision.add_metric([name], route.revision)
+        status = self.snapshot_status()
+        for name, number in status.revisions.items():
+            revision.add_metric([name], number)
         yield revision
+        weights = GaugeMetricFamily(
+            "turnout_release_weight_percent",
+            "Traffic share of each release in this replica's snapshot (percent)",
+            labels=["route", "release"],
+        )
+        for name, route_weights in status.weights_bp.items():
+            for release, basis_points in route_weights.items():
+                weights.add_metric([name, release], basis_points / 100)
+        yield weights
         rejected = GaugeMetricFamily(
             "turnout_route_change_rejected",
             "1 while a route's newest version could not be applied (the previous one is served)",
             labels=["route"],
         )
-        for name in self.holder.table.rejected:
+        for name in status.rejected:
             rejected.add_metric([name], 1.0)
         yield rejected
-        staleness = self.holder.staleness_s()
         yield GaugeMetricFamily(
             "turnout_snapshot_staleness_seconds",
             "Seconds since Redis last confirmed this replica's snapshot (+Inf if never)",
-            value=staleness,
+            value=status.staleness_s,
         )
         yield GaugeMetricFamily(
             "turnout_redis_connected",
             "1 while the sync task is connected to Redis",
-            value=1.0 if self.holder.redis_connected else 0.0,
+            value=1.0 if status.redis_connected else 0.0,
         )

@@ -32,6 +32,7 @@ class ReleaseStats:
 
     __slots__ = (
         "added",
+        "fallbacks",
         "feedback",
         "input_usd_per_mtok",
         "keys",
@@ -41,6 +42,7 @@ class ReleaseStats:
         "output_usd_per_mtok",
         "record_users_s",
         "release",
+        "retries",
         "route",
         "status_classes",
         "sums",
@@ -70,6 +72,8 @@ class ReleaseStats:
         self.keys: set[str] = set()
         self.keys_dropped = 0
         self.record_users_s = 0  # the route's opt-in retention (0: do not record user keys)
+        self.retries = 0  # upstream attempts repeated (a call may repeat several)
+        self.fallbacks = 0  # failed calls answered by the route's stable release instead
 
     @property
     def cost_usd(self) -> float:
@@ -115,6 +119,49 @@ class ReleaseStats:
         self.tokens_out += tokens_out
 
 
+class CallOutcome:
+    """What one call came to, filled in as it goes and recorded once when it ends.
+
+    Starts as a gateway failure (500): a call that leaves any other way than the paths that set
+    its result is counted as the gateway's fault, never lost.
+    """
+
+    __slots__ = (
+        "first_byte_s",
+        "outcome",
+        "started",
+        "status",
+        "tokens_in",
+        "tokens_out",
+        "upstream_started",
+    )
+
+    def __init__(self, started: float) -> None:
+        self.started = started  # perf_counter at arrival
+        self.upstream_started: float | None = None  # perf_counter when sent upstream
+        self.status = 500
+        self.outcome = GATEWAY
+        self.first_byte_s: float | None = None  # streaming: time to the first upstream byte
+        self.tokens_in = 0
+        self.tokens_out = 0
+
+    def end(self, status: int, outcome: str) -> None:
+        self.status = status
+        self.outcome = outcome
+
+    def record(self, stats: "ReleaseStats", ended: float) -> None:
+        upstream = self.upstream_started
+        stats.record(
+            self.status,
+            self.outcome,
+            ended - self.started,
+            None if upstream is None else ended - upstream,
+            self.first_byte_s,
+            self.tokens_in,
+            self.tokens_out,
+        )
+
+
 class Recorder:
     """All release aggregates of this process, created when a release is first served."""
 
@@ -125,7 +172,10 @@ class Recorder:
         # (minute, call number, stats) waiting to be written to Redis for feedback attribution
         self.calls: deque[tuple[int, int, ReleaseStats]] = deque()
         self.call_queue_limit = call_queue_limit
-        self.dropped: dict[str, int] = {"call_ids": 0, "sticky_keys": 0}
+        # bounded buffers that refused an item: call ids queued for Redis, SSE events too large
+        # for the usage scan (relayed, not scanned), sticky keys past a release's per-flush cap
+        self.dropped: dict[str, int] = {"call_ids": 0, "sse_events": 0, "sticky_keys": 0}
+        self.upstream_refused: dict[str, int] = {}  # upstream answers refused, by error code
         self.apps: dict[tuple[str, str], int] = {}  # (client app, route) -> calls
 
     def count_app(self, app: str, route: str) -> None:
@@ -144,6 +194,9 @@ class Recorder:
             self.dropped["call_ids"] += 1
             return
         self.calls.append((minute, number, stats))
+
+    def refuse_upstream(self, code: str) -> None:
+        self.upstream_refused[code] = self.upstream_refused.get(code, 0) + 1
 
     def reject(self, code: str) -> None:
         self.rejected[code] = self.rejected.get(code, 0) + 1

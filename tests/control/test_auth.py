@@ -33,7 +33,7 @@ async def test_every_protected_endpoint_needs_a_valid_token(api, redis):
             assert status == 401, (method, path, headers, body)
             assert body["error"]["code"] == "unauthorized"
         checked += 1
-    assert checked == 40  # 19 registry and route operations, 21 release operations
+    assert checked == 41  # 20 registry and route operations, 21 release operations
     assert await redis_contents(redis) == before
 
 

@@ -14,7 +14,7 @@ async def test_document_and_router_list_the_same_operations(api, admin):
         for route in admin.app.router.routes()
         if route.method != "HEAD"
         and route.resource.canonical != "/admin/openapi.json"
-        and route.resource.canonical.startswith("/admin/")  # not /metrics (Prometheus)
+        and route.resource.canonical.startswith("/admin/")  # not /metrics nor the probes
     }
     assert documented == served
     assert ("PUT", "/admin/routes/{route}/weights") in documented
@@ -47,7 +47,7 @@ async def test_every_request_body_refuses_unknown_fields_as_documented(api):
             # the unknown field, or a documented required field, is named
             assert body["error"]["field"] in {"surprise", *schema.get("required", [])}
             checked += 1
-    assert checked == 19  # 10 registry and route operations, 9 release operations
+    assert checked == 20  # 11 registry and route operations, 9 release operations
 
 
 async def test_weights_schema_states_the_rules(api):

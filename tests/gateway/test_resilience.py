@@ -126,3 +126,31 @@ async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_fresh_
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_caller_leaving_a_buffered_call_frees_the_upstream_connection_at_once(
+    redis, redis_server, simulator, gateway_factory, http
+):
+    """One upstream connection allowed: a caller that gives up on a slow answer must not hold it
+    until the upstream answers (2 s here) or times out; the next caller is served at once."""
+    await put_provider(redis, builders.provider(simulator.url, timeout_s=10.0, max_connections=1))
+    await put_route(
+        redis, builders.state("slow", {"r1": 100}), [builders.release("r1", upstream="slow-m")]
+    )
+    await put_route(
+        redis, builders.state("fast", {"r1": 100}), [builders.release("r1", upstream="fast-m")]
+    )
+    simulator.state.behaviours["slow-m"] = Behaviour(latency_ms=2000)
+    gateway = await gateway_factory(redis_server.url)
+    url = f"{gateway.url}/v1/chat/completions"
+    async with aiohttp.ClientSession() as leaving:
+        request = asyncio.ensure_future(leaving.post(url, json=chat(model="slow")))
+        await wait_for(lambda: len(simulator.received()) == 1)
+        request.cancel()  # the caller goes away while the upstream is still thinking
+    stats = gateway.context.holder.table.routes["slow"].releases["r1"].stats
+    await wait_for(lambda: stats.outcomes["client"] == 1, timeout_s=2)
+    started = asyncio.get_running_loop().time()
+    async with http.post(url, json=chat(model="fast")) as response:
+        assert response.status == 200
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert stats.status_classes == {"4xx": 1}  # recorded once, as 499

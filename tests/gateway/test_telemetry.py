@@ -198,7 +198,7 @@ async def test_redis_outage_loses_nothing(
         await wait_for(flushed, timeout_s=10)
         await asyncio.sleep(0.3)  # a retried batch must not be counted twice
         assert (await stats_of(client))["r1"].requests == sent
-    assert gateway.context.recorder.dropped == {"call_ids": 0, "sticky_keys": 0}
+    assert gateway.context.recorder.dropped == {"call_ids": 0, "sse_events": 0, "sticky_keys": 0}
     async with http.get(f"{gateway.url}/metrics") as response:
         assert 'turnout_telemetry_dropped_total{kind="call_ids"} 0.0' in await response.text()
 
