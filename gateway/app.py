@@ -92,6 +92,7 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
         log.warning("no Redis URL: the gateway serves only its last-known-good snapshot")
         snapshot = load_file(settings.snapshot_file)
         if snapshot is not None:
+            await context.holder.prepare(snapshot)
             context.holder.apply(snapshot, "file")
         yield
         context.client.close()
@@ -99,7 +100,7 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
     redis = redis_client(settings.redis_url)
     syncer = Syncer(redis, context.holder, settings.poll_interval_s)
     # The file first: its data epoch is how a Redis that lost its data is told from a fresh one.
-    syncer.start_from_file()
+    await syncer.start_from_file()
     with contextlib.suppress(RedisError, OSError, TimeoutError):
         # A first load bounded in time; Redis being down must not stop the start.
         await asyncio.wait_for(syncer.full_reload(), timeout=2.0)

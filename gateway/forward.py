@@ -6,12 +6,11 @@ goes away ends the exchange at once, so the upstream connection is closed, not h
 
 import asyncio
 import time
-from typing import Any
 
-import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from gateway.dialect import Dialect, Tap
 from gateway.errors import (
     GatewayError,
     upstream_bad_response,
@@ -19,12 +18,12 @@ from gateway.errors import (
     upstream_too_large,
     upstream_unreachable,
 )
-from gateway.intake import too_deep
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
-from gateway.telemetry.usage import StreamTap
+from gateway.telemetry.usage import Usage
 from gateway.upstream.client import UpstreamClient, UpstreamTarget
 from gateway.upstream.exchange import (
+    ConnectFailed,
     Exchange,
     ProtocolError,
     ResponseHead,
@@ -58,6 +57,10 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     # the provider key belongs to the gateway's account: the caller's account headers would not
     "openai-organization",
     "openai-project",
+    # other kinds' key headers, and the API version the gateway sets for its provider
+    "api-key",
+    "x-api-key",
+    "anthropic-version",
 }
 # Upstream headers the gateway sets itself.
 _NOT_RELAYED = HOP_BY_HOP | {"content-length", "date", "server", "content-encoding"}
@@ -91,44 +94,55 @@ def response_headers(head: ResponseHead, tags: dict[str, str]) -> CIMultiDict[st
     return headers
 
 
-async def send(
-    client: UpstreamClient,
-    release: ServedRelease,
-    target: UpstreamTarget | None,
-    payload: dict[str, Any],
-    extra_headers: bytes,
-    streaming: bool,
+async def open_exchange(
+    client: UpstreamClient, target: UpstreamTarget, data: bytes, headers: bytes, streaming: bool
 ) -> tuple[Exchange, ResponseHead]:
-    if target is None:
-        raise GatewayError(
-            502,
-            release.provider_error or "no upstream",
-            type_="upstream_error",
-            code="provider_not_configured",
-        )
-    try:
-        data = orjson.dumps(payload)
-    except orjson.JSONEncodeError:  # loaded JSON always encodes, but for orjson's depth limit
-        raise too_deep() from None
-    pool = client.pool_for(target, release.max_connections)
+    """Send one request and wait for the answer's head. Raises OSError (ConnectFailed,
+    TimeoutError, ProtocolError…) as it comes; `failure` maps it for the caller."""
     exchange: Exchange | None = None
     try:
-        exchange = await client.send(target, pool, data, streaming, extra_headers)
+        exchange = await client.send(target, data, streaming, headers)
         return exchange, await exchange.head()
     except asyncio.CancelledError:
         if exchange is not None:
             exchange.abandon()
         raise
-    except TimeoutError:
-        raise upstream_timeout(
+
+
+def failure(error: OSError, target: UpstreamTarget) -> GatewayError:
+    """An upstream failure as the OpenAI-shaped error the caller gets."""
+    if isinstance(error, TimeoutError):
+        return upstream_timeout(
             f"upstream {target.origin.host_header} did not answer within {target.timeout_s:g} s"
-        ) from None
-    except ProtocolError as error:
-        raise _refused(error) from None
-    except OSError as error:
-        raise upstream_unreachable(
-            f"could not reach upstream {target.origin.host_header}: {error.strerror or error}"
-        ) from None
+        )
+    if isinstance(error, ProtocolError):
+        return _refused(error)
+    if isinstance(error, ConnectFailed):
+        return upstream_unreachable(f"could not reach upstream: {error}")
+    return upstream_unreachable(
+        f"could not reach upstream {target.origin.host_header}: {error.strerror or error}"
+    )
+
+
+def no_target(release: ServedRelease) -> GatewayError:
+    if release.provider_error is not None:
+        return GatewayError(
+            502, release.provider_error, type_="upstream_error", code="provider_not_configured"
+        )
+    return GatewayError(  # the provider works, but its kind has no such endpoint
+        400,
+        f"provider kind {release.dialect.kind} has no embeddings API",
+        code="unsupported_by_provider",
+    )
+
+
+async def drain(exchange: Exchange) -> None:
+    """Read an answer that will not be relayed (a retried error), so its connection can be
+    reused; a failure while reading just closes it."""
+    try:
+        await exchange.body()
+    except OSError:
+        exchange.abandon()
 
 
 def _refused(error: ProtocolError) -> GatewayError:
@@ -138,8 +152,8 @@ def _refused(error: ProtocolError) -> GatewayError:
 
 
 async def relay_buffered(
-    exchange: Exchange, head: ResponseHead, tags: dict[str, str]
-) -> tuple[web.Response, bytes]:
+    exchange: Exchange, head: ResponseHead, tags: dict[str, str], dialect: Dialect
+) -> tuple[web.Response, Usage | None]:
     try:
         body = await exchange.body()
     except asyncio.CancelledError:
@@ -151,8 +165,11 @@ async def relay_buffered(
         raise _refused(error) from None
     except OSError as error:
         raise upstream_unreachable(f"upstream connection failed mid-answer: {error}") from None
-    response = web.Response(status=head.status, body=body, headers=response_headers(head, tags))
-    return response, body
+    status, answer, usage = dialect.answer(head.status, body)
+    headers = response_headers(head, tags)
+    if answer is not body:  # rewritten by the dialect: always JSON
+        headers["Content-Type"] = "application/json"
+    return web.Response(status=status, body=answer, headers=headers), usage
 
 
 async def relay_stream(
@@ -161,7 +178,7 @@ async def relay_stream(
     head: ResponseHead,
     tags: dict[str, str],
     started: float,
-    tap: StreamTap,
+    tap: Tap,
 ) -> tuple[web.StreamResponse, float | None, str | None]:
     """Relay chunk by chunk as they arrive.
 
@@ -185,19 +202,21 @@ async def relay_stream(
         rest = tap.rest()
         if rest:
             await response.write(rest)
-    except OSError as failure:  # TimeoutError included
+    except OSError as broken:  # TimeoutError included
+        if isinstance(broken, ProtocolError) and exchange.error is None:
+            exchange.on_error(broken)  # found by a translating tap: close the upstream too
         if exchange.error is None:  # the caller is gone: stop reading the upstream, tell nobody
             exchange.abandon()
             return response, first_byte, outcomes.CLIENT
-        if isinstance(failure, TimeoutError):
+        if isinstance(broken, TimeoutError):
             cut = outcomes.TIMEOUT
             error = upstream_timeout("upstream stalled in the middle of the stream")
-        elif isinstance(failure, ProtocolError):
+        elif isinstance(broken, ProtocolError):
             cut = outcomes.UPSTREAM_5XX
-            error = upstream_bad_response(str(failure))
+            error = upstream_bad_response(str(broken))
         else:
             cut = outcomes.CONNECT
-            error = upstream_unreachable(f"upstream connection failed mid-stream: {failure}")
+            error = upstream_unreachable(f"upstream connection failed mid-stream: {broken}")
     except asyncio.CancelledError:
         exchange.abandon()
         raise
@@ -207,4 +226,4 @@ async def relay_stream(
         await response.write_eof()
     except OSError:
         return response, first_byte, cut or outcomes.CLIENT
-    return response, first_byte, cut
+    return response, first_byte, cut or tap.failure

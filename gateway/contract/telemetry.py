@@ -54,6 +54,15 @@ def sticky_keys_hour(route: str, release: str, hour: int) -> str:
     return f"{route_tag(route)}:keys:h:{hour}:{release}"
 
 
+MAX_RECORDED_USERS = 1_000_000  # per route and release; the oldest are dropped past it
+
+
+def affected_users(route: str, release: str) -> str:
+    """Sorted set: sticky key -> last time (epoch s) the release served it. Only for routes with
+    `record_users_s` > 0 (opt-in, personal data); trimmed to that retention by every flush."""
+    return f"{route_tag(route)}:users:{release}"
+
+
 def flush_guard(route: str, batch_id: str) -> str:
     """Set once a flush batch was applied, so a retried batch is never counted twice."""
     return f"{route_tag(route)}:flushed:{batch_id}"

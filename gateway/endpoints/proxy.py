@@ -12,15 +12,18 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import attempts
 from gateway.apply import apply_chat, apply_embeddings
+from gateway.attempts import falls_back, upstream_failed
 from gateway.context import GatewayContext
 from gateway.errors import UPSTREAM_REFUSALS, GatewayError
 from gateway.forward import (
+    drain,
     forwarded_headers,
+    no_target,
     outcome_for_status,
     relay_buffered,
     relay_stream,
-    send,
 )
 from gateway.intake import authenticate, read_json_object
 from gateway.keys import CALL_TAGS, CONTEXT
@@ -28,7 +31,6 @@ from gateway.resolve import PIN_HEADER, choose_release, find_route
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.recorder import CallOutcome
-from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
 from gateway.upstream.exchange import ProtocolError
 
 EVAL_HEADER = "X-Turnout-Eval"
@@ -67,6 +69,28 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
         if error.route is not None:
             headers["X-Turnout-Route"] = error.route
         return error.response(headers)
+    fallback = release.fallback
+    original = dict(body) if fallback is not None else body  # apply() changes the body
+    response = await _call(request, context, release, body, started, apply, chat)
+    if response is None and fallback is not None:  # failed, counted; the stable release answers
+        response = await _call(
+            request, context, fallback, original, time.perf_counter(), apply, chat, release.id
+        )
+    assert response is not None, "a release without a fallback always answers"
+    return response
+
+
+async def _call(
+    request: web.Request,
+    context: GatewayContext,
+    release: ServedRelease,
+    body: dict[str, Any],
+    started: float,
+    apply: Apply,
+    chat: bool,
+    fell_from: str | None = None,
+) -> web.StreamResponse | None:
+    """One call of one release, recorded once. None: it failed and falls back to stable."""
     # Issued and queued with no await in between, so the queue stays in call-number order
     # (the flusher's lookup of a pending call is a binary search).
     call_id, minute, number = context.call_ids.new()
@@ -79,6 +103,8 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
     else:
         context.recorder.note_call(minute, number, stats)
     tags = {**release.tags, "X-Turnout-Call-Id": call_id}
+    if fell_from is not None:
+        tags["X-Turnout-Fallback-From"] = fell_from
     request[CALL_TAGS] = tags  # for the error layer, should anything unexpected escape below
     call = CallOutcome(started)
     try:
@@ -88,6 +114,8 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
         if error.code in UPSTREAM_REFUSALS:
             context.recorder.refuse_upstream(error.code)
             context.notices.warn(error.code, "refused an upstream answer: %s", error.message)
+        if upstream_failed(error) and falls_back(release, request, error.status):
+            return None
         return error.response(tags)
     except asyncio.CancelledError:  # the caller went away (the server cancels its handler)
         call.end(499, outcomes.CLIENT)
@@ -105,16 +133,24 @@ async def _forward(
     call: CallOutcome,
     apply: Apply,
     chat: bool,
-) -> web.StreamResponse:
+) -> web.StreamResponse | None:
     payload = apply(release, body)
+    dialect = release.dialect  # the provider kind's, chosen when the table was compiled
     streaming = chat and payload.get("stream") is True
-    tap = StreamTap(hide_usage=not ask_for_usage(payload)) if streaming else None
+    tap = dialect.tap(payload) if streaming else None
     target = release.chat_target if chat else release.embeddings_target
+    if target is None:
+        raise no_target(release)
+    data = dialect.encode(payload)
     call.upstream_started = time.perf_counter()
-    exchange, head = await send(
-        context.client, release, target, payload, forwarded_headers(request), streaming
+    exchange, head = await attempts.send(
+        context.client, release, target, data, forwarded_headers(request), streaming, context.rng
     )
     outcome = outcome_for_status(head.status)
+    if head.status >= 400 and falls_back(release, request, head.status):
+        await drain(exchange)
+        call.end(head.status, outcome)
+        return None
     if tap is not None and head.status == 200:
         response, call.first_byte_s, cut = await relay_stream(
             request, exchange, head, tags, call.started, tap
@@ -131,9 +167,9 @@ async def _forward(
         call.tokens_in, call.tokens_out = tap.usage or (0, 0)
         call.end(head.status, cut or outcome)
         return response
-    response, answer = await relay_buffered(exchange, head, tags)
-    call.tokens_in, call.tokens_out = (head.status == 200 and usage_of_body(answer)) or (0, 0)
-    call.end(head.status, outcome)
+    response, usage = await relay_buffered(exchange, head, tags, dialect)
+    call.tokens_in, call.tokens_out = usage or (0, 0)
+    call.end(response.status, outcome_for_status(response.status))
     return response
 
 

@@ -17,6 +17,7 @@ from importlib import resources
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
@@ -85,8 +86,21 @@ def cut_fields(stats: ReleaseStats, base: Baseline) -> dict[str, int]:
     return fields
 
 
+def record_users(
+    pipe: Pipeline, route: str, release: str, members: list[str], retention_s: int
+) -> None:
+    """Opt-in affected-user list: last-seen time per key, trimmed to the retention and a cap.
+    Re-adding on a retried batch only moves a key's time forward (idempotent enough)."""
+    now_s = int(time.time())
+    key = tk.affected_users(route, release)
+    pipe.zadd(key, dict.fromkeys(members, now_s))
+    pipe.zremrangebyscore(key, "-inf", now_s - retention_s)
+    pipe.zremrangebyrank(key, 0, -tk.MAX_RECORDED_USERS - 1)
+    pipe.expire(key, retention_s)
+
+
 class Batch:
-    __slots__ = ("fields", "id", "keys", "minute", "route")
+    __slots__ = ("fields", "id", "keys", "minute", "record_users", "route")
 
     def __init__(self, route: str, batch_id: str, minute: int, fields: dict[str, int]) -> None:
         self.route = route
@@ -94,6 +108,7 @@ class Batch:
         self.minute = minute
         self.fields = fields
         self.keys: dict[str, list[str]] = {}  # release -> distinct sticky keys to PFADD
+        self.record_users: dict[str, int] = {}  # release -> retention s, for opted-in routes
 
 
 class Flusher:
@@ -145,6 +160,7 @@ class Flusher:
         per_route: dict[str, dict[str, int]] = {}
         retired, self.recorder.retired = self.recorder.retired, []
         per_route_keys: dict[str, dict[str, list[str]]] = {}
+        record_users: dict[str, dict[str, int]] = {}
         dropped = self.recorder.dropped
         for stats in [*self.recorder.releases.values(), *retired]:
             _, base = self._baselines.setdefault(id(stats), (stats, Baseline()))
@@ -154,6 +170,8 @@ class Flusher:
             if stats.keys:
                 taken, stats.keys = stats.keys, set()
                 per_route_keys.setdefault(stats.route, {})[stats.release] = list(taken)
+                if stats.record_users_s:
+                    record_users.setdefault(stats.route, {})[stats.release] = stats.record_users_s
                 per_route.setdefault(stats.route, {})
             if stats.keys_dropped:
                 dropped["sticky_keys"] = dropped.get("sticky_keys", 0) + stats.keys_dropped
@@ -164,6 +182,7 @@ class Flusher:
             batch_id = f"{self._prefix}-{next(self._sequence)}"
             batch = Batch(route, batch_id, minute, fields)
             batch.keys = per_route_keys.get(route, {})
+            batch.record_users = record_users.get(route, {})
             self._batches.append(batch)
 
     async def flush(self) -> None:
@@ -197,6 +216,9 @@ class Flusher:
                     ):
                         pipe.pfadd(key, *members)
                         pipe.expire(key, ttl_s)
+                    retention_s = batch.record_users.get(release)
+                    if retention_s:
+                        record_users(pipe, batch.route, release, members, retention_s)
                 await pipe.execute()
 
     async def _write_calls(self) -> None:

@@ -32,6 +32,7 @@ class ReleaseStats:
 
     __slots__ = (
         "added",
+        "fallbacks",
         "feedback",
         "input_usd_per_mtok",
         "keys",
@@ -39,7 +40,9 @@ class ReleaseStats:
         "latency",
         "outcomes",
         "output_usd_per_mtok",
+        "record_users_s",
         "release",
+        "retries",
         "route",
         "status_classes",
         "sums",
@@ -68,6 +71,9 @@ class ReleaseStats:
         # so a flood of new keys cannot grow memory: keys past the cap are counted, not kept.
         self.keys: set[str] = set()
         self.keys_dropped = 0
+        self.record_users_s = 0  # the route's opt-in retention (0: do not record user keys)
+        self.retries = 0  # upstream attempts repeated (a call may repeat several)
+        self.fallbacks = 0  # failed calls answered by the route's stable release instead
 
     @property
     def cost_usd(self) -> float:

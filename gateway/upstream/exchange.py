@@ -28,6 +28,16 @@ class UpstreamClosed(ConnectionError):
         self.before_any_byte = before_any_byte
 
 
+class ConnectFailed(ConnectionError):
+    """No connection to the upstream: refused, unreachable, timed out, TLS refused, or a proxy
+    refused the tunnel. Nothing was sent, so trying again cannot repeat a call; `retryable` is
+    False where trying again cannot help (a certificate that does not verify)."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 class ProtocolError(ConnectionError):
     """The upstream sent something that is not strict HTTP/1.1 (the connection is closed)."""
 
