@@ -96,6 +96,7 @@ async def test_retry_after_is_honoured_up_to_the_cap(
 
     # asking for longer than the cap: the 429 goes to the caller at once, Retry-After kept
     await publish(redis, simulator.url, policy(retry_after_cap_s=0.5), revision=2)
+
     def capped() -> bool:
         retry = gateway.context.holder.table.routes["bot"].snapshot.state.retry
         return retry is not None and retry.retry_after_cap_s == 0.5
