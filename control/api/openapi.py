@@ -40,7 +40,8 @@ _ERRORS = {
     401: "missing or invalid bearer token",
     403: "the token's role is too low",
     404: "no such route, prompt, model or version",
-    409: "conflict: a stale expected_revision, or the name exists",
+    409: "conflict: a stale expected_revision, or the name exists; a freeze window (`frozen`, "
+    "naming the window: pass `emergency: true`), an engaged kill switch (`killed`)",
 }
 
 
