@@ -66,6 +66,10 @@ def snapshot_status(holder: SnapshotHolder) -> SnapshotStatus:
         rejected=list(holder.table.rejected),
         staleness_s=holder.staleness_s(),
         redis_connected=holder.redis_connected,
+        weights_bp={
+            name: dict(route.snapshot.state.weights_bp)
+            for name, route in holder.table.routes.items()
+        },
     )
 
 

@@ -40,6 +40,7 @@ class SnapshotStatus(NamedTuple):
     rejected: list[str]  # routes whose newest version could not be applied
     staleness_s: float  # since Redis last confirmed the snapshot (+Inf if never)
     redis_connected: bool
+    weights_bp: dict[str, dict[str, int]]  # route -> release -> basis points served
 
 
 class GatewayCollector(Collector):
@@ -157,8 +158,8 @@ class GatewayCollector(Collector):
             "Traffic share of each release in this replica's snapshot (percent)",
             labels=["route", "release"],
         )
-        for name, route in self.holder.table.routes.items():
-            for release, basis_points in route.snapshot.state.weights_bp.items():
+        for name, releases in status.weights_bp.items():
+            for release, basis_points in releases.items():
                 weights.add_metric([name, release], basis_points / 100)
         yield weights
         rejected = GaugeMetricFamily(
