@@ -9,9 +9,8 @@ import time
 from typing import Any
 
 import orjson
-from aiohttp import web
-from multidict import CIMultiDict
 
+from gateway.callers.call import Call
 from gateway.errors import (
     GatewayError,
     upstream_bad_response,
@@ -59,6 +58,8 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     "openai-organization",
     "openai-project",
 }
+_NOT_FORWARDED_RAW = frozenset(name.encode() for name in _NOT_FORWARDED)
+_NOTHING_LISTED: frozenset[bytes] = frozenset()
 # Upstream headers the gateway sets itself.
 _NOT_RELAYED = HOP_BY_HOP | {"content-length", "date", "server", "content-encoding"}
 
@@ -69,26 +70,28 @@ def outcome_for_status(status: int) -> str:
     return outcomes.UPSTREAM_4XX if status < 500 else outcomes.UPSTREAM_5XX
 
 
-def forwarded_headers(request: web.Request) -> bytes:
+def forwarded_headers(call: Call) -> bytes:
     """End-to-end caller headers, as raw lines for the upstream request."""
-    connection = request.headers.get("Connection")
-    listed = {t.strip().lower() for t in connection.split(",")} if connection else set()
+    connection = call.connection_header
+    listed = {t.strip().lower() for t in connection.split(b",")} if connection else _NOTHING_LISTED
     lines = []
-    for name, value in request.raw_headers:
-        lowered = name.lower().decode("latin-1")
-        if lowered in _NOT_FORWARDED or lowered.startswith("x-turnout-") or lowered in listed:
+    for name, value in call.headers:
+        lowered = name.lower()
+        if lowered in _NOT_FORWARDED_RAW or lowered.startswith(b"x-turnout-") or lowered in listed:
             continue
         lines.append(b"%s: %s\r\n" % (name, value))
     return b"".join(lines)
 
 
-def response_headers(head: ResponseHead, tags: dict[str, str]) -> CIMultiDict[str]:
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in head.headers:
-        if name not in _NOT_RELAYED and not name.startswith("x-turnout-"):
-            headers.add(name, value)
-    headers.update(tags)
-    return headers
+def response_headers(head: ResponseHead, tags: bytes) -> bytes:
+    """The upstream's end-to-end header lines, then the call's tags (complete lines)."""
+    lines = [
+        f"{name}: {value}\r\n".encode()
+        for name, value in head.headers
+        if name not in _NOT_RELAYED and not name.startswith("x-turnout-")
+    ]
+    lines.append(tags)
+    return b"".join(lines)
 
 
 async def send(
@@ -137,9 +140,8 @@ def _refused(error: ProtocolError) -> GatewayError:
     return upstream_bad_response(str(error))
 
 
-async def relay_buffered(
-    exchange: Exchange, head: ResponseHead, tags: dict[str, str]
-) -> tuple[web.Response, bytes]:
+async def relay_buffered(call: Call, exchange: Exchange, head: ResponseHead, tags: bytes) -> bytes:
+    """Answers the caller with the whole upstream answer (one write); returns its body."""
     try:
         body = await exchange.body()
     except asyncio.CancelledError:
@@ -151,44 +153,44 @@ async def relay_buffered(
         raise _refused(error) from None
     except OSError as error:
         raise upstream_unreachable(f"upstream connection failed mid-answer: {error}") from None
-    response = web.Response(status=head.status, body=body, headers=response_headers(head, tags))
-    return response, body
+    call.reply(head.status, response_headers(head, tags), body)
+    return body
+
+
+# tell proxies in front of us not to buffer either
+_STREAM_HEADERS = b"Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
 
 
 async def relay_stream(
-    request: web.Request,
+    call: Call,
     exchange: Exchange,
     head: ResponseHead,
-    tags: dict[str, str],
+    tags: bytes,
     started: float,
     tap: StreamTap,
-) -> tuple[web.StreamResponse, float | None, str | None]:
+) -> tuple[float | None, str | None]:
     """Relay chunk by chunk as they arrive.
 
-    Returns the response, the time to the first upstream byte, and the outcome class when the
-    upstream failed mid-stream (then the caller gets an SSE error event and the stream ends).
+    Returns the time to the first upstream byte, and the outcome class when the upstream
+    failed mid-stream (then the caller gets an SSE error event and the stream ends).
     """
-    headers = response_headers(head, tags)
-    headers["Cache-Control"] = "no-cache"
-    headers["X-Accel-Buffering"] = "no"  # tell proxies in front of us not to buffer either
-    response = web.StreamResponse(status=head.status, headers=headers)
     first_byte: float | None = None
     cut: str | None = None
     try:
-        await response.prepare(request)
+        call.open_stream(head.status, response_headers(head, tags) + _STREAM_HEADERS)
         async for chunk in exchange.chunks():
             if first_byte is None:
                 first_byte = time.perf_counter() - started
             relayed = tap.feed(chunk)
             if relayed:
-                await response.write(relayed)
+                await call.send(relayed)
         rest = tap.rest()
         if rest:
-            await response.write(rest)
+            await call.send(rest)
     except OSError as failure:  # TimeoutError included
         if exchange.error is None:  # the caller is gone: stop reading the upstream, tell nobody
             exchange.abandon()
-            return response, first_byte, outcomes.CLIENT
+            return first_byte, outcomes.CLIENT
         if isinstance(failure, TimeoutError):
             cut = outcomes.TIMEOUT
             error = upstream_timeout("upstream stalled in the middle of the stream")
@@ -203,8 +205,8 @@ async def relay_stream(
         raise
     try:
         if cut is not None:
-            await response.write(b"data: " + error.body() + b"\n\n")
-        await response.write_eof()
+            await call.send(b"data: " + error.body() + b"\n\n")
+        call.end_stream()
     except OSError:
-        return response, first_byte, cut or outcomes.CLIENT
-    return response, first_byte, cut
+        return first_byte, cut or outcomes.CLIENT
+    return first_byte, cut

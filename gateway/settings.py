@@ -33,6 +33,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     flush_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # telemetry batches to Redis
     call_ttl_s: Annotated[int, msgspec.Meta(ge=60)] = 7 * 24 * 3600  # feedback attribution window
     call_queue_limit: Annotated[int, msgspec.Meta(ge=0)] = DEFAULT_CALL_QUEUE_LIMIT
+    # a caller's request head must arrive within this, its body without a pause this long, and
+    # a caller not reading its answer for this long is cut off
+    caller_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    keepalive_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 75.0  # idle connection
 
     def __repr__(self) -> str:  # api_keys holds secrets
         return f"GatewaySettings(host={self.host!r}, port={self.port}, workers={self.workers})"

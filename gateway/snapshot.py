@@ -8,6 +8,7 @@ import os
 import random
 from typing import Any
 
+from gateway.callers.heads import header_line
 from gateway.contract.bucketing import cumulative_bounds, release_for_bucket, sticky_bucket
 from gateway.contract.snapshot import (
     SCHEMA_VERSION,
@@ -39,7 +40,7 @@ class ServedRelease:
         "provider_error",
         "spec",
         "stats",
-        "tags",
+        "tag_lines",
         "upstream_model",
     )
 
@@ -59,12 +60,15 @@ class ServedRelease:
         self.stats = stats
         stats.input_usd_per_mtok = spec.model.input_usd_per_mtok
         stats.output_usd_per_mtok = spec.model.output_usd_per_mtok
-        self.tags: dict[str, str] = {
+        tags = {
             "X-Turnout-Route": route,
             "X-Turnout-Release": spec.id,
             "X-Turnout-Prompt": spec.prompt.ref if spec.prompt else "-",
             "X-Turnout-Model": spec.model.ref,
         }
+        # the response header lines naming the release, encoded once (a name that could split
+        # a response head is refused here, and the route keeps its served version)
+        self.tag_lines = b"".join(header_line(name, value) for name, value in tags.items())
         self.provider_error: str | None = None
         self.chat_target: UpstreamTarget | None = None
         self.embeddings_target: UpstreamTarget | None = None

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,6 +22,7 @@ from control.settings import ControlSettings
 from gateway.app import build_app as build_gateway_app
 from gateway.app import make_runner
 from gateway.contract.redis_url import connect
+from gateway.listener import GatewayListener
 from gateway.server import install_uvloop
 from gateway.settings import GatewaySettings
 from simulator.server import build_app as build_simulator_app
@@ -94,13 +96,13 @@ async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
         data_dir=settings.data_dir,
         admin_tokens=tokens,
     )
-    runners: list[web.AppRunner] = []
+    stops: list[Callable[[], Awaitable[None]]] = []
 
     async def start(app: web.Application, port: int) -> None:
         runner = make_runner(app)
         await runner.setup()
+        stops.append(runner.cleanup)
         await web.TCPSite(runner, settings.host, port).start()
-        runners.append(runner)
 
     try:
         if args.demo:
@@ -112,7 +114,9 @@ async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
                 log.info("demo route %s", "created" if created else "already present, kept")
             finally:
                 await redis.aclose()
-        await start(build_gateway_app(settings), settings.port)
+        gateway = GatewayListener(build_gateway_app(settings))
+        stops.append(gateway.stop)
+        await gateway.start(settings.host, settings.port)
         await start(build_admin_app(control), args.admin_port)
         print(_banner(settings, args, args.demo, fresh_token), flush=True)
         stop = asyncio.Event()
@@ -120,8 +124,8 @@ async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
     finally:
-        for runner in reversed(runners):
-            await runner.cleanup()
+        for stop_one in reversed(stops):
+            await stop_one()
 
 
 def run_up(args: argparse.Namespace, settings: GatewaySettings) -> int:

@@ -1,8 +1,8 @@
 """`POST /v1/chat/completions` and `POST /v1/embeddings`: resolve, apply, forward, record.
 
-Every call that got past resolution is tagged (X-Turnout-* headers) and recorded exactly once,
-whichever way it ends; what escapes as an unexpected exception is rendered by the app's error
-layer with the call's tags (`CALL_TAGS`).
+Served on the caller side's lean path (`gateway.callers`). Every call that got past resolution
+is tagged (X-Turnout-* headers) and recorded exactly once, whichever way it ends; what escapes
+as an unexpected exception is answered by the connection as a 500 carrying the call's tags.
 """
 
 import asyncio
@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
-
 from gateway.apply import apply_chat, apply_embeddings
+from gateway.callers.call import Call
+from gateway.callers.front import Handler
 from gateway.context import GatewayContext
 from gateway.errors import UPSTREAM_REFUSALS, GatewayError
 from gateway.forward import (
@@ -22,8 +22,7 @@ from gateway.forward import (
     relay_stream,
     send,
 )
-from gateway.intake import authenticate, read_json_object
-from gateway.keys import CALL_TAGS, CONTEXT
+from gateway.intake import authenticate, json_object
 from gateway.resolve import choose_release, find_route
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
@@ -32,21 +31,24 @@ from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
 from gateway.upstream.exchange import ProtocolError
 
 Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
+_NO_HEADERS: dict[str, str] = {}
 
 
-async def _resolve(
-    context: GatewayContext, request: web.Request
-) -> tuple[ServedRelease, dict[str, Any]]:
+def _call_id_line(call_id: str) -> bytes:
+    return b"X-Turnout-Call-Id: %s\r\n" % call_id.encode()
+
+
+def _resolve(context: GatewayContext, call: Call) -> tuple[ServedRelease, dict[str, Any]]:
     holder = context.holder
     if not holder.loaded:
         raise GatewayError(
             503, "gateway has no routing snapshot yet", type_="server_error", code="not_ready"
         )
-    client = authenticate(request, context.client_keys)
-    body = await read_json_object(request, context.settings.body_limit_bytes)
+    client = authenticate(call.authorization, context.client_keys)
+    body = json_object(call.body)
     route = find_route(holder.table, body)
     try:
-        release = choose_release(route, body, request.headers, client, context.rng)
+        release = choose_release(route, body, call.turnout or _NO_HEADERS, client, context.rng)
     except GatewayError as error:
         error.route = route.name  # known by now: the error response names it
         raise
@@ -55,61 +57,61 @@ async def _resolve(
     return release, body
 
 
-async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamResponse:
+async def _proxy(call: Call, apply: Apply, chat: bool) -> None:
     started = time.perf_counter()
-    context = request.app[CONTEXT]
+    context = call.connection.front.context
     try:
-        release, body = await _resolve(context, request)
+        release, body = _resolve(context, call)
     except GatewayError as error:
         context.recorder.reject(error.code or str(error.status))
-        headers = {"X-Turnout-Call-Id": context.call_ids.new()[0]}
+        tags = _call_id_line(context.call_ids.new()[0])
         if error.route is not None:
-            headers["X-Turnout-Route"] = error.route
-        return error.response(headers)
+            tags += b"X-Turnout-Route: %s\r\n" % error.route.encode()
+        call.reply_error(error, tags)
+        return
     # Issued and queued with no await in between, so the queue stays in call-number order
     # (the flusher's lookup of a pending call is a binary search).
     call_id, minute, number = context.call_ids.new()
     context.recorder.note_call(minute, number, release.stats)
-    tags = {**release.tags, "X-Turnout-Call-Id": call_id}
-    request[CALL_TAGS] = tags  # for the error layer, should anything unexpected escape below
-    call = CallOutcome(started)
+    tags = call.tags = release.tag_lines + _call_id_line(call_id)
+    outcome = CallOutcome(started)
     try:
-        return await _forward(request, context, release, body, tags, call, apply, chat)
+        await _forward(call, context, release, body, tags, outcome, apply, chat)
     except GatewayError as error:
-        call.end(error.status, _outcome_for_error(error))
+        outcome.end(error.status, _outcome_for_error(error))
         if error.code in UPSTREAM_REFUSALS:
             context.recorder.refuse_upstream(error.code)
             context.notices.warn(error.code, "refused an upstream answer: %s", error.message)
-        return error.response(tags)
-    except asyncio.CancelledError:  # the caller went away (the server cancels its handler)
-        call.end(499, outcomes.CLIENT)
+        call.reply_error(error, tags)
+    except asyncio.CancelledError:  # the caller went away (the connection cancels its call)
+        outcome.end(499, outcomes.CLIENT)
         raise
     finally:
-        call.record(release.stats, time.perf_counter())
+        outcome.record(release.stats, time.perf_counter())
 
 
 async def _forward(
-    request: web.Request,
+    call: Call,
     context: GatewayContext,
     release: ServedRelease,
     body: dict[str, Any],
-    tags: dict[str, str],
-    call: CallOutcome,
+    tags: bytes,
+    outcome: CallOutcome,
     apply: Apply,
     chat: bool,
-) -> web.StreamResponse:
+) -> None:
     payload = apply(release, body)
     streaming = chat and payload.get("stream") is True
     tap = StreamTap(hide_usage=not ask_for_usage(payload)) if streaming else None
     target = release.chat_target if chat else release.embeddings_target
-    call.upstream_started = time.perf_counter()
+    outcome.upstream_started = time.perf_counter()
     exchange, head = await send(
-        context.client, release, target, payload, forwarded_headers(request), streaming
+        context.client, release, target, payload, forwarded_headers(call), streaming
     )
-    outcome = outcome_for_status(head.status)
-    if tap is not None and head.status == 200:
-        response, call.first_byte_s, cut = await relay_stream(
-            request, exchange, head, tags, call.started, tap
+    status = head.status
+    if tap is not None and status == 200:
+        outcome.first_byte_s, cut = await relay_stream(
+            call, exchange, head, tags, outcome.started, tap
         )
         if isinstance(exchange.error, ProtocolError):  # bad framing mid-stream: refused too
             context.recorder.refuse_upstream("upstream_bad_response")
@@ -120,13 +122,12 @@ async def _forward(
                 "an SSE event larger than %d bytes was relayed without a usage scan",
                 tap.event_limit,
             )
-        call.tokens_in, call.tokens_out = tap.usage or (0, 0)
-        call.end(head.status, cut or outcome)
-        return response
-    response, answer = await relay_buffered(exchange, head, tags)
-    call.tokens_in, call.tokens_out = (head.status == 200 and usage_of_body(answer)) or (0, 0)
-    call.end(head.status, outcome)
-    return response
+        outcome.tokens_in, outcome.tokens_out = tap.usage or (0, 0)
+        outcome.end(status, cut or outcome_for_status(status))
+        return
+    answer = await relay_buffered(call, exchange, head, tags)
+    outcome.tokens_in, outcome.tokens_out = (status == 200 and usage_of_body(answer)) or (0, 0)
+    outcome.end(status, outcome_for_status(status))
 
 
 def _outcome_for_error(error: GatewayError) -> str:
@@ -139,9 +140,15 @@ def _outcome_for_error(error: GatewayError) -> str:
     return outcomes.CLIENT if error.status < 500 else outcomes.GATEWAY
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await _proxy(request, apply_chat, chat=True)
+async def chat_completions(call: Call) -> None:
+    await _proxy(call, apply_chat, chat=True)
 
 
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    return await _proxy(request, apply_embeddings, chat=False)
+async def embeddings(call: Call) -> None:
+    await _proxy(call, apply_embeddings, chat=False)
+
+
+ROUTES: dict[bytes, Handler] = {
+    b"/v1/chat/completions": chat_completions,
+    b"/v1/embeddings": embeddings,
+}
