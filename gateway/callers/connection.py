@@ -1,114 +1,45 @@
-"""The caller side's protocol, one per caller connection: HTTP/1.1 parsed by llhttp (httptools),
-the two hot routes answered by their handlers, every other request handed to the aiohttp
-application. Answers go out in request order, one call at a time; pipelined requests are read
-ahead up to a bound. Anything llhttp refuses, or a limit exceeded, is answered OpenAI-shaped
-(one rate-limited log line) and the connection closes. No upstream or Redis I/O here.
+"""The caller side's protocol, one per caller connection: requests read by `RequestReader`
+(llhttp), the two hot routes answered by their handlers, every other request handed to the
+aiohttp application. Answers go out in request order, one call at a time; pipelined requests are
+read ahead up to a bound. A refusal (malformed HTTP, a limit) is answered OpenAI-shaped with one
+rate-limited log line, then the connection closes. A caller who leaves cancels its call, so its
+upstream exchange is abandoned at once. No upstream or Redis I/O here.
 """
 
 import asyncio
-from collections import deque
 from typing import cast
-
-import httptools
 
 from gateway.callers.call import Call
 from gateway.callers.front import Front, Handler
 from gateway.callers.heads import CONTINUE
+from gateway.callers.reading import PIPELINE_LIMIT, RequestReader
 from gateway.errors import GatewayError
-from gateway.intake import too_large
 
-PIPELINE_LIMIT = 8  # complete requests read ahead of the one being answered
-MAX_HEADERS = 128
-MAX_HEAD_BYTES = 64 * 1024
-MAX_TARGET_BYTES = 8 * 1024
-
-# Request headers the gateway acts on, by lower-case name.
-_AUTHORIZATION, _CONNECTION, _CONTENT_LENGTH, _EXPECT, _TRANSFER_ENCODING, _TURNOUT = range(6)
-_KINDS = {
-    b"authorization": _AUTHORIZATION,
-    b"connection": _CONNECTION,
-    b"content-length": _CONTENT_LENGTH,
-    b"expect": _EXPECT,
-    b"transfer-encoding": _TRANSFER_ENCODING,
-    b"x-turnout-release": _TURNOUT,
-    b"x-turnout-sticky-key": _TURNOUT,
-}
-_TURNOUT_NAMES = {
-    b"x-turnout-release": "X-Turnout-Release",
-    b"x-turnout-sticky-key": "X-Turnout-Sticky-Key",
-}
-_CODES = {
-    400: "bad_http_request",
-    405: "method_not_allowed",
-    408: "request_timeout",
-    413: "request_too_large",
-    414: "uri_too_long",
-    417: "expectation_failed",
-    431: "headers_too_large",
-    501: "unsupported_transfer_encoding",
-    505: "http_version_not_supported",
-}
+LINGER_S = 2.0  # input read and dropped after an answer that closes the connection
 
 
-def malformed(status: int, reason: str) -> GatewayError:
-    return GatewayError(status, f"malformed HTTP request: {reason}", code=_CODES[status])
-
-
-class _Refused(Exception):
-    """Raised in a parser callback to stop reading: `error` is the answer."""
-
-    def __init__(self, error: GatewayError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-class _Ignored(Exception):
-    """Raised in a parser callback for bytes after the last request the connection answers."""
-
-
-class CallerConnection(asyncio.Protocol):
+class CallerConnection(RequestReader):
     __slots__ = (
         "closing",
-        "current",
-        "front",
-        "head_bytes",
-        "head_started",
-        "in_head",
-        "incoming",
-        "last_io",
+        "linger_until",
         "lost",
-        "parser",
-        "queue",
-        "reading",
         "reading_paused",
         "task",
         "transport",
-        "upgrade_left",
-        "upgrading",
         "waiter",
         "writing_paused",
     )
 
     def __init__(self, front: Front) -> None:
-        self.front = front
+        super().__init__(front)
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpRequestParser(self)
-        self.incoming: Call | None = None  # being read
-        self.in_head = False
-        self.head_bytes = 0
-        self.head_started = 0.0
-        self.upgrading: Call | None = None  # an Upgrade request whose body is read by hand
-        self.upgrade_left = 0
-        self.queue: deque[Call] = deque()  # read, waiting for their turn
-        self.current: Call | None = None  # being answered
         self.task: asyncio.Task[None] | None = None
-        self.reading = True  # False once no further request will be answered
         self.reading_paused = False
         self.writing_paused = False
         self.waiter: asyncio.Future[None] | None = None
         self.closing = False
+        self.linger_until = 0.0
         self.lost = False
-        self.last_io = 0.0
 
     # -- transport events ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -145,158 +76,6 @@ class CallerConnection(asyncio.Protocol):
             waiter.set_result(None)
         if self.current is None:
             self._next()
-
-    def data_received(self, data: bytes) -> None:
-        if not self.reading:
-            return  # after a refusal or `Connection: close`: nothing more is read
-        self.last_io = self.front.loop.time()
-        if self.upgrading is not None:
-            data = self._upgrade_body(data)
-            if not data or not self.reading:
-                return
-        began = self.incoming if self.in_head else None
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            self._after_upgrade(data[upgrade.args[0] :])
-            return
-        except httptools.HttpParserCallbackError as error:
-            cause = error.__context__
-            if isinstance(cause, _Refused):
-                self._refuse(cause.error)
-            elif not isinstance(cause, _Ignored):
-                raise
-            return
-        except httptools.HttpParserError as error:
-            if self.reading:
-                self._refuse(malformed(400, str(error) or "unparsable request"))
-            return
-        if self.in_head and began is not None and began is self.incoming:
-            self.head_bytes += len(data)  # a head spread over several reads
-            if self.head_bytes > MAX_HEAD_BYTES:
-                self._refuse(malformed(431, f"request head larger than {MAX_HEAD_BYTES} bytes"))
-
-    # -- parser callbacks ---------------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        if not self.reading:
-            raise _Ignored
-        self.incoming = Call(self)
-        self.in_head = True
-        self.head_bytes = 0
-        self.head_started = self.last_io
-
-    def on_url(self, url: bytes) -> None:
-        call = cast(Call, self.incoming)
-        call.target += url
-        if len(call.target) > MAX_TARGET_BYTES:
-            raise _Refused(malformed(414, f"request target longer than {MAX_TARGET_BYTES} bytes"))
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        call = cast(Call, self.incoming)
-        headers = call.headers
-        headers.append((name, value))
-        if len(headers) > MAX_HEADERS:
-            raise _Refused(malformed(431, f"more than {MAX_HEADERS} header lines"))
-        lowered = name.lower()
-        kind = _KINDS.get(lowered)
-        if kind is None:
-            return
-        if kind == _CONTENT_LENGTH:
-            call.length = int(value)  # digits only: llhttp refuses anything else, and duplicates
-        elif kind == _AUTHORIZATION:
-            if call.authorization is None:
-                call.authorization = value
-        elif kind == _CONNECTION:
-            header = call.connection_header
-            call.connection_header = value if header is None else header + b"," + value
-        elif kind == _TRANSFER_ENCODING:
-            call.transfer_encoding = value
-        elif kind == _EXPECT:
-            call.expect = value
-        else:
-            turnout = call.turnout
-            if turnout is None:
-                turnout = call.turnout = {}
-            turnout.setdefault(_TURNOUT_NAMES[lowered], value.decode("utf-8", "surrogateescape"))
-
-    def on_headers_complete(self) -> None:
-        call = cast(Call, self.incoming)
-        parser = self.parser
-        self.in_head = False
-        version = parser.get_http_version()
-        if version != "1.1":
-            if version != "1.0":
-                raise _Refused(malformed(505, f"HTTP/{version} is not supported"))
-            call.http10 = True
-        call.method = parser.get_method()
-        call.keep_alive = parser.should_keep_alive()
-        if parser.should_upgrade():
-            if call.method == b"CONNECT":
-                raise _Refused(malformed(405, "CONNECT is not supported"))
-            call.upgrade = True
-        coding = call.transfer_encoding
-        if coding is not None and coding.lower() != b"chunked":
-            raise _Refused(malformed(501, "the only Transfer-Encoding accepted is chunked"))
-        length = call.length
-        limit = self.front.body_limit
-        if length is not None and length > limit:
-            raise _Refused(too_large(limit))
-        if call.expect is not None:
-            if call.expect.lower() != b"100-continue":
-                raise _Refused(malformed(417, "the only expectation accepted is 100-continue"))
-            if length or coding is not None:  # a body will follow once it is asked for
-                if self.current is None and not self.queue:
-                    self.write(CONTINUE)
-                else:
-                    call.continue_due = True
-
-    def on_body(self, data: bytes) -> None:
-        call = cast(Call, self.incoming)
-        size = call.size + len(data)
-        limit = self.front.body_limit
-        if size > limit:
-            raise _Refused(too_large(limit))
-        call.size = size
-        parts = call.parts
-        if parts is not None:
-            parts.append(data)
-        elif call.body:
-            call.parts = [call.body, data]
-        else:
-            call.body = data
-
-    def on_message_complete(self) -> None:
-        call = cast(Call, self.incoming)
-        self.incoming = None
-        parts = call.parts
-        if parts is not None:
-            call.body = b"".join(parts)
-            call.parts = None
-        if call.upgrade and (call.length or call.transfer_encoding is not None):
-            # llhttp stops at the head of an Upgrade request: its body is read by hand
-            if call.transfer_encoding is not None:
-                raise _Refused(malformed(400, "an Upgrade request with a chunked body"))
-            self.upgrading = call
-            self.upgrade_left = cast(int, call.length)
-            return
-        self._enqueue(call)
-
-    # -- Upgrade requests: answered as plain HTTP/1.1 ----------------------------------------
-    def _after_upgrade(self, rest: bytes) -> None:
-        self.parser = httptools.HttpRequestParser(self)  # llhttp stays paused after an upgrade
-        if rest and self.reading:
-            self.data_received(rest)
-
-    def _upgrade_body(self, data: bytes) -> bytes:
-        call = cast(Call, self.upgrading)
-        take = data[: self.upgrade_left]
-        self.upgrade_left -= len(take)
-        call.body += take
-        call.size += len(take)
-        if self.upgrade_left == 0:
-            self.upgrading = None
-            self._enqueue(call)
-        return data[len(take) :]
 
     # -- answering in order -------------------------------------------------------------------
     def _enqueue(self, call: Call) -> None:
@@ -419,9 +198,19 @@ class CallerConnection(asyncio.Protocol):
             raise ConnectionResetError("the caller went away")
 
     def close_after_answer(self) -> None:
+        """Close once what is buffered is written. The caller may still be sending (a refused
+        request's body, pipelined requests): a close with unread input would reset the
+        connection and could destroy the answer before the caller reads it, so the write side
+        shuts first and input is read and dropped until the caller closes or `LINGER_S` ends
+        (a lingering close, as nginx does)."""
         self.closing = True
         self.reading = False
-        cast(asyncio.Transport, self.transport).close()  # after what is buffered is written
+        self.linger_until = self.front.loop.time() + LINGER_S
+        transport = cast(asyncio.Transport, self.transport)
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -435,7 +224,11 @@ class CallerConnection(asyncio.Protocol):
 
     def check(self, now: float) -> None:
         """Called once a second: closes what is idle too long or stalled."""
-        if self.lost or self.closing:
+        if self.lost:
+            return
+        if self.closing:
+            if now > self.linger_until:
+                cast(asyncio.Transport, self.transport).close()
             return
         front = self.front
         stalled = now - self.last_io > front.caller_timeout_s

@@ -32,6 +32,7 @@ class Front:
         "loop",
         "routes",
         "shutting_down",
+        "sweep_interval_s",
     )
 
     def __init__(
@@ -49,6 +50,10 @@ class Front:
         self.body_limit = settings.body_limit_bytes
         self.caller_timeout_s = settings.caller_timeout_s
         self.keepalive_timeout_s = settings.keepalive_timeout_s
+        # short time-outs (tests) are checked more often than once a second
+        self.sweep_interval_s = min(
+            SWEEP_INTERVAL_S, self.caller_timeout_s / 4, self.keepalive_timeout_s / 4
+        )
         self.clock = Clock()
         self.connections: set[CallerConnection] = set()
         self.shutting_down = False
@@ -56,13 +61,13 @@ class Front:
         self._sweeper: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        self._sweeper = self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
+        self._sweeper = self.loop.call_later(self.sweep_interval_s, self._sweep)
 
     def _sweep(self) -> None:
         now = self.loop.time()
         for connection in list(self.connections):
             connection.check(now)
-        self._sweeper = self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
+        self._sweeper = self.loop.call_later(self.sweep_interval_s, self._sweep)
 
     def forget(self, connection: "CallerConnection") -> None:
         self.connections.discard(connection)
