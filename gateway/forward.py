@@ -176,17 +176,18 @@ async def relay_stream(
     """
     first_byte: float | None = None
     cut: str | None = None
+    last = b""  # written with the end of the stream
     try:
         call.open_stream(head.status, response_headers(head, tags) + _STREAM_HEADERS)
         async for chunk in exchange.chunks():
             if first_byte is None:
                 first_byte = time.perf_counter() - started
             relayed = tap.feed(chunk)
-            if relayed:
+            if exchange.finished and exchange.error is None:  # the end has come: one last write
+                last += relayed
+            elif relayed:
                 await call.send(relayed)
-        rest = tap.rest()
-        if rest:
-            await call.send(rest)
+        last += tap.rest()
     except OSError as failure:  # TimeoutError included
         if exchange.error is None:  # the caller is gone: stop reading the upstream, tell nobody
             exchange.abandon()
@@ -205,8 +206,8 @@ async def relay_stream(
         raise
     try:
         if cut is not None:
-            await call.send(b"data: " + error.body() + b"\n\n")
-        call.end_stream()
+            last = b"data: " + error.body() + b"\n\n"
+        call.end_stream(last)
     except OSError:
         return first_byte, cut or outcomes.CLIENT
     return first_byte, cut

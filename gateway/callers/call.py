@@ -38,6 +38,7 @@ class Call:
         "length",
         "method",
         "parts",
+        "pending",
         "refusal",
         "size",
         "started",
@@ -70,6 +71,7 @@ class Call:
         self.tags = b""  # X-Turnout-* lines once resolved, for an unexpected 500
         self.started = False  # the answer's head is written
         self.answered = False  # the whole answer is written
+        self.pending = b""  # a stream's head, written with its first piece when that is ready
 
     @property
     def path(self) -> bytes:
@@ -109,33 +111,51 @@ class Call:
         self.reply(error.status, JSON + tags, error.body())
 
     def open_stream(self, status: int, headers: bytes) -> None:
-        """The head of a streamed answer: chunked for HTTP/1.1, until close for HTTP/1.0."""
+        """The head of a streamed answer: chunked for HTTP/1.1, until close for HTTP/1.0.
+
+        Written with the first piece when that is already there (one write, not two), else on
+        its own at the next turn of the event loop."""
         connection = self.connection
         if self.http10 or not connection.keeps_alive:
             self.keep_alive = False
         framing = CLOSE if self.http10 else CHUNKED if self.keep_alive else CHUNKED + CLOSE
-        connection.write(
-            b"".join(
-                (status_line(status), connection.front.clock.date_line(), headers, framing, b"\r\n")
-            )
+        self.pending = b"".join(
+            (status_line(status), connection.front.clock.date_line(), headers, framing, b"\r\n")
         )
         self.started = True
+        connection.front.loop.call_soon(self._write_head)
+
+    def _write_head(self) -> None:
+        head = self.pending
+        if head:
+            self.pending = b""
+            self.connection.write(head)
+
+    def _framed(self, data: bytes) -> bytes:
+        framed = data if self.http10 else b"%x\r\n%s\r\n" % (len(data), data)
+        head = self.pending
+        if head:
+            self.pending = b""
+            return head + framed
+        return framed
 
     async def send(self, data: bytes) -> None:
         """One piece of a stream; waits while the caller is not reading (raises when gone)."""
         connection = self.connection
         if connection.lost:
             raise ConnectionResetError("the caller went away")
-        connection.write(data if self.http10 else b"%x\r\n%s\r\n" % (len(data), data))
+        connection.write(self._framed(data))
         if connection.writing_paused:
             await connection.drain()
 
-    def end_stream(self) -> None:
+    def end_stream(self, data: bytes = b"") -> None:
+        """The end of a stream, with its last piece when given (one write)."""
         connection = self.connection
         if connection.lost:
             raise ConnectionResetError("the caller went away")
-        if not self.http10:
-            connection.write(STREAM_END)
+        last = self._framed(data) if data else self.pending
+        self.pending = b""
+        connection.write(last if self.http10 else last + STREAM_END)
         self.answered = True
         if not self.keep_alive:
             connection.close_after_answer()
