@@ -38,6 +38,28 @@ class Target:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{CHAT_PATH}"
 
+    @property
+    def stream_url(self) -> str:
+        return f"http://127.0.0.1:{self.stream_port}{CHAT_PATH}"
+
+
+_STORY = {"role": "user", "content": "tell me a short story please"}
+
+
+def stream_body(target: Target) -> bytes:
+    """A streamed call to Turnout's `stream` route; to the others, what that route sends the
+    simulator (its system prompt, usage asked for), so the upstream does the same work."""
+    if target.name == TURNOUT:
+        return orjson.dumps({"model": STREAM_ROUTE, "stream": True, "messages": [_STORY]})
+    return orjson.dumps(
+        {
+            "model": "bench-model",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "system", "content": "You stream."}, _STORY],
+        }
+    )
+
 
 class Stack:
     def __init__(
