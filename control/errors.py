@@ -24,6 +24,12 @@ class ControlError(Exception):
             self.code = code
 
 
+# The codes of a 400. `invalid_input`: a rule the OpenAPI document states in its schema (shape,
+# pattern, range). The other two are rules JSON Schema cannot state, described there in words:
+UNKNOWN_REFERENCE = "unknown_reference"  # names a provider, version or release that does not exist
+BROKEN_RULE = "broken_rule"  # a rule across fields or values: weights sum to 100, templates, …
+
+
 class BadInput(ControlError):
     """The request breaks a rule: nothing was written."""
 
@@ -51,6 +57,18 @@ class Conflict(ControlError):
 
     status = 409
     code = "conflict"
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    message: str  # names the field and the rule
+    field: str | None  # the offending field's path, e.g. "weights.r2", when there is one
+    code: str  # machine-readable: invalid_input, unauthorized, forbidden, not_found, …
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every admin API error on the wire: rendered by `control.api.errors`, decoded by the CLI."""
+
+    error: ErrorDetail
 
 
 def from_validation(error: msgspec.ValidationError, prefix: str = "") -> BadInput:

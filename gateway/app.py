@@ -66,13 +66,14 @@ def _allow(http_error: web.HTTPException) -> dict[str, str] | None:
 def snapshot_status(holder: SnapshotHolder) -> SnapshotStatus:
     return SnapshotStatus(
         revisions={name: route.revision for name, route in holder.table.routes.items()},
-        rejected=list(holder.table.rejected),
-        staleness_s=holder.staleness_s(),
-        redis_connected=holder.redis_connected,
         weights_bp={
             name: dict(route.snapshot.state.weights_bp)
             for name, route in holder.table.routes.items()
         },
+        rejected=list(holder.table.rejected),
+        staleness_s=holder.staleness_s(),
+        redis_connected=holder.redis_connected,
+        data_lost=holder.data_lost is not None,
     )
 
 
@@ -100,10 +101,11 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
         return
     redis = redis_client(settings.redis_url)
     syncer = Syncer(redis, context.holder, settings.poll_interval_s)
+    # The file first: its data epoch is how a Redis that lost its data is told from a fresh one.
+    syncer.start_from_file()
     with contextlib.suppress(RedisError, OSError, TimeoutError):
         # A first load bounded in time; Redis being down must not stop the start.
         await asyncio.wait_for(syncer.full_reload(), timeout=2.0)
-    syncer.start_from_file()
     store = TelemetryStore(
         redis,
         context.recorder,

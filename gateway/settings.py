@@ -1,11 +1,11 @@
 """Gateway settings: typed, loaded once from flags and `TURNOUT_*` variables, failing fast."""
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 
+from gateway.contract.settings import SettingsError, load
 from gateway.telemetry.recorder import DEFAULT_CALL_QUEUE_LIMIT
 from gateway.upstream.exchange import DEFAULT_BODY_LIMIT_BYTES as DEFAULT_UPSTREAM_BODY_LIMIT
 
@@ -49,10 +49,6 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return parse_client_keys(self.api_keys)
 
 
-class SettingsError(ValueError):
-    """Bad start-up configuration: reported as one line, exit 1."""
-
-
 def parse_client_keys(text: str) -> dict[str, ClientKey]:
     keys: dict[str, ClientKey] = {}
     for index, entry in enumerate(filter(None, (e.strip() for e in text.split(",")))):
@@ -69,21 +65,8 @@ def parse_client_keys(text: str) -> dict[str, ClientKey]:
 
 
 def load_settings(flags: dict[str, Any]) -> GatewaySettings:
-    """Flags (None = not given) over `TURNOUT_<FIELD>` variables over defaults; one clear error.
-
-    `REDIS_URL` is honoured as well as `TURNOUT_REDIS_URL`.
-    """
-    raw: dict[str, Any] = {}
-    for name in GatewaySettings.__struct_fields__:
-        value = os.environ.get(f"TURNOUT_{name.upper()}")
-        if value is not None:
-            raw[name] = value
-    if "redis_url" not in raw and os.environ.get("REDIS_URL"):
-        raw["redis_url"] = os.environ["REDIS_URL"]
-    raw.update({k: v for k, v in flags.items() if v is not None})
-    try:
-        settings = msgspec.convert(raw, GatewaySettings, strict=False)
-    except msgspec.ValidationError as error:
-        raise SettingsError(f"invalid setting: {error}") from None
+    """Flags (None = not given) over `TURNOUT_<FIELD>` variables over defaults; one clear error
+    (`gateway.contract.settings.load`, shared with the control plane)."""
+    settings = load(GatewaySettings, flags)
     settings.client_keys()  # fail fast on malformed TURNOUT_API_KEYS
     return settings

@@ -29,8 +29,8 @@ from loadtest.report import (
     markdown,
     target_checks,
 )
+from loadtest.seed import HELD_MODEL, HELD_ROUTE, STREAM_ROUTE
 from loadtest.stack import REQUEST_BODY, Stack, Target, counted_calls, stream_body
-from loadtest.turnout_gateway import HELD_MODEL, HELD_ROUTE, STREAM_ROUTE
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent

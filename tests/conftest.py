@@ -20,7 +20,6 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from control.publish import put_provider, put_route
 from gateway.app import build_app
 from gateway.contract.snapshot import ReleaseSpec, RouteState
 from gateway.keys import CONTEXT
@@ -29,6 +28,7 @@ from gateway.settings import GatewaySettings
 from simulator.server import SIM_STATE, SimState
 from simulator.server import build_app as build_sim_app
 from tests import builders
+from tests.seeding import seed_provider, seed_route
 from turnout.embedded_redis import EmbeddedRedis
 
 
@@ -190,9 +190,11 @@ async def publish_route(
     route: RouteState,
     releases: list[ReleaseSpec],
     **provider_fields: Any,
-) -> None:
-    await put_provider(redis, builders.provider(simulator.url, **provider_fields))
-    await put_route(redis, route, releases)
+) -> int:
+    """The simulator as provider `sim` and `route` with `releases`, through the registry;
+    returns the route's revision."""
+    await seed_provider(redis, builders.provider(simulator.url, **provider_fields))
+    return await seed_route(redis, route, releases)
 
 
 async def wait_for(

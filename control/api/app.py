@@ -4,6 +4,8 @@ Extend it by adding a module with an `ENDPOINTS` list to `ENDPOINT_TABLES` (or p
 routing, auth, decoding, errors and the OpenAPI document follow from the declarations.
 """
 
+import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from importlib import metadata
@@ -12,14 +14,14 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from control.api import audit, models, openapi, prompts, providers, routes, stats
+from control.api import audit, backup, models, openapi, prompts, providers, routes, stats
 from control.api.auth import Authenticator, authorize, parse_tokens
+from control.api.bodies import BodyDecoder
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
-from control.errors import BadInput, from_validation
+from control.errors import BadInput, ControlError, from_validation
 from control.settings import ControlSettings
-from control.store import Store
-from gateway.contract.redis_url import connect
+from control.store import Store, redis_client
 
 ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     providers.ENDPOINTS,
@@ -28,8 +30,10 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     routes.ENDPOINTS,
     audit.ENDPOINTS,
     stats.ENDPOINTS,
+    backup.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
+RESTORE_LIMIT_BYTES = 64 * 1024 * 1024
 
 SETTINGS = web.AppKey("turnout_control_settings", ControlSettings)
 AUTH = web.AppKey("turnout_control_auth", Authenticator)
@@ -45,13 +49,15 @@ def _version() -> str:
 
 
 def _adapt(endpoint: Endpoint) -> Handler:
-    body_decoder = msgspec.json.Decoder(endpoint.body) if endpoint.body is not None else None
+    body_decoder = BodyDecoder(endpoint.body) if endpoint.body is not None else None
 
     async def handle(request: web.Request) -> web.StreamResponse:
         identity = None
         if endpoint.role is not None:
             identity = request.app[AUTH].identify(request.headers.get("Authorization"))
             authorize(identity, endpoint.role)
+        if endpoint.epoch_check:  # before anything is read: a change over lost data is a 503
+            await request.app[STORE].guard.check()
         arguments = {}
         try:  # only what the caller sent is a 400; a record read from Redis that does not
             # decode is a server error (500 from the error layer)
@@ -77,10 +83,14 @@ def _adapt(endpoint: Endpoint) -> Handler:
 
 async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    redis = connect(
+    redis = redis_client(
         settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0, health_check_interval=5
     )
-    app[STORE] = Store(redis, settings.audit_max_entries)
+    store = Store(redis, settings.audit_max_entries)
+    app[STORE] = store
+    with contextlib.suppress(RedisError, OSError, TimeoutError, ControlError):
+        # A fresh registry gets its data epoch now; Redis down or data lost must not stop the start
+        await asyncio.wait_for(store.guard.check(), timeout=2.0)
     yield
     await redis.aclose()
 
@@ -103,7 +113,9 @@ def build_admin_app(
     settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
 ) -> web.Application:
     endpoints = [*itertools.chain.from_iterable(ENDPOINT_TABLES), *extra]
-    app = web.Application(middlewares=[error_layer])
+    # A restore carries the whole registry: larger than aiohttp's 1 MiB default; only read
+    # after the caller's token and role are checked.
+    app = web.Application(middlewares=[error_layer], client_max_size=RESTORE_LIMIT_BYTES)
     app[SETTINGS] = settings
     app[AUTH] = Authenticator(parse_tokens(settings.admin_tokens))
     app.cleanup_ctx.append(_store_lifecycle)

@@ -10,11 +10,25 @@ from typing import Any
 import msgspec
 
 from control.api.endpoint import Endpoint
-from control.api.errors import ErrorBody
+from control.errors import ErrorBody
+from control.registry.rules import NAME_PATTERN, VERSION_PATTERN, anchored
 
 _REF = "#/components/schemas/{name}"
+# Path parameters by name, as strict as the server: a name of a route, prompt, model or
+# provider, and a version number.
+_NAME_SCHEMA = {"type": "string", "pattern": anchored(NAME_PATTERN)}
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "name": _NAME_SCHEMA,
+    "route": _NAME_SCHEMA,
+    "n": {"type": "string", "pattern": anchored(VERSION_PATTERN)},
+}
 _ERRORS = {
-    400: "bad input: the message names the field and the rule; nothing was written",
+    400: "bad input: the message names the field and the rule; nothing was written. `code` is "
+    "`invalid_input` for a rule this schema states, `unknown_reference` for a name of a "
+    "provider, version or release that does not exist, `broken_rule` for a rule across fields "
+    "or values that the descriptions state (weights sum to exactly 100 with at most two "
+    "decimals; a prompt has a system text or messages, a template that parses and declared "
+    "variables that match it; a stats window from 1m to 7d; a time in the calendar)",
     401: "missing or invalid bearer token",
     403: "the token's role is too low",
     404: "no such route, prompt, model or version",
@@ -37,7 +51,7 @@ def _query_parameters(query_type: Any, components: dict[str, Any]) -> list[dict[
 
 def _operation(endpoint: Endpoint, schemas: dict[Any, Any], components: dict[str, Any]) -> Any:
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS[name]}
         for name in endpoint.path_params
     ]
     if endpoint.query is not None:

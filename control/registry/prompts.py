@@ -8,7 +8,7 @@ from datetime import datetime
 
 import msgspec
 
-from control.errors import BadInput, NotFound
+from control.errors import UNKNOWN_REFERENCE, BadInput, NotFound
 from control.registry import rules, versions
 from control.store import Store
 from gateway.contract.snapshot import PromptMessage, PromptSpec
@@ -100,7 +100,9 @@ async def resolve(store: Store, field: str, ref: str) -> PromptSpec:
     name, version = rules.parse_ref(field, ref)
     record = await versions.read_one(store, KIND, name, version, _decoder)
     if record is None:
-        raise BadInput(f"{field}: unknown prompt version {ref!r}", field=field)
+        raise BadInput(
+            f"{field}: unknown prompt version {ref!r}", field=field, code=UNKNOWN_REFERENCE
+        )
     return PromptSpec(
         ref=ref, system=record.system, messages=record.messages, variables=record.variables
     )

@@ -6,7 +6,6 @@ atomic write is `control.routes.changes`.
 """
 
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
@@ -16,9 +15,9 @@ from gateway.contract.snapshot import ReleaseSpec
 
 
 class ReleaseIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    model: str  # a model version, "name@N"
-    prompt: str | None = None  # a prompt version, "name@N", or none
-    params: dict[str, Any] = {}  # overrides the model's defaults and the caller's fields
+    model: rules.VersionRef  # a model version, "name@N"
+    prompt: rules.VersionRef | None = None  # a prompt version, "name@N", or none
+    params: rules.Params = {}  # overrides the model's defaults and the caller's fields
     artifacts: dict[str, str] = {}  # coordinated artefacts, e.g. {"index": "v7"}
     note: str = ""
 

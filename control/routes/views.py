@@ -38,6 +38,14 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     pinned: bool
     releases: list[ReleaseOut]
     rollout: None = None  # the running canary rollout, when there is one
+    # set by a change that may find nothing to do (rollback): False = nothing was written, no
+    # revision, no audit entry; None on reads
+    changed: bool | None = None
+
+
+class ReleaseCreated(msgspec.Struct, frozen=True, kw_only=True):
+    release: ReleaseOut  # with its id and change type versus stable
+    revision: int  # the route's revision after adding it
 
 
 class RouteSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -37,10 +37,11 @@ class SnapshotStatus(NamedTuple):
     """What the metrics show of the served snapshot, read at scrape time."""
 
     revisions: dict[str, int]  # route -> revision served
+    weights_bp: dict[str, dict[str, int]]  # route -> release -> basis points served
     rejected: list[str]  # routes whose newest version could not be applied
     staleness_s: float  # since Redis last confirmed the snapshot (+Inf if never)
     redis_connected: bool
-    weights_bp: dict[str, dict[str, int]]  # route -> release -> basis points served
+    data_lost: bool  # Redis lost its data; the last known good snapshot is served
 
 
 class GatewayCollector(Collector):
@@ -158,8 +159,8 @@ class GatewayCollector(Collector):
             "Traffic share of each release in this replica's snapshot (percent)",
             labels=["route", "release"],
         )
-        for name, releases in status.weights_bp.items():
-            for release, basis_points in releases.items():
+        for name, route_weights in status.weights_bp.items():
+            for release, basis_points in route_weights.items():
                 weights.add_metric([name, release], basis_points / 100)
         yield weights
         rejected = GaugeMetricFamily(
@@ -179,4 +180,10 @@ class GatewayCollector(Collector):
             "turnout_redis_connected",
             "1 while the sync task is connected to Redis",
             value=1.0 if status.redis_connected else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "turnout_redis_data_lost",
+            "1 while Redis lost its data (epoch gone or changed): the last known good snapshot "
+            "is served and not overwritten until a restore",
+            value=1.0 if status.data_lost else 0.0,
         )

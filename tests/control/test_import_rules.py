@@ -47,3 +47,19 @@ def test_control_imports_only_the_gateway_contract():
         for module, names in imported_modules("control").items()
     }
     assert {m: n for m, n in offenders.items() if n} == {}
+
+
+def test_the_benchmark_never_imports_the_control_plane():
+    """It writes its routes through the `turnout` command, as an operator would."""
+    offenders = {
+        module: sorted(n for n in names if n.split(".")[0] == "control")
+        for module, names in imported_modules("loadtest").items()
+    }
+    assert len(offenders) >= 8
+    assert {m: n for m, n in offenders.items() if n} == {}
+
+
+def test_no_writer_without_audit_in_the_product():
+    assert not (ROOT / "control" / "publish.py").exists()
+    for module, names in imported_modules("control").items():
+        assert not any(name.startswith("control.publish") for name in names), module

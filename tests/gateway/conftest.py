@@ -10,10 +10,10 @@ import pytest
 import redis.asyncio as aioredis
 from blockbuster import BlockBuster, blockbuster_ctx
 
-from control.publish import put_provider, put_route
 from gateway.contract.snapshot import ReleaseSpec
 from simulator.faults import FaultServer
 from tests import builders
+from tests.seeding import seed_provider, seed_route
 
 
 @pytest.fixture(autouse=True)
@@ -45,11 +45,11 @@ async def fault_routes(
     for mode in modes:
         route = mode.partition("=")[0]
         name = f"f-{route}"
-        await put_provider(
+        await seed_provider(
             redis, builders.provider(server.base_url(mode), name=name, **provider_fields)
         )
         release = ReleaseSpec(id="r1", model=builders.model("m", provider_name=name))
-        await put_route(redis, builders.state(route, {"r1": 100}), [release])
+        await seed_route(redis, builders.state(route, {"r1": 100}), [release])
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 import pytest
 
-from control.publish import put_provider, put_route
 from simulator.behaviour import Behaviour
 from tests import builders
 from tests.conftest import free_port, publish_route
+from tests.seeding import seed_provider, seed_route
 
 
 def assert_openai_error(data, status_code_text=None):
@@ -113,8 +113,8 @@ async def test_pinned_release_not_on_the_route(gateway, http):
 
 async def test_upstream_refusing_connections(redis, redis_server, simulator, gateway_factory, http):
     dead = builders.provider(f"http://127.0.0.1:{free_port()}/v1")
-    await put_provider(redis, dead)
-    await put_route(redis, builders.state("dead", {"r1": 100}), [builders.release("r1")])
+    await seed_provider(redis, dead)
+    await seed_route(redis, builders.state("dead", {"r1": 100}), [builders.release("r1")])
     gateway = await gateway_factory(redis_server.url)
     status, headers, data = await post(
         http, gateway, json={"model": "dead", "messages": [{"role": "user", "content": "x"}]}
