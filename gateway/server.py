@@ -2,10 +2,12 @@
 serving through `gateway.listener`."""
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import sys
 
@@ -32,10 +34,20 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.freeze()
 
 
+def _raise_file_limit() -> None:
+    """Each open call holds two sockets (caller and upstream): allow as many as the hard limit
+    does, not a soft default of 1024 (about 500 concurrent streams)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def _serve_one(settings: GatewaySettings, reuse_port: bool) -> None:
     """One serving process. SIGTERM/SIGINT end it gracefully: calls in flight finish, then the
     app's cleanup runs (the last telemetry flush)."""
     install_uvloop()
+    _raise_file_limit()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = build_app(settings)

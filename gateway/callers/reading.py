@@ -130,8 +130,17 @@ class RequestReader(asyncio.Protocol):
             cause = error.__context__
             if isinstance(cause, _Refused):
                 self._refuse(cause.error)
-            elif not isinstance(cause, _Ignored):
-                raise
+            elif not isinstance(cause, _Ignored):  # a bug here: a clean 500, logged
+                self.front.context.notices.warn(
+                    "internal_error",
+                    "unhandled error reading a request",
+                    exc_info=cause is not None,
+                )
+                self._refuse(
+                    GatewayError(
+                        500, "internal gateway error", type_="server_error", code="internal_error"
+                    )
+                )
             return
         except httptools.HttpParserError as error:
             if self.reading:

@@ -310,3 +310,17 @@ async def test_a_caller_not_reading_its_stream_holds_bounded_memory_then_is_cut_
         'turnout_call_outcomes_total{outcome="client",release="r1",route="endless-chunked"} 1.0'
         in metrics
     )
+
+
+async def test_a_failure_while_reading_a_request_is_a_clean_500(dial, gateway, monkeypatch):
+    from gateway.callers.reading import RequestReader
+
+    def broken(self, url):
+        raise RuntimeError("a bug in a parser callback")
+
+    monkeypatch.setattr(RequestReader, "on_url", broken)
+    reader, writer = await dial(gateway.port)
+    writer.write(request(body=chat("x")))
+    answer = await read_answer(reader)
+    assert answer.status == 500 and answer.json()["error"]["code"] == "internal_error"
+    assert await closed(reader)
