@@ -80,4 +80,8 @@ def from_validation(error: msgspec.ValidationError, prefix: str = "") -> BadInpu
     named = _NAMED_FIELD.search(message)
     if named:
         field = f"{field}.{named.group(1)}" if field else named.group(1)
-    return BadInput(message, field=f"{prefix}{field}" if field else prefix.rstrip(".") or None)
+    # A ValueError behind it was raised by a Struct's `__post_init__`: a rule across fields, which
+    # JSON Schema cannot state (msgspec chains it as the cause).
+    code = BROKEN_RULE if isinstance(error.__cause__, ValueError) else None
+    path = f"{prefix}{field}" if field else prefix.rstrip(".") or None
+    return BadInput(message, field=path, code=code)

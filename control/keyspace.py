@@ -24,3 +24,33 @@ def versions(kind: str, name: str) -> str:
 def content_index(kind: str, name: str) -> str:
     """Hash: content hash -> version number, so identical content returns the existing version."""
     return f"{keys.PREFIX}:{{{kind}:{name}}}:by_content"
+
+
+ROLLOUTS_ACTIVE = f"{keys.PREFIX}:rollouts"  # set of route names whose rollout may need a tick
+CONTROLLER_LEASE = f"{keys.PREFIX}:{{controller}}:lease"  # "<fencing token>:<replica id>"
+CONTROLLER_TOKENS = f"{keys.PREFIX}:{{controller}}:tokens"  # counter of fencing tokens
+
+
+def rollout(route: str) -> str:
+    """String: the route's current (or last) Rollout JSON."""
+    return f"{keys.route_tag(route)}:rollout"
+
+
+def rollout_fence(route: str) -> str:
+    """String: the highest controller fencing token that wrote to this route."""
+    return f"{keys.route_tag(route)}:rollout:fence"
+
+
+def rollout_history(route: str) -> str:
+    """List: evidence points of the current rollout, oldest first (capped), for plotting."""
+    return f"{keys.route_tag(route)}:rollout:history"
+
+
+def gates(route: str) -> str:
+    """Hash: release id -> GateRecord JSON, the eval gate's latest verdict on that release."""
+    return f"{keys.route_tag(route)}:gates"
+
+
+def gate_dataset(route: str) -> str:
+    """String: content hash of the dataset the route's latest verdict used (its current set)."""
+    return f"{keys.route_tag(route)}:gate_dataset"

@@ -51,8 +51,9 @@ def text(value: bytes | str) -> str:
 class CommitOutcome(msgspec.Struct, frozen=True):
     """What `commit_route.lua` answered: `status` is ok, conflict, release_exists or invalid."""
 
-    status: str
-    revision: int | None = None  # the new revision (ok) or the current one (conflict)
+    status: str  # also fenced, rollout_conflict (controller changes)
+    revision: int | None = None  # the new revision (ok), the current one (conflict), the highest
+    # fencing token (fenced) or the stored rollout version (rollout_conflict)
     field: str | None = None  # invalid: the field breaking a rule, and the rule
     rule: str | None = None
 
@@ -73,6 +74,9 @@ class Store:
         self._put_provider: AsyncScript = redis.register_script(load_script("put_provider.lua"))
         self._delete_route: AsyncScript = redis.register_script(load_script("delete_route.lua"))
         self.guard = EpochGuard(redis)
+        self._rollout_put: AsyncScript = redis.register_script(load_script("rollout_put.lua"))
+        self._lease: AsyncScript = redis.register_script(load_script("lease.lua"))
+        self._lease_release: AsyncScript = redis.register_script(load_script("lease_release.lua"))
 
     async def commit_route(
         self,
@@ -84,7 +88,12 @@ class Store:
         reason: str,
         release: NewRelease | None = None,
         evidence: bytes = b"",
+        fence: int | None = None,
+        rollout: bytes = b"",
+        rollout_version: int = 0,
     ) -> CommitOutcome:
+        """`fence`: the controller's fencing token (a stale leader is refused); `rollout`: the
+        route's new rollout record, stored in the same step if its version is `rollout_version`."""
         route = state.name
         await self.guard.check()
         reply = await self._commit_route(
@@ -93,6 +102,8 @@ class Store:
                 keys.route_releases(route),
                 keyspace.release_meta(route),
                 keys.route_audit(route),
+                keyspace.rollout_fence(route),
+                keyspace.rollout(route),
             ],
             args=[
                 expected_revision,
@@ -106,10 +117,13 @@ class Store:
                 release.spec.id if release else "",
                 _encoder.encode(release.spec) if release else b"",
                 release.meta_json if release else b"",
+                "" if fence is None else fence,
+                rollout,
+                rollout_version,
             ],
         )
         status = text(reply[0])
-        if status in ("ok", "conflict"):
+        if status in ("ok", "conflict", "fenced", "rollout_conflict"):
             return CommitOutcome(status, revision=int(reply[1]))
         if status == "invalid":
             return CommitOutcome(status, field=text(reply[1]), rule=text(reply[2]))
@@ -155,6 +169,9 @@ class Store:
                 keys.route_releases(route),
                 keyspace.release_meta(route),
                 keys.route_audit(route),
+                keyspace.rollout(route),
+                keyspace.rollout_fence(route),
+                keyspace.rollout_history(route),
             ],
             args=[route, actor, reason, keys.CHANGES_CHANNEL, self.audit_max_entries],
         )
@@ -162,4 +179,55 @@ class Store:
             await self.redis.hdel(keys.DELETED_ROUTES, route)
             return None
         await self.redis.srem(keys.ROUTE_INDEX, route)
+        await self.redis.srem(keyspace.ROLLOUTS_ACTIVE, route)
         return int(reply[1])
+
+    async def put_rollout(
+        self,
+        route: str,
+        expected_version: int,
+        rollout: bytes,
+        *,
+        fence: int | None = None,
+        audit: tuple[str, str, str, bytes, int] | None = None,
+        history_point: bytes = b"",
+        history_cap: int = 1000,
+    ) -> CommitOutcome:
+        """Store a rollout record (compare-and-set on its version) without changing the route.
+        `audit`: (action, actor, reason, evidence JSON, route revision) of an entry to append."""
+        await self.guard.check()
+        action, actor, reason, evidence, revision = audit or ("", "", "", b"", 0)
+        reply = await self._rollout_put(
+            keys=[
+                keyspace.rollout(route),
+                keyspace.rollout_fence(route),
+                keys.route_audit(route),
+                keyspace.rollout_history(route),
+            ],
+            args=[
+                expected_version,
+                rollout,
+                "" if fence is None else fence,
+                action,
+                actor,
+                reason,
+                evidence,
+                route,
+                revision,
+                self.audit_max_entries,
+                history_point,
+                history_cap,
+            ],
+        )
+        status = text(reply[0])
+        return CommitOutcome(status, revision=int(reply[1]) if len(reply) > 1 else None)
+
+    async def hold_lease(self, replica: str, lease_ms: int) -> tuple[int, bool]:
+        """Take or renew the controller's leader lease: (fencing token, held by this replica)."""
+        reply = await self._lease(
+            keys=[keyspace.CONTROLLER_LEASE, keyspace.CONTROLLER_TOKENS], args=[replica, lease_ms]
+        )
+        return int(reply[0]), bool(int(reply[1]))
+
+    async def release_lease(self, replica: str, token: int) -> None:
+        await self._lease_release(keys=[keyspace.CONTROLLER_LEASE], args=[f"{token}:{replica}"])

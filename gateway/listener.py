@@ -17,6 +17,7 @@ from aiohttp import web
 from gateway.callers.connection import CallerConnection
 from gateway.callers.front import Front
 from gateway.callers.handoff import Handoff
+from gateway.callers.reading import MAX_HEAD_BYTES, MAX_HEADERS, MAX_TARGET_BYTES
 from gateway.context import GatewayContext
 from gateway.endpoints import proxy
 from gateway.keys import CONTEXT
@@ -28,7 +29,16 @@ SHUTDOWN_TIMEOUT_S = 10.0  # in-flight calls get this long to finish at shutdown
 class GatewayListener:
     def __init__(self, app: web.Application) -> None:
         self.app = app
-        self.runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        # aiohttp's own limits are tighter than the caller side's: raised so that it takes
+        # every request the caller side let through (it never reads a caller's bytes itself)
+        self.runner = web.AppRunner(
+            app,
+            access_log=None,
+            handler_cancellation=True,
+            max_line_size=MAX_TARGET_BYTES + 64,
+            max_field_size=MAX_HEAD_BYTES,
+            max_headers=MAX_HEADERS + 2,
+        )
         self.front: Front | None = None
         self.server: asyncio.Server | None = None
         self.handoff: Handoff | None = None

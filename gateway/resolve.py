@@ -56,4 +56,7 @@ def choose_release(
     if key is None:
         user = body.get("user")
         key = user if isinstance(user, str) and user else None
-    return route.pick(key, rng)
+    release = route.pick(key, rng)
+    if key is not None:
+        release.stats.note_key(key)  # in-process set; the flush sends it to a HyperLogLog
+    return release

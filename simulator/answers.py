@@ -33,9 +33,11 @@ def reply_text(messages: list[Any]) -> str:
     return f"{prefix}echo: {last}"
 
 
-def completion(body: dict[str, Any], call_number: int) -> dict[str, Any]:
+def completion(body: dict[str, Any], call_number: int, text: str | None = None) -> dict[str, Any]:
+    """The answer; `text` replaces the echo (answer quality, see `simulator.quality`)."""
     messages = body.get("messages") or []
-    text = reply_text(messages)
+    if text is None:
+        text = reply_text(messages)
     p_tokens = prompt_tokens(messages)
     c_tokens = count_tokens(text)
     return {

@@ -13,6 +13,10 @@ class Behaviour(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     status: int = 200  # every call fails with this status when not 200
     error_every: Annotated[int, msgspec.Meta(ge=0)] = 0  # every Nth call fails with error_status
     error_status: int = 500
+    error_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0  # each call fails with
+    # error_status with this probability (the simulator's seeded generator)
+    latency_sigma: Annotated[float, msgspec.Meta(ge=0, le=3)] = 0.0  # log-normal latency:
+    # latency_ms is the median, this the log-space standard deviation (seeded)
     chunk_delay_ms: Millis = 0.0  # between streamed chunks
     stall_ms: Millis = 0.0  # one long pause in a stream…
     stall_after_chunks: Annotated[int, msgspec.Meta(ge=0)] = 1  # …after this many chunks

@@ -1,6 +1,7 @@
 """The simulated provider's aiohttp app. Records what it received for tests to inspect."""
 
 import asyncio
+import math
 import random
 from collections import deque
 from typing import Any
@@ -9,7 +10,7 @@ import msgspec
 import orjson
 from aiohttp import web
 
-from simulator import answers, anthropic
+from simulator import answers, anthropic, quality
 from simulator.behaviour import Behaviour, BehaviourUpdate
 
 RECORD_LIMIT = 10_000
@@ -30,6 +31,9 @@ class SimState:
         self.calls: dict[str, int] = {}
         self.delays_ms: deque[float] = deque(maxlen=RECORD_LIMIT)  # injected latency per call
         self.rng = random.Random(7)
+        # answer quality per model and the eval cases' expected answers (simulator.quality)
+        self.qualities: dict[str, quality.Quality] = {}
+        self.answer_key: dict[str, Any] = {}
 
     def behaviour_for(self, model: str) -> Behaviour:
         return self.behaviours.get(model) or self.behaviours["*"]
@@ -41,6 +45,8 @@ class SimState:
 
 SIM_STATE = web.AppKey("turnout_sim_state", SimState)
 _update_decoder = msgspec.json.Decoder(BehaviourUpdate)
+_quality_decoder = msgspec.json.Decoder(quality.Quality)
+_answer_key_decoder = msgspec.json.Decoder(quality.AnswerKey)
 
 
 def _error(status: int, message: str, behaviour: Behaviour) -> web.Response:
@@ -74,12 +80,16 @@ async def _admit(
     behaviour = state.behaviour_for(model)
     number = state.count(model)
     delay_ms = behaviour.latency_ms
+    if behaviour.latency_sigma:
+        delay_ms *= math.exp(state.rng.gauss(0.0, behaviour.latency_sigma))
     if behaviour.latency_jitter_ms:
         delay_ms += state.rng.uniform(0, behaviour.latency_jitter_ms)
     state.delays_ms.append(delay_ms)
     if delay_ms:
         await asyncio.sleep(delay_ms / 1000)
     failed = _failure(behaviour, number)
+    if failed is None and behaviour.error_rate and state.rng.random() < behaviour.error_rate:
+        failed = behaviour.error_status
     failure = None if failed is None else _error(failed, f"simulated failure {failed}", behaviour)
     return body, behaviour, number, failure
 
@@ -97,8 +107,13 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if failure is not None:
         return failure
     if body.get("stream") is not True:
+        state = request.app[SIM_STATE]
+        text = quality.reply(
+            state.qualities, state.answer_key, body, request.headers.get(quality.CASE_HEADER)
+        )
         return web.Response(
-            body=orjson.dumps(answers.completion(body, number)), content_type="application/json"
+            body=orjson.dumps(answers.completion(body, number, text)),
+            content_type="application/json",
         )
     return await _stream(request, answers.stream_events(body, number), behaviour)
 
@@ -181,6 +196,24 @@ async def set_behaviour(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def set_quality(request: web.Request) -> web.Response:
+    try:
+        update = _quality_decoder.decode(await request.read())
+    except msgspec.DecodeError as error:
+        raise web.HTTPBadRequest(text=str(error)) from None
+    request.app[SIM_STATE].qualities[update.model] = update
+    return web.json_response({"ok": True})
+
+
+async def set_answer_key(request: web.Request) -> web.Response:
+    try:
+        update = _answer_key_decoder.decode(await request.read())
+    except msgspec.DecodeError as error:
+        raise web.HTTPBadRequest(text=str(error)) from None
+    request.app[SIM_STATE].answer_key.update(update.answers)
+    return web.json_response({"ok": True, "cases": len(request.app[SIM_STATE].answer_key)})
+
+
 async def received(request: web.Request) -> web.Response:
     state = request.app[SIM_STATE]
     return web.Response(
@@ -203,4 +236,6 @@ def build_app(state: SimState | None = None) -> web.Application:
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", azure_chat)
     app.router.add_get("/healthz", healthz)
+    app.router.add_post("/_sim/quality", set_quality)
+    app.router.add_post("/_sim/answer_key", set_answer_key)
     return app

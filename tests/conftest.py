@@ -317,6 +317,7 @@ async def admin_factory() -> AsyncIterator[AdminFactory]:
             "port": free_port(),
             "redis_url": redis_url,
             "admin_tokens": ",".join(f"{n}:{role}:{t}" for role, (n, t) in ADMIN_TOKENS.items()),
+            "controller": False,  # rollout tests turn the controller on
         }
         fields.update(overrides)
         settings = msgspec.convert(fields, ControlSettings)

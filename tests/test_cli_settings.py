@@ -51,3 +51,26 @@ def test_a_bad_variable_names_the_variable(monkeypatch, capsys):
     assert main(["up", "--demo", "--redis-url", "redis://127.0.0.1:1/0"]) == 1
     error = capsys.readouterr().err.strip()
     assert "TURNOUT_SIM_PORT" in error and "\n" not in error
+
+
+def test_rollout_policies_from_the_environment_override_per_change_type(monkeypatch):
+    import pytest
+
+    from control.rollout.model import RolloutIn
+    from control.rollout.policy import resolve
+    from control.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("TURNOUT_REDIS_URL", "redis://turnout:6379/0")
+    monkeypatch.setenv(
+        "TURNOUT_ROLLOUT_POLICIES",
+        '{"params": {"steps": [50, 100], "min_bake_s": 30, "min_requests": 10, '
+        '"max_step_s": 600, "guards": [{"metric": "error_rate"}]}}',
+    )
+    policies = load_settings({}).rollout_policies
+    chosen, source = resolve(RolloutIn(release="r2", reason="x"), "params", policies)
+    assert chosen.steps == [50, 100] and chosen.min_bake_s == 30 and source == "params defaults"
+    model, _ = resolve(RolloutIn(release="r2", reason="x"), "model", policies)
+    assert model.steps == [1, 5, 10, 25, 50, 100]  # the other types keep their defaults
+    monkeypatch.setenv("TURNOUT_ROLLOUT_POLICIES", "{not json")
+    with pytest.raises(SettingsError, match="rollout_policies"):
+        load_settings({})

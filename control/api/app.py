@@ -14,12 +14,24 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from control.api import audit, backup, models, openapi, prompts, providers, routes, stats
+from control.api import (
+    audit,
+    backup,
+    gate,
+    models,
+    openapi,
+    prompts,
+    providers,
+    rollouts,
+    routes,
+    stats,
+)
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.bodies import BodyDecoder
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
 from control.errors import BadInput, ControlError, from_validation
+from control.rollout.controller import Controller
 from control.settings import ControlSettings
 from control.store import Store, redis_client
 
@@ -31,6 +43,8 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     audit.ENDPOINTS,
     stats.ENDPOINTS,
     backup.ENDPOINTS,
+    rollouts.ENDPOINTS,
+    gate.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 RESTORE_LIMIT_BYTES = 64 * 1024 * 1024
@@ -109,16 +123,37 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"ready": True})
 
 
+async def _controller_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """The rollout controller's loop, owned by the app (one per replica; one of them leads)."""
+    settings = app[SETTINGS]
+    controller = Controller(
+        app[STORE],
+        tick_s=settings.rollout_tick_s,
+        lease_ms=settings.lease_ms,
+        settle_s=settings.rollout_settle_s,
+    )
+    app[rollouts.CONTROLLER] = controller
+    task = asyncio.create_task(controller.run(), name="rollout-controller")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await controller.stop()
+
+
 def build_admin_app(
     settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
 ) -> web.Application:
     endpoints = [*itertools.chain.from_iterable(ENDPOINT_TABLES), *extra]
-    # A restore carries the whole registry: larger than aiohttp's 1 MiB default; only read
-    # after the caller's token and role are checked.
+    # A restore carries the whole registry, an eval gate record its per-case scores: larger
+    # than aiohttp's 1 MiB default; only read after the caller's token and role are checked.
     app = web.Application(middlewares=[error_layer], client_max_size=RESTORE_LIMIT_BYTES)
     app[SETTINGS] = settings
     app[AUTH] = Authenticator(parse_tokens(settings.admin_tokens))
+    app[rollouts.POLICIES] = settings.rollout_policies
     app.cleanup_ctx.append(_store_lifecycle)
+    if settings.controller:
+        app.cleanup_ctx.append(_controller_lifecycle)
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, _adapt(endpoint))
     document = _encoder.encode(openapi.document(endpoints, _version()))

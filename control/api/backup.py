@@ -22,7 +22,7 @@ async def export_registry(call: Call, query: export.ExportQuery) -> export.Regis
     "epoch back and clears the data-lost marker (409 over live data without force)",
     epoch_check=False,
 )
-async def restore_registry(call: Call, body: restore.RestoreIn) -> restore.RestoreOut:
+async def restore_registry(call: Call, body: restore.RestoreBody) -> restore.RestoreOut:
     return await restore.restore(call.store, body, actor=call.actor)
 
 

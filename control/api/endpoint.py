@@ -78,7 +78,7 @@ def endpoint(
     """`epoch_check` defaults to True for every method but GET."""
 
     def declare(handler: HandlerFn) -> Endpoint:
-        hints = typing.get_type_hints(handler)
+        hints = typing.get_type_hints(handler, include_extras=True)  # keep Meta on bodies
         params = inspect.signature(handler).parameters
         unexpected = set(params) - {"call", "body", "query"}
         if unexpected:

@@ -11,19 +11,10 @@ from control.routes import changes, views
 from control.routes.resolve import Resolution, ResolveQuery, resolve
 
 
-class RollbackOut(views.RouteOut, frozen=True, kw_only=True):
-    message: str
-
-
 class RouteDeleted(msgspec.Struct, frozen=True, kw_only=True):
     route: str
     deleted: bool  # always True: a missing route is a 404
     revision: int  # the route's last revision
-
-
-class ReleaseCreated(msgspec.Struct, frozen=True, kw_only=True):
-    release: views.ReleaseOut  # with its id and change type versus stable
-    revision: int  # the route's revision after adding it
 
 
 @endpoint(
@@ -90,7 +81,7 @@ async def promote(call: Call, body: changes.PromoteIn) -> views.RouteOut:
     summary="All traffic back to stable (or to `to`) in one step; always allowed; "
     "a no-op (`changed: false`) when already there",
 )
-async def rollback(call: Call, body: changes.RollbackIn) -> RollbackOut:
+async def rollback(call: Call, body: changes.RollbackIn) -> views.RollbackOut:
     data, changed = await changes.rollback(call.store, call.param("route"), body, actor=call.actor)
     state = data.state
     message = (
@@ -99,7 +90,7 @@ async def rollback(call: Call, body: changes.RollbackIn) -> RollbackOut:
         else f"nothing to do: all traffic is already on {state.stable} (revision {state.revision})"
     )
     view = views.view(data)
-    return RollbackOut(
+    return views.RollbackOut(
         **msgspec.structs.asdict(msgspec.structs.replace(view, changed=changed)), message=message
     )
 

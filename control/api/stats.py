@@ -7,7 +7,7 @@ from control.durations import Duration, duration_s
 from control.errors import BROKEN_RULE, BadInput
 from control.routes import views
 from control.stats.compute import RouteStats, WindowError, parse_window, route_stats
-from control.stats.read import bucket_keys, read_buckets
+from control.stats.read import bucket_keys, read_buckets, read_distinct_keys
 
 
 class StatsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -32,8 +32,18 @@ async def read_stats(call: Call, query: StatsQuery) -> RouteStats:
     data = await views.read(call.store, route)
     now_s = int(call.now().timestamp())
     buckets = await read_buckets(call.store.redis, bucket_keys(route, window_s, now_s))
+    distinct = await read_distinct_keys(
+        call.store.redis, route, sorted(data.releases), window_s, now_s
+    )
     return route_stats(
-        route, query.window, window_s, now_s, buckets, data.releases, data.state.weights_bp
+        route,
+        query.window,
+        window_s,
+        now_s,
+        buckets,
+        data.releases,
+        data.state.weights_bp,
+        distinct,
     )
 
 

@@ -5,11 +5,12 @@ revision, releases and release metadata, and optionally the audit trail. Reads o
 """
 
 from datetime import datetime
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
 from control import keyspace
+from control.durations import Time
 from control.errors import NotFound
 from control.registry.models import ModelRecord
 from control.registry.prompts import PromptRecord
@@ -22,6 +23,10 @@ from gateway.contract.durability import DataEpoch, epoch_decoder
 from gateway.contract.snapshot import ProviderSpec, ReleaseSpec, RouteState
 
 FORMAT = "turnout-export"
+# A version number as a JSON object key: the integers the decoder accepts, stated in the schema.
+_NUMBER_KEYS = msgspec.Meta(
+    extra_json_schema={"propertyNames": {"pattern": "^-?(?:0|[1-9][0-9]*)$"}}
+)
 T = TypeVar("T")
 
 
@@ -34,11 +39,11 @@ class RouteRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 class RegistryExport(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     format: Literal["turnout-export"] = "turnout-export"
     format_version: Literal[1] = 1
-    exported_at: datetime
+    exported_at: Time
     epoch: DataEpoch | None  # the registry's life it was taken from
     providers: list[ProviderSpec]
-    prompts: dict[str, dict[int, PromptRecord]]  # name -> version number -> record
-    models: dict[str, dict[int, ModelRecord]]
+    prompts: dict[str, Annotated[dict[int, PromptRecord], _NUMBER_KEYS]]  # name -> number -> record
+    models: dict[str, Annotated[dict[int, ModelRecord], _NUMBER_KEYS]]
     routes: dict[str, RouteRecord]
     audit: list[AuditEntry] | None = None  # for the record: a restore does not replay it
 

@@ -21,6 +21,7 @@ from control.backup.export import RegistryExport, RouteRecord
 from control.backup.seed import Seed
 from control.durability import new_epoch
 from control.errors import Conflict
+from control.registry import rules
 from control.store import Store, text
 from gateway.contract import durability, keys
 from gateway.contract.durability import DataEpoch, epoch_encoder
@@ -42,6 +43,48 @@ class RestoreIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     def __post_init__(self) -> None:
         if (self.export is None) == (self.snapshot is None):
             raise ValueError("give exactly one of `export` or `snapshot`")
+
+
+# The "exactly one" rule in the schema's words (JSON Schema states it: one non-null source),
+# so a body giving neither or both is plain `invalid_input`. The endpoint declares this type.
+# A snapshot's contract types carry no name rules; what a restore checks of them is stated here.
+_REF = {"type": "string", "pattern": rules.anchored(rules.REF_PATTERN)}
+_RELEASE = {
+    "properties": {
+        "model": {"properties": {"ref": _REF}},
+        "prompt": {"anyOf": [{"type": "null"}, {"properties": {"ref": _REF}}]},
+    }
+}
+_ROUTE_NAMES = {"pattern": rules.anchored(rules.NAME_PATTERN)}
+_SNAPSHOT = {
+    "type": "object",
+    "properties": {
+        "routes": {
+            "propertyNames": _ROUTE_NAMES,
+            "additionalProperties": {
+                "properties": {"releases": {"additionalProperties": _RELEASE}}
+            },
+        }
+    },
+}
+_EXPORT = {"type": "object", "properties": {"routes": {"propertyNames": _ROUTE_NAMES}}}
+RestoreBody = Annotated[
+    RestoreIn,
+    msgspec.Meta(
+        extra_json_schema={
+            "oneOf": [
+                {
+                    "required": ["export"],
+                    "properties": {"export": _EXPORT, "snapshot": {"type": "null"}},
+                },
+                {
+                    "required": ["snapshot"],
+                    "properties": {"snapshot": _SNAPSHOT, "export": {"type": "null"}},
+                },
+            ]
+        }
+    ),
+]
 
 
 class RestoreOut(msgspec.Struct, frozen=True, kw_only=True):

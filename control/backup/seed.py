@@ -8,7 +8,7 @@ from datetime import datetime
 import msgspec
 
 from control.backup.export import RegistryExport, RouteRecord
-from control.errors import BadInput
+from control.errors import BROKEN_RULE, BadInput
 from control.registry import rules, versions
 from control.registry.models import ModelRecord
 from control.registry.prompts import PromptRecord
@@ -93,7 +93,8 @@ def from_snapshot(snapshot: Snapshot, actor: str, now: datetime) -> Seed:
 
 
 def check(plan: Seed, source: str) -> None:
-    """A hand-edited or damaged file is a 400 naming the route, before anything is written."""
+    """A hand-edited or damaged file is a 400 naming the route, before anything is written.
+    The schema states the name; the rest are rules across fields (`broken_rule`)."""
     for name, route in plan.routes.items():
         field = f"{source}.routes.{name}"
         rules.check_name(field, name)
@@ -108,11 +109,8 @@ def check(plan: Seed, source: str) -> None:
         elif sum(state.weights_bp.values()) != BUCKETS or min(state.weights_bp.values()) < 0:
             problem = "weights must be >= 0 and sum to 10000 basis points"
         if problem is not None:
-            raise BadInput(f"{field}: {problem}", field=field)
+            raise BadInput(f"{field}: {problem}", field=field, code=BROKEN_RULE)
 
 
 def _ref(ref: str) -> tuple[str, int]:
-    name, _, number = ref.rpartition("@")
-    if not name or not number.isdigit():
-        raise BadInput(f"snapshot: {ref!r} is not a version reference like 'name@3'")
-    return name, int(number)
+    return rules.parse_ref("snapshot", ref)  # the pattern the restore body's schema states

@@ -6,6 +6,8 @@ import argparse
 import os
 
 from control.cli import backup, verbs
+from control.cli import eval as cli_eval
+from control.cli import rollout as cli_rollout
 from control.cli import stats as cli_stats
 from control.cli.client import DEFAULT_URL
 
@@ -64,6 +66,7 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     create.add_argument("--artifact", action="append", default=[], metavar="KEY=VALUE")
     create.add_argument("--note", default="")
     create.set_defaults(run=verbs.runner(verbs.release_create))
+    cli_eval.add_verbs(commands, common, release, verbs.runner)
 
     weights = commands.add_parser("weights", help="route weights").add_subparsers(
         dest="verb", required=True
@@ -102,6 +105,8 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     stats = verb("stats", "per-release quality over a window", cli_stats.stats)
     stats.add_argument("route")
     stats.add_argument("--window", default="15m", help="1m to 7d (default 15m)")
+
+    cli_rollout.add_parser(commands, common, verbs.runner)
 
     audit = verb("audit", "the audit trail", verbs.audit)
     audit.add_argument("--route")

@@ -25,6 +25,7 @@ def _row(stats: ReleaseStats) -> list[object]:
         output.percent(stats.weight_percent),
         "-" if share is None else output.percent(share),
         stats.requests,
+        "-" if stats.distinct_keys is None else stats.distinct_keys,
         _rate(stats.error_rate),
         errors,
         _ms(stats.latency_ms, "p50"),
@@ -36,6 +37,7 @@ def _row(stats: ReleaseStats) -> list[object]:
         feedback.count,
         _rate(feedback.thumbs_down_rate),
         "-" if score is None else f"{score:.3f}",
+        "-" if feedback.score_variance is None else f"{feedback.score_variance:.3f}",
     ]
 
 
@@ -50,9 +52,19 @@ def stats(client: AdminClient, args: argparse.Namespace) -> int:
         output.emit_json(found)
         return 0
     headers = [
-        "RELEASE", "WEIGHT%", "SHARE%", "REQS", "ERR%", "ERRORS", "P50ms", "P95ms", "P99ms",
-        "TTFT50ms", "TOKENS IN/OUT", "COST$", "FEEDBACK", "DOWN%", "SCORE",
+        "RELEASE", "WEIGHT%", "SHARE%", "REQS", "USERS", "ERR%", "ERRORS", "P50ms", "P95ms",
+        "P99ms", "TTFT50ms", "TOKENS IN/OUT", "COST$", "FEEDBACK", "DOWN%", "SCORE", "SCORE VAR",
     ]  # fmt: skip
     title = f"{found.route} over the last {found.window}"
+    srm = [
+        f"{name} p = {value:.3g}"
+        for name, value in (
+            ("requests", found.srm_p_value),
+            ("distinct users", found.srm_keys_p_value),
+        )
+        if value is not None
+    ]
+    if srm:
+        title += f"; split check (sample-ratio mismatch) {', '.join(srm)}"
     output.emit(title + "\n" + output.table(headers, [_row(s) for s in found.releases]))
     return 0

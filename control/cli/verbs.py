@@ -14,6 +14,7 @@ import msgspec
 from control.cli import output
 from control.cli.apply import apply
 from control.cli.client import AdminClient, ApiError, Token, Unreachable, find_token
+from control.eval import gate
 from control.registry.declared import parse
 from control.routes import views
 from control.routes.audit import AuditEntry
@@ -129,7 +130,15 @@ def _route_call(client: AdminClient, method: str, path: str, body: object = None
 
 
 def route_show(client: AdminClient, args: argparse.Namespace) -> int:
-    return _show(args, _route_call(client, "GET", f"/admin/routes/{args.route}"))
+    route = _route_call(client, "GET", f"/admin/routes/{args.route}")
+    path = f"/admin/routes/{args.route}/gates"  # eval verdict per release
+    gates = client.call("GET", path, reply=dict[str, gate.Status])
+    if args.json:
+        output.emit_json({**msgspec.structs.asdict(route), "gates": gates})
+        return 0
+    shown = " ".join(f"{r}={status}" for r, status in gates.items()) or "no verdicts"
+    output.emit(f"{_route_table(route)}\neval gate: {shown}")
+    return 0
 
 
 def release_create(client: AdminClient, args: argparse.Namespace) -> int:
@@ -170,9 +179,10 @@ def promote(client: AdminClient, args: argparse.Namespace) -> int:
 
 def rollback(client: AdminClient, args: argparse.Namespace) -> int:
     body = {"reason": args.reason, "to": args.to}
-    answer = client.call("POST", f"/admin/routes/{args.route}/rollback", body)
-    if not args.json and not answer["changed"]:
-        output.emit(f"{args.route}: {answer['message']}")
+    path = f"/admin/routes/{args.route}/rollback"
+    answer = client.call("POST", path, body, reply=views.RollbackOut)
+    if not args.json and not answer.changed:
+        output.emit(f"{args.route}: {answer.message}")
         return 0
     return _show(args, answer)
 

@@ -7,12 +7,14 @@
 -- only reads them and stores them byte for byte (cjson would turn empty arrays into objects and
 -- reformat numbers if it re-encoded them).
 --
--- KEYS: 1 state, 2 releases, 3 release_meta, 4 audit   (all tagged {route:NAME}: one slot)
+-- KEYS: 1 state, 2 releases, 3 release_meta, 4 audit, 5 rollout fence, 6 rollout
+--       (all tagged {route:NAME}: one slot)
 -- ARGV: 1 expected revision, 2 new state JSON, 3 action, 4 actor, 5 reason, 6 changes channel,
 --       7 audit max length, 8 evidence JSON or '', 9 new release id or '', 10 release JSON,
---       11 release meta JSON
+--       11 release meta JSON, 12 controller fencing token or '', 13 rollout JSON or '',
+--       14 expected rollout version
 -- Returns {'ok', revision} | {'conflict', current revision} | {'release_exists', id}
---       | {'invalid', field, rule}
+--       | {'invalid', field, rule} | {'fenced', highest token seen} | {'rollout_conflict', version}
 
 local current = redis.call('GET', KEYS[1])
 local expected = tonumber(ARGV[1])
@@ -24,6 +26,22 @@ elseif redis.call('HLEN', KEYS[2]) > 0 then
 end
 if before_revision ~= expected then
   return {'conflict', tostring(before_revision)}
+end
+
+-- A controller's change carries its leader lease's fencing token: once a newer leader wrote to
+-- this route, an older (stale) leader's change is refused.
+local token = ARGV[12] or ''
+if token ~= '' and tonumber(token) < tonumber(redis.call('GET', KEYS[5]) or '0') then
+  return {'fenced', redis.call('GET', KEYS[5])}
+end
+-- A change that also moves the route's rollout compare-and-sets the rollout's version.
+local rollout = ARGV[13] or ''
+if rollout ~= '' then
+  local stored = redis.call('GET', KEYS[6])
+  local version = stored and cjson.decode(stored).version or 0
+  if version ~= tonumber(ARGV[14]) then
+    return {'rollout_conflict', tostring(version)}
+  end
 end
 
 local after = cjson.decode(ARGV[2])
@@ -76,6 +94,12 @@ if new_release ~= '' then
   redis.call('HSET', KEYS[3], new_release, ARGV[11])
 end
 redis.call('SET', KEYS[1], ARGV[2])
+if token ~= '' then
+  redis.call('SET', KEYS[5], token)  -- never lowers it: checked above
+end
+if rollout ~= '' then
+  redis.call('SET', KEYS[6], rollout)
+end
 -- The RouteChanged event exactly as msgspec encodes gateway.contract.events.RouteChanged.
 redis.call('PUBLISH', ARGV[6], '{"type":"route","route":' .. cjson.encode(after.name)
   .. ',"revision":' .. string.format('%d', after.revision) .. '}')

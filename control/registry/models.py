@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from control.durations import Time
 from control.errors import UNKNOWN_REFERENCE, BadInput, NotFound
 from control.registry import providers, rules, versions
 from control.store import Store
@@ -38,7 +39,7 @@ class ModelRecord(msgspec.Struct, frozen=True, kw_only=True):
     content_hash: str
     author: str
     note: str
-    created_at: datetime
+    created_at: Time
 
 
 class ModelVersion(ModelRecord, frozen=True, kw_only=True):

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import msgspec
 
+from control.durations import Time
 from control.errors import UNKNOWN_REFERENCE, BadInput, NotFound
 from control.registry import rules, versions
 from control.store import Store
@@ -34,7 +35,7 @@ class PromptRecord(msgspec.Struct, frozen=True, kw_only=True):
     content_hash: str
     author: str
     note: str
-    created_at: datetime
+    created_at: Time
 
 
 class PromptVersion(PromptRecord, frozen=True, kw_only=True):

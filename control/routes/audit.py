@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 
 from control import keyspace
-from control.durations import DurationOrTime, duration_s, is_iso_time
+from control.durations import DurationOrTime, Time, duration_s, is_iso_time
 from control.errors import BROKEN_RULE, BadInput
 from control.routes.weights import bp_to_percent
 from control.store import Store, text
@@ -25,7 +25,7 @@ class AuditQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     id: str  # stream entry id, unique and ordered within its stream
-    time: datetime
+    time: Time
     route: str | None
     provider: str | None
     action: str  # route.create, release.create, route.flip, route.promote, route.rollback, …

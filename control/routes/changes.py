@@ -126,12 +126,13 @@ async def _landed(store: Store, route: str, state: RouteState, release: NewRelea
 
 def _after(data: RouteData, state: RouteState, release: NewRelease | None) -> RouteData:
     if release is None:
-        return RouteData(state=state, releases=data.releases, meta=data.meta)
+        return RouteData(state=state, releases=data.releases, meta=data.meta, rollout=data.rollout)
     meta = release_rules.meta_decoder.decode(release.meta_json)
     return RouteData(
         state=state,
         releases={**data.releases, release.spec.id: release.spec},
         meta={**data.meta, release.spec.id: meta},
+        rollout=data.rollout,
     )
 
 

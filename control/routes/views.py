@@ -1,13 +1,15 @@
 """Reading routes for the admin API: state, releases and their metadata, weights in percent."""
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from control import keyspace
+from control.durations import Time
 from control.errors import NotFound
 from control.registry import releases as release_rules
+from control.rollout import record as rollout_record
+from control.rollout.model import Rollout
 from control.routes.weights import bp_to_percent
 from control.store import Store, text
 from gateway.contract import keys
@@ -26,7 +28,7 @@ class ReleaseOut(msgspec.Struct, frozen=True, kw_only=True):
     artifacts: dict[str, str]
     author: str | None
     note: str | None
-    created_at: datetime | None
+    created_at: Time | None
 
 
 class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,10 +39,14 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     sticky: bool
     pinned: bool
     releases: list[ReleaseOut]
-    rollout: None = None  # the running canary rollout, when there is one
+    rollout: Rollout | None = None  # the route's current (or last) canary rollout
     # set by a change that may find nothing to do (rollback): False = nothing was written, no
     # revision, no audit entry; None on reads
     changed: bool | None = None
+
+
+class RollbackOut(RouteOut, frozen=True, kw_only=True):
+    message: str  # what the rollback did, or why it had nothing to do
 
 
 class ReleaseCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +70,7 @@ class RouteData(msgspec.Struct, frozen=True):
     state: RouteState
     releases: dict[str, ReleaseSpec]
     meta: dict[str, release_rules.ReleaseMeta]
+    rollout: Rollout | None = None
 
 
 _state_decoder = msgspec.json.Decoder(RouteState)
@@ -79,13 +86,15 @@ async def read(store: Store, route: str) -> RouteData:
         pipe.get(keys.route_state(route))
         pipe.hgetall(keys.route_releases(route))
         pipe.hgetall(keyspace.release_meta(route))
-        raw_state, raw_releases, raw_meta = await pipe.execute()
+        pipe.get(keyspace.rollout(route))
+        raw_state, raw_releases, raw_meta, raw_rollout = await pipe.execute()
     if raw_state is None:
         raise NotFound(f"route {route!r} does not exist", field="route")
     return RouteData(
         state=decode_state(raw_state),
         releases={text(k): _release_decoder.decode(v) for k, v in raw_releases.items()},
         meta={text(k): release_rules.meta_decoder.decode(v) for k, v in raw_meta.items()},
+        rollout=None if raw_rollout is None else rollout_record.decode(raw_rollout),
     )
 
 
@@ -123,6 +132,7 @@ def view(data: RouteData) -> RouteOut:
         sticky=state.sticky,
         pinned=state.pinned,
         releases=[release_view(data, r) for r in ids],
+        rollout=data.rollout,
     )
 
 

@@ -5,8 +5,9 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from control.durations import duration_s
+from control.rollout.statistics import srm_p_value
 from gateway.contract import telemetry as tk
-from gateway.contract.bucketing import release_number
+from gateway.contract.bucketing import BUCKETS, release_number
 from gateway.contract.histogram import COUNT, quantile
 from gateway.contract.snapshot import ReleaseSpec
 
@@ -77,6 +78,7 @@ class FeedbackStats(msgspec.Struct, frozen=True):
     thumbs_down_rate: float | None  # down / (up + down)
     scores: int
     mean_score: float | None
+    score_variance: float | None  # sample variance of the scores (n - 1), from the sum of squares
 
 
 class ReleaseStats(msgspec.Struct, frozen=True):
@@ -84,6 +86,7 @@ class ReleaseStats(msgspec.Struct, frozen=True):
     weight_percent: float  # configured
     observed_share_percent: float | None  # of the route's requests in the window
     requests: int
+    distinct_keys: int | None  # sticky keys served (HyperLogLog, ~1% error); None: not read
     errors: dict[str, int]  # by class; "ok" excluded
     error_rate: float | None
     latency_ms: Quantiles | None  # upper bounds of the histogram buckets holding each quantile
@@ -101,6 +104,11 @@ class RouteStats(msgspec.Struct, frozen=True):
     from_ts: int
     to_ts: int
     releases: list[ReleaseStats]
+    # Sample-ratio mismatch of the current split: chi-square p-value of the window's requests
+    # (and distinct sticky keys) of the releases with weight against their weights. None with
+    # fewer than two such releases or no traffic. Meaningful when the split held all window long.
+    srm_p_value: float | None = None
+    srm_keys_p_value: float | None = None
 
 
 def _quantiles_ms(counts: list[int]) -> Quantiles | None:
@@ -111,12 +119,20 @@ def _quantiles_ms(counts: list[int]) -> Quantiles | None:
     return Quantiles(p50=p50, p95=p95, p99=p99)
 
 
+def score_variance(n: int, total: float, total_sq: float) -> float | None:
+    """Sample variance from the count, sum and sum of squares (None below two scores)."""
+    if n < 2:
+        return None
+    return max((total_sq - total * total / n) / (n - 1), 0.0)
+
+
 def summarise(
     release: str,
     totals: Totals,
     spec: ReleaseSpec | None,
     weight_bp: int,
     route_requests: int,
+    distinct_keys: int | None = None,
 ) -> ReleaseStats:
     requests = totals.get(tk.REQUESTS)
     errors = {k: v for k, v in sorted(totals.outcomes.items()) if k != OK and v}
@@ -134,6 +150,7 @@ def summarise(
         if route_requests
         else None,
         requests=requests,
+        distinct_keys=distinct_keys,
         errors=errors,
         error_rate=sum(errors.values()) / requests if requests else None,
         latency_ms=_quantiles_ms(totals.latency),
@@ -148,6 +165,9 @@ def summarise(
             thumbs_down_rate=down / (up + down) if up + down else None,
             scores=scores,
             mean_score=totals.get(tk.SCORE_MICROS) / scores / 1e6 if scores else None,
+            score_variance=score_variance(
+                scores, totals.get(tk.SCORE_MICROS) / 1e6, totals.get(tk.SCORE_SQ_MICROS) / 1e6
+            ),
         ),
     )
 
@@ -160,8 +180,12 @@ def route_stats(
     buckets: Iterable[Mapping[str, int]],
     releases: Mapping[str, ReleaseSpec],
     weights_bp: Mapping[str, int],
+    distinct_keys: Mapping[str, int] | None = None,
 ) -> RouteStats:
     totals = merge(buckets)
+    keys = distinct_keys or {}
+    live = {r: bp / BUCKETS for r, bp in weights_bp.items() if bp > 0}
+    requests = {r: (totals.get(r) or Totals()).get(tk.REQUESTS) for r in live}
     names = sorted(set(totals) | set(weights_bp), key=lambda r: (release_number(r), r))
     route_requests = sum(t.get(tk.REQUESTS) for t in totals.values())
     return RouteStats(
@@ -177,7 +201,16 @@ def route_stats(
                 releases.get(name),
                 weights_bp.get(name, 0),
                 route_requests,
+                keys.get(name) if distinct_keys is not None else None,
             )
             for name in names
         ],
+        srm_p_value=_srm(requests, live),
+        srm_keys_p_value=_srm({r: keys.get(r, 0) for r in live}, live) if keys else None,
     )
+
+
+def _srm(observed: dict[str, int], shares: dict[str, float]) -> float | None:
+    if len(shares) < 2 or not sum(observed.values()):
+        return None
+    return srm_p_value(observed, shares)

@@ -33,6 +33,7 @@ class Call:
         "continue_due",
         "expect",
         "headers",
+        "host",
         "http10",
         "keep_alive",
         "length",
@@ -55,6 +56,7 @@ class Call:
         self.target = b""  # as sent: path and query
         self.headers: list[tuple[bytes, bytes]] = []  # raw, in order
         self.authorization: bytes | None = None
+        self.host = False  # a Host header was sent
         self.turnout: dict[str, str] | None = None  # X-Turnout-* request headers, by name
         self.connection_header: bytes | None = None
         self.expect: bytes | None = None

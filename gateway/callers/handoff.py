@@ -149,6 +149,7 @@ def _request(call: Call, head_only: bool) -> bytes:
     return b"".join(
         (
             b"%s %s HTTP/1.1\r\n" % (method, call.target),
+            b"" if call.host else b"Host: localhost\r\n",  # HTTP/1.0 may omit it; 1.1 may not
             *lines,
             b"Content-Length: %d\r\n\r\n" % len(call.body),
             call.body,

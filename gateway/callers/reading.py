@@ -25,8 +25,11 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_TARGET_BYTES = 8 * 1024
 
 # Request headers the gateway acts on, by lower-case name.
-_AUTHORIZATION, _CONNECTION, _CONTENT_LENGTH, _EXPECT, _TRANSFER_ENCODING, _TURNOUT = range(6)
+_AUTHORIZATION, _CONNECTION, _CONTENT_LENGTH, _EXPECT, _TRANSFER_ENCODING, _TURNOUT, _HOST = range(
+    7
+)
 _KINDS = {
+    b"host": _HOST,
     b"authorization": _AUTHORIZATION,
     b"connection": _CONNECTION,
     b"content-length": _CONTENT_LENGTH,
@@ -34,10 +37,12 @@ _KINDS = {
     b"transfer-encoding": _TRANSFER_ENCODING,
     b"x-turnout-release": _TURNOUT,
     b"x-turnout-sticky-key": _TURNOUT,
+    b"x-turnout-eval": _TURNOUT,
 }
 _TURNOUT_NAMES = {
     b"x-turnout-release": "X-Turnout-Release",
     b"x-turnout-sticky-key": "X-Turnout-Sticky-Key",
+    b"x-turnout-eval": "X-Turnout-Eval",
 }
 _CODES = {
     400: "bad_http_request",
@@ -191,6 +196,10 @@ class RequestReader(asyncio.Protocol):
             call.transfer_encoding = value
         elif kind == _EXPECT:
             call.expect = value
+        elif kind == _HOST:
+            if call.host:  # RFC 9112: a request with more than one Host is a 400
+                raise _Refused(malformed(400, "more than one Host header"))
+            call.host = True
         else:
             turnout = call.turnout
             if turnout is None:
@@ -206,6 +215,8 @@ class RequestReader(asyncio.Protocol):
             if version != "1.0":
                 raise _Refused(malformed(505, f"HTTP/{version} is not supported"))
             call.http10 = True
+        if not call.http10 and not call.host:  # RFC 9112: HTTP/1.1 without Host is a 400
+            raise _Refused(malformed(400, "no Host header"))
         call.method = parser.get_method()
         call.keep_alive = parser.should_keep_alive()
         if parser.should_upgrade():

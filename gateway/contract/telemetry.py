@@ -27,6 +27,8 @@ THUMBS_UP = "up"
 THUMBS_DOWN = "down"
 SCORES = "sn"  # number of scored feedbacks
 SCORE_MICROS = "ssum"  # sum of scores in millionths (integers add exactly)
+SCORE_SQ_MICROS = "ssq"  # sum of squared scores in millionths (for the score's variance)
+STICKY_KEYS_PER_FLUSH = 10_000  # distinct sticky keys kept per release between flushes
 
 
 def cost_usd(tokens_in: int, tokens_out: int, in_per_mtok: float, out_per_mtok: float) -> float:
@@ -41,6 +43,15 @@ def minute_bucket(route: str, minute: int) -> str:
 
 def hour_bucket(route: str, hour: int) -> str:
     return f"{route_tag(route)}:stats:h:{hour}"
+
+
+def sticky_keys_minute(route: str, release: str, minute: int) -> str:
+    """HyperLogLog of the distinct sticky keys a release served in one minute."""
+    return f"{route_tag(route)}:keys:m:{minute}:{release}"
+
+
+def sticky_keys_hour(route: str, release: str, hour: int) -> str:
+    return f"{route_tag(route)}:keys:h:{hour}:{release}"
 
 
 def flush_guard(route: str, batch_id: str) -> str:

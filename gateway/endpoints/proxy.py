@@ -23,13 +23,14 @@ from gateway.forward import (
     send,
 )
 from gateway.intake import authenticate, json_object
-from gateway.resolve import choose_release, find_route
+from gateway.resolve import PIN_HEADER, choose_release, find_route
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.recorder import CallOutcome
 from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
 from gateway.upstream.exchange import ProtocolError
 
+EVAL_HEADER = "X-Turnout-Eval"
 Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
 _NO_HEADERS: dict[str, str] = {}
 
@@ -69,10 +70,18 @@ async def _proxy(call: Call, apply: Apply, chat: bool) -> None:
             tags += b"X-Turnout-Route: %s\r\n" % error.route.encode()
         call.reply_error(error, tags)
         return
-    # Issued and queued with no await in between, so the queue stays in call-number order
-    # (the flusher's lookup of a pending call is a binary search).
+    # Issued and noted with no await in between, so call numbers reach the call ledger in order
+    # (every block of it but the newest is complete).
     call_id, minute, number = context.call_ids.new()
-    context.recorder.note_call(minute, number, release.stats)
+    # Eval-gate calls (X-Turnout-Eval) are counted apart: never in the release's live telemetry
+    # (the canary's evidence) nor queued for feedback attribution. Only pinned calls qualify
+    # (pinning needs the `pin` capability when client keys are set): live traffic cannot hide.
+    stats = release.stats
+    turnout = call.turnout
+    if turnout is not None and EVAL_HEADER in turnout and PIN_HEADER in turnout:
+        stats = context.recorder.eval_stats_for(release.stats)
+    else:
+        context.recorder.note_call(minute, number, stats)
     tags = call.tags = release.tag_lines + _call_id_line(call_id)
     outcome = CallOutcome(started)
     try:
@@ -87,7 +96,7 @@ async def _proxy(call: Call, apply: Apply, chat: bool) -> None:
         outcome.end(499, outcomes.CLIENT)
         raise
     finally:
-        outcome.record(release.stats, time.perf_counter())
+        outcome.record(stats, time.perf_counter())  # the eval statistics for an eval call
 
 
 async def _forward(

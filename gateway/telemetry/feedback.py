@@ -46,6 +46,8 @@ async def attribute(
     minute = parsed.minute
     hour = minute * tk.MINUTE_S // tk.HOUR_S
     score_micros = round(score * 1_000_000) if score is not None else 0
+    # the sum of squares gives the stats their score variance (the rollout's score guard)
+    score_sq_micros = round(score * score * 1_000_000) if score is not None else 0
     result = await telemetry.feedback_script(
         keys=[
             tk.feedback_record(call.route, call_id),
@@ -62,6 +64,7 @@ async def attribute(
             telemetry.flusher.call_ttl_s,
             tk.MINUTE_TTL_S,
             tk.HOUR_TTL_S,
+            score_sq_micros,
         ],
     )
     replaced = int(result) == _REPLACED

@@ -85,13 +85,14 @@ def cut_fields(stats: ReleaseStats, base: Baseline) -> dict[str, int]:
 
 
 class Batch:
-    __slots__ = ("fields", "id", "minute", "route")
+    __slots__ = ("fields", "id", "keys", "minute", "route")
 
     def __init__(self, route: str, batch_id: str, minute: int, fields: dict[str, int]) -> None:
         self.route = route
         self.id = batch_id
         self.minute = minute
         self.fields = fields
+        self.keys: dict[str, list[str]] = {}  # release -> distinct sticky keys to PFADD
 
 
 class Flusher:
@@ -141,16 +142,27 @@ class Flusher:
         minute = int(time.time()) // tk.MINUTE_S
         per_route: dict[str, dict[str, int]] = {}
         retired, self.recorder.retired = self.recorder.retired, []
+        per_route_keys: dict[str, dict[str, list[str]]] = {}
+        dropped = self.recorder.dropped
         for stats in [*self.recorder.releases.values(), *retired]:
             _, base = self._baselines.setdefault(id(stats), (stats, Baseline()))
             fields = cut_fields(stats, base)
             if fields:
                 per_route.setdefault(stats.route, {}).update(fields)
+            if stats.keys:
+                taken, stats.keys = stats.keys, set()
+                per_route_keys.setdefault(stats.route, {})[stats.release] = list(taken)
+                per_route.setdefault(stats.route, {})
+            if stats.keys_dropped:
+                dropped["sticky_keys"] = dropped.get("sticky_keys", 0) + stats.keys_dropped
+                stats.keys_dropped = 0
         for stats in retired:
             self._baselines.pop(id(stats), None)
         for route, fields in per_route.items():
             batch_id = f"{self._prefix}-{next(self._sequence)}"
-            self._batches.append(Batch(route, batch_id, minute, fields))
+            batch = Batch(route, batch_id, minute, fields)
+            batch.keys = per_route_keys.get(route, {})
+            self._batches.append(batch)
 
     async def flush(self) -> None:
         self.cut()
@@ -169,7 +181,21 @@ class Flusher:
             tk.minute_bucket(batch.route, batch.minute),
             tk.hour_bucket(batch.route, hour),
         ]
-        await self._apply(keys=keys, args=args)
+        if batch.fields:
+            await self._apply(keys=keys, args=args)
+        if batch.keys:  # PFADD is idempotent: a retry after a lost reply adds nothing twice
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for release, members in batch.keys.items():
+                    for key, ttl_s in (
+                        (
+                            tk.sticky_keys_minute(batch.route, release, batch.minute),
+                            tk.MINUTE_TTL_S,
+                        ),
+                        (tk.sticky_keys_hour(batch.route, release, hour), tk.HOUR_TTL_S),
+                    ):
+                        pipe.pfadd(key, *members)
+                        pipe.expire(key, ttl_s)
+                await pipe.execute()
 
     async def _write_calls(self) -> None:
         """The call ledger's blocks (two bytes per call) and release table, one HSET per

@@ -142,6 +142,15 @@ class GatewayCollector(Collector):
         for code, count in self.recorder.upstream_refused.items():
             refused.add_metric([code], count)
         yield refused
+        evals = CounterMetricFamily(
+            "turnout_eval_requests",
+            "Eval-gate calls (X-Turnout-Eval), kept out of every other per-release metric",
+            labels=[*labels, "status_class"],
+        )
+        for stats in list(self.recorder.evals.values()):
+            for status_class, count in stats.status_classes.items():
+                evals.add_metric([stats.route, stats.release, status_class], count)
+        yield evals
         yield from self._snapshot_metrics()
 
     def _snapshot_metrics(self) -> Iterator[Metric]:

@@ -5,8 +5,10 @@ flusher sends their growth to Redis. Memory is bounded by the number of live rel
 bounded queue of call ids awaiting their Redis record.
 """
 
+import hashlib
+
 from gateway.contract.histogram import bucket_index, new_counts
-from gateway.contract.telemetry import cost_usd
+from gateway.contract.telemetry import STICKY_KEYS_PER_FLUSH, cost_usd
 from gateway.telemetry.ledger import CallLedger
 
 # Outcome classes, also the `outcome` label of the outcome counter.
@@ -22,6 +24,7 @@ OUTCOMES = (OK, UPSTREAM_4XX, UPSTREAM_5XX, TIMEOUT, CONNECT, GATEWAY, CLIENT)
 FEEDBACK_KINDS = ("up", "down", "score")
 
 DEFAULT_CALL_QUEUE_LIMIT = 100_000
+MAX_KEY_CHARS = 128
 
 
 class ReleaseStats:
@@ -32,6 +35,8 @@ class ReleaseStats:
         "code",
         "feedback",
         "input_usd_per_mtok",
+        "keys",
+        "keys_dropped",
         "latency",
         "outcomes",
         "output_usd_per_mtok",
@@ -61,12 +66,25 @@ class ReleaseStats:
         self.output_usd_per_mtok = 0.0
         self.feedback: dict[str, int] = dict.fromkeys(FEEDBACK_KINDS, 0)  # posted to this process
         self.code = 0  # in the call ledger, once it served a call
+        # Distinct sticky keys since the last flush (which takes the set and PFADDs it); capped
+        # so a flood of new keys cannot grow memory: keys past the cap are counted, not kept.
+        self.keys: set[str] = set()
+        self.keys_dropped = 0
 
     @property
     def cost_usd(self) -> float:
         return cost_usd(
             self.tokens_in, self.tokens_out, self.input_usd_per_mtok, self.output_usd_per_mtok
         )
+
+    def note_key(self, key: str) -> None:
+        if len(key) > MAX_KEY_CHARS:  # a long key is stored by its digest (bounded memory)
+            key = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        keys = self.keys
+        if len(keys) < STICKY_KEYS_PER_FLUSH or key in keys:
+            keys.add(key)
+        else:
+            self.keys_dropped += 1
 
     def record(
         self,
@@ -150,10 +168,13 @@ class Recorder:
         # which release served each call, waiting to be written to Redis (feedback attribution)
         self.ledger = CallLedger(call_queue_limit)
         # bounded buffers that refused an item: call ids queued for Redis, SSE events too large
-        # for the usage scan (relayed, not scanned)
-        self.dropped: dict[str, int] = {"call_ids": 0, "sse_events": 0}
+        # for the usage scan (relayed, not scanned), sticky keys past the per-flush cap (served,
+        # not counted among the distinct keys)
+        self.dropped: dict[str, int] = {"call_ids": 0, "sse_events": 0, "sticky_keys": 0}
         self.upstream_refused: dict[str, int] = {}  # upstream answers refused, by error code
         self.apps: dict[tuple[str, str], int] = {}  # (client app, route) -> calls
+        # eval-gate calls per (route, release): Prometheus only, never flushed to Redis
+        self.evals: dict[tuple[str, str], ReleaseStats] = {}
 
     def count_app(self, app: str, route: str) -> None:
         key = (app, route)
@@ -164,6 +185,13 @@ class Recorder:
         stats = self.releases.get(key)
         if stats is None:
             stats = self.releases[key] = ReleaseStats(route, release)
+        return stats
+
+    def eval_stats_for(self, live: ReleaseStats) -> ReleaseStats:
+        key = (live.route, live.release)
+        stats = self.evals.get(key)
+        if stats is None:
+            stats = self.evals[key] = ReleaseStats(live.route, live.release)
         return stats
 
     def note_call(self, minute: int, number: int, stats: ReleaseStats) -> None:
@@ -185,3 +213,5 @@ class Recorder:
         """Stop exposing releases no longer served (bounded labels); flush them one last time."""
         for key in [k for k in self.releases if k not in live]:
             self.retired.append(self.releases.pop(key))
+        for key in [k for k in self.evals if k not in live]:
+            del self.evals[key]

@@ -9,7 +9,8 @@ from tests.control.conftest import redis_contents, seed_route
 
 
 def concrete(path: str) -> str:
-    return path.replace("{n}", "1").replace("{name}", "x").replace("{route}", "support")
+    path = path.replace("{n}", "1").replace("{name}", "x").replace("{route}", "support")
+    return path.replace("{release}", "r2")
 
 
 async def operations(api):
@@ -31,7 +32,7 @@ async def test_every_protected_endpoint_needs_a_valid_token(api, redis):
             assert status == 401, (method, path, headers, body)
             assert body["error"]["code"] == "unauthorized"
         checked += 1
-    assert checked == 22
+    assert checked == 32
     assert await redis_contents(redis) == before
 
 

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+import scipy.stats
 
 from simulator.behaviour import Behaviour
 from tests.conftest import Admin, wait_for
@@ -102,6 +103,15 @@ async def test_stats_report_exactly_what_was_sent(
     assert by_release["r2"]["tokens_in"] == per_call_in * ok_r2  # every OK call counted once
     expected_cost = by_release["r2"]["tokens_in"] * 1.0 + by_release["r2"]["tokens_out"] * 4.0
     assert by_release["r2"]["cost_usd"] == pytest.approx(expected_cost / 1e6)
+    # every call had its own user: distinct sticky keys = requests (HyperLogLog, ~1% error)
+    for release, statuses in seen.items():
+        assert by_release[release]["distinct_keys"] == pytest.approx(
+            sum(statuses.values()), rel=0.03
+        )
+        assert by_release[release]["feedback"]["score_variance"] is None  # no scores sent
+    observed = [by_release[r]["requests"] for r in ("r1", "r2")]
+    assert data["srm_p_value"] == pytest.approx(scipy.stats.chisquare(observed).pvalue, rel=1e-6)
+    assert data["srm_keys_p_value"] is not None
 
 
 async def test_stats_cli_prints_an_aligned_table(api, admin, split_route, capsys):

@@ -26,7 +26,8 @@ FUZZ = settings(
 TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=10).filter(
     lambda name: (
         name.strip("-") == name
-        and name not in ("content-length", "transfer-encoding", "connection", "expect", "upgrade")
+        and name
+        not in ("content-length", "transfer-encoding", "connection", "expect", "upgrade", "host")
     )
 )
 VALUE = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 ;=/,.", max_size=16).map(str.strip)

@@ -130,6 +130,7 @@ SMUGGLING = [
     ("X-Bad: a\x00b\r\nContent-Length: 2", b"{}", 400),
     ("Transfer-Encoding: chunked", b"2\r\n{}XX0\r\n\r\n", 400),
     ("Transfer-Encoding: chunked", b"-2\r\n{}\r\n0\r\n\r\n", 400),
+    ("Host: other\r\nContent-Length: 2", b"{}", 400),  # a second Host
 ]
 
 
@@ -324,3 +325,17 @@ async def test_a_failure_while_reading_a_request_is_a_clean_500(dial, gateway, m
     answer = await read_answer(reader)
     assert answer.status == 500 and answer.json()["error"]["code"] == "internal_error"
     assert await closed(reader)
+
+
+async def test_host_is_required_once_and_long_headers_reach_the_other_endpoints(dial, gateway):
+    reader, writer = await dial(gateway.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nX-Long: " + b"v" * 20_000 + b"\r\nHost: x\r\n\r\n")
+    answer = await read_answer(reader)  # aiohttp's own line limit is 8 KiB: raised to ours
+    assert answer.status == 200 and answer.json() == {"status": "ok"}
+    writer.write(b"GET /healthz HTTP/1.1\r\nAccept: */*\r\n\r\n" + SMUGGLED)
+    refused = await read_answer(reader)
+    assert refused.status == 400 and "no Host header" in refused.json()["error"]["message"]
+    assert await closed(reader)
+    reader, writer = await dial(gateway.port)
+    writer.write(b"GET /healthz HTTP/1.0\r\n\r\n")  # HTTP/1.0 needs no Host
+    assert (await read_answer(reader)).status == 200

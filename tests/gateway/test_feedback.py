@@ -84,6 +84,9 @@ async def test_scores_average_per_release(redis, gateway, http):
         mine = [scores[c] for c, r in calls.items() if r == release]
         assert stats[release].feedback.scores == len(mine)
         assert stats[release].feedback.mean_score == pytest.approx(sum(mine) / len(mine))
+        mean = sum(mine) / len(mine)
+        variance = sum((x - mean) ** 2 for x in mine) / (len(mine) - 1)
+        assert stats[release].feedback.score_variance == pytest.approx(variance, abs=1e-5)
 
 
 async def test_feedback_for_a_call_served_by_another_replica(

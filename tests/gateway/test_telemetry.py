@@ -8,8 +8,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from control.stats.compute import route_stats
-from control.stats.read import bucket_keys, read_buckets
+from control.stats.read import bucket_keys, read_buckets, read_distinct_keys
+from gateway.contract import telemetry as tk
 from gateway.contract.histogram import bucket_index
+from gateway.telemetry.recorder import ReleaseStats
 from simulator.behaviour import Behaviour
 from tests import builders
 from tests.conftest import publish_route, wait_for
@@ -196,9 +198,48 @@ async def test_redis_outage_loses_nothing(
         await wait_for(flushed, timeout_s=10)
         await asyncio.sleep(0.3)  # a retried batch must not be counted twice
         assert (await stats_of(client))["r1"].requests == sent
-    assert gateway.context.recorder.dropped["call_ids"] == 0
+    assert gateway.context.recorder.dropped == {"call_ids": 0, "sse_events": 0, "sticky_keys": 0}
     async with http.get(f"{gateway.url}/metrics") as response:
         assert 'turnout_telemetry_dropped_total{kind="call_ids"} 0.0' in await response.text()
+
+
+async def test_distinct_sticky_keys_per_release_reach_a_hyperloglog(
+    redis, redis_server, simulator, two_releases, gateway_factory, http
+):
+    gateway = await gateway_factory(redis_server.url, **FAST_FLUSH)
+    served: dict[str, set[str]] = {}
+    for index in range(300):
+        user = f"user-{index % 120}"  # 120 users, most of them calling more than once
+        headers = {"X-Turnout-Sticky-Key": user} if index % 2 else {}
+        body = chat() if index % 2 else chat(user=user)
+        async with http.post(
+            f"{gateway.url}/v1/chat/completions", json=body, headers=headers
+        ) as response:
+            served.setdefault(response.headers["X-Turnout-Release"], set()).add(user)
+    recorder = gateway.context.recorder
+    for (_, release), stats in recorder.releases.items():  # a set: bounded by distinct users
+        assert stats.keys <= served[release]
+
+    async def counted():
+        distinct = await read_distinct_keys(redis, "bot", ["r1", "r2"], 900, int(time.time()))
+        # HyperLogLog: 0.81% standard error; a few keys of slack at this size
+        counted = all(abs(distinct[r] - len(users)) <= 3 for r, users in served.items())
+        # and a flush after the last call took its keys (a repeated user's key can still wait
+        # for the next flush when the HyperLogLog already counts it)
+        return counted and all(not s.keys for s in recorder.releases.values())
+
+    await wait_for(counted, timeout_s=5)
+    assert await redis.ttl(tk.sticky_keys_minute("bot", "r1", int(time.time()) // 60)) > 0
+
+
+def test_sticky_key_set_is_capped_and_overflow_counted():
+    stats = ReleaseStats("bot", "r1")
+    for index in range(tk.STICKY_KEYS_PER_FLUSH + 50):
+        stats.note_key(f"k{index}")
+    stats.note_key("k1")  # already held: not an overflow
+    stats.note_key("x" * 10_000)  # a long key is held by its digest
+    assert len(stats.keys) == tk.STICKY_KEYS_PER_FLUSH
+    assert stats.keys_dropped == 51
 
 
 def test_random_check_of_bucket_index_monotonic():

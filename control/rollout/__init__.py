@@ -1,0 +1,1 @@
+"""Canary rollouts: the decision statistics and the controller that acts on them."""

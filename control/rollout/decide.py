@@ -1,0 +1,221 @@
+"""What the controller does at one look at a rollout: pure functions over the rollout record,
+the route's state and the two arms' counts. No I/O, no clock (the time is given).
+
+Order of a look: the route must still be where the rollout put it (else hold, pause or end);
+hard ceilings act at once; a sample-ratio mismatch holds without judging; any failing guard rolls
+back; when the step has baked long enough with enough canary calls and every guard passes, the
+latency look (planned, at the step's end) decides between advancing and rolling back; a step
+past its deadline without a verdict pauses or extends.
+"""
+
+from typing import Literal
+
+import msgspec
+
+from control.rollout.counts import Arm
+from control.rollout.model import Guard, Rollout, Srm
+from control.rollout.statistics import (
+    SRM_P_THRESHOLD,
+    Evidence,
+    hard_ceiling,
+    latency_guard,
+    rare_rate_guard,
+    rate_guard,
+    score_guard,
+    split_alpha,
+    srm_p_value,
+)
+from gateway.contract.bucketing import BUCKETS
+
+SRM_MIN_EXPECTED = 50  # expected count of the smaller arm before the split is checked
+
+RouteCheck = Literal["ok", "adopt", "pinned", "manual", "rolled_back", "promoted"]
+Action = Literal["wait", "rollback", "advance", "hold", "timeout"]
+
+
+class Look(msgspec.Struct, frozen=True, kw_only=True):
+    action: Action
+    reason: str
+    evidence: list[Evidence]
+
+
+def step_bp(percent: float) -> int:
+    return round(percent * 100)
+
+
+def step_weights(rollout: Rollout, percent: float) -> dict[str, int]:
+    canary = step_bp(percent)
+    return {rollout.stable: BUCKETS - canary, rollout.release: canary}
+
+
+def _nonzero(weights: dict[str, int]) -> dict[str, int]:
+    return {release: bp for release, bp in weights.items() if bp > 0}
+
+
+def check_route(
+    rollout: Rollout, stable: str, weights_bp: dict[str, int], revision: int, pinned: bool
+) -> tuple[RouteCheck, str]:
+    """Is the route still where this rollout put it? (Any change bumps the revision.)"""
+    weights = _nonzero(weights_bp)
+    expected = _nonzero(step_weights(rollout, rollout.step.percent))
+    if stable == rollout.stable and weights == expected:
+        if pinned:
+            return "pinned", "the route is pinned: the controller does not move it until unpinned"
+        if revision != rollout.revision:
+            return "adopt", ""  # pinned/unpinned or a release added: same pointer
+        return "ok", ""
+    if stable == rollout.stable and weights == {rollout.stable: BUCKETS}:
+        return "rolled_back", f"route rolled back outside the rollout (revision {revision})"
+    if stable == rollout.release and weights == {rollout.release: BUCKETS}:
+        return "promoted", f"{rollout.release} promoted outside the rollout (revision {revision})"
+    return "manual", (
+        f"weights changed outside the rollout at revision {revision} "
+        f"(now {', '.join(f'{r}={bp / 100:g}%' for r, bp in sorted(weights.items()))}); "
+        "resume puts the step's weights back"
+    )
+
+
+def srm_check(
+    percent: float, requests: dict[str, int], keys: dict[str, int], canary: str, stable: str
+) -> Srm:
+    """Observed vs configured split over requests and over distinct sticky keys."""
+    share = {canary: percent / 100, stable: 1 - percent / 100}
+
+    def p_value(observed: dict[str, int]) -> float | None:
+        # the chi-square approximation (and a look every tick) needs enough in the small arm
+        if sum(observed.values()) * min(share.values()) < SRM_MIN_EXPECTED:
+            return None
+        return srm_p_value(observed, share)
+
+    requests_p, keys_p = p_value(requests), p_value(keys)
+    mismatch = any(p is not None and p < SRM_P_THRESHOLD for p in (requests_p, keys_p))
+    return Srm(
+        requests=requests, requests_p=requests_p, keys=keys, keys_p=keys_p, mismatch=mismatch
+    )
+
+
+def _ceiling(guard: Guard, canary: Arm) -> str | None:
+    if guard.hard_ceiling is None:
+        return None
+    counts = canary.errors if guard.metric == "error_rate" else canary.ratings
+    if not hard_ceiling(counts, ceiling=guard.hard_ceiling, min_n=guard.hard_min_n):
+        return None
+    rate = counts.events / counts.n if counts.n else 0.0
+    unit = "calls" if guard.metric == "error_rate" else "ratings"
+    return (
+        f"hard ceiling: {guard.metric} {rate:.1%} over {counts.n} canary {unit} "
+        f"is above {guard.hard_ceiling:.1%}"
+    )
+
+
+def evaluate(guard: Guard, canary: Arm, baseline: Arm, alpha: float) -> Evidence:
+    """One continuously monitored guard (not latency) at this look."""
+    if guard.metric == "error_rate":
+        return rare_rate_guard(
+            canary.errors,
+            baseline.errors,
+            alpha=alpha,
+            min_samples=guard.min_samples,
+            margin=guard.margin,
+            tolerated=guard.tolerated,
+        )
+    if guard.metric == "thumbs_down_rate":
+        return rate_guard(
+            canary.ratings,
+            baseline.ratings,
+            tau=guard.tau,
+            margin=guard.margin,
+            tolerated=guard.tolerated,
+            alpha=alpha,
+            min_samples=guard.min_samples,
+            metric=guard.metric,
+        )
+    return score_guard(
+        canary.scores,
+        baseline.scores,
+        tau=guard.tau,
+        margin=guard.margin,
+        tolerated=guard.tolerated,
+        alpha=alpha,
+        min_samples=guard.min_samples,
+    )
+
+
+def look(
+    rollout: Rollout,
+    canary: Arm,
+    baseline: Arm,
+    srm: Srm | None,
+    baked_s: float,
+    now: float,
+) -> Look:
+    """The decision at one tick of a running step (the route already checked)."""
+    for guard in rollout.guards:
+        breach = _ceiling(guard, canary)
+        if breach is not None:
+            return Look(action="rollback", reason=breach, evidence=[])
+    if srm is not None and srm.mismatch:
+        return Look(action="hold", reason=_srm_reason(srm), evidence=[])
+    continuous = [g for g in rollout.guards if g.metric != "latency"]
+    evidence = [evaluate(g, canary, baseline, rollout.guard_alpha) for g in continuous]
+    failed = [e for e in evidence if e.verdict == "fail"]
+    if failed:
+        return Look(action="rollback", reason=_verdicts("regression", failed), evidence=evidence)
+    ready = baked_s >= rollout.min_bake_s and canary.requests >= rollout.min_requests
+    if ready and all(e.verdict == "pass" for e in evidence):
+        latency = [g for g in rollout.guards if g.metric == "latency"]
+        for guard in latency:  # the planned look, alpha split across the canary steps
+            found = latency_guard(
+                canary.latency,
+                baseline.latency,
+                alpha=split_alpha(rollout.guard_alpha, canary_steps(rollout)),
+                tolerance=guard.margin,
+                min_samples=guard.min_samples,
+            )
+            evidence.append(found)
+            if found.verdict == "fail":
+                return Look(
+                    action="rollback", reason=_verdicts("regression", [found]), evidence=evidence
+                )
+        return Look(
+            action="advance", reason=_verdicts("quality holds", evidence), evidence=evidence
+        )
+    if now >= rollout.step.deadline_at:
+        open_ = [e for e in evidence if e.verdict != "pass"]
+        return Look(
+            action="timeout",
+            reason=_verdicts("inconclusive at the step's deadline", open_)
+            if open_
+            else f"step not baked at its deadline ({canary.requests} canary calls)",
+            evidence=evidence,
+        )
+    return Look(action="wait", reason="", evidence=evidence)
+
+
+def canary_steps(rollout: Rollout) -> int:
+    return max(sum(1 for s in rollout.steps if s < 100), 1)
+
+
+def _verdicts(head: str, evidence: list[Evidence]) -> str:
+    parts = [
+        f"{e.metric} {e.verdict} (Δ {e.estimate:+.4f}, bounds [{e.lower:+.4f}, {e.upper:+.4f}], "
+        f"n {e.n_canary}/{e.n_baseline})"
+        for e in evidence
+    ]
+    return f"{head}: {'; '.join(parts)}" if parts else head
+
+
+def _srm_reason(srm: Srm) -> str:
+    parts = []
+    if srm.requests_p is not None and srm.requests_p < SRM_P_THRESHOLD:
+        parts.append(f"requests {srm.requests} (p = {srm.requests_p:.2g})")
+    if srm.keys_p is not None and srm.keys_p < SRM_P_THRESHOLD:
+        parts.append(f"distinct keys {srm.keys} (p = {srm.keys_p:.2g})")
+    return (
+        "sample-ratio mismatch, not judging: observed split differs from the configured one: "
+        + "; ".join(parts)
+    )
+
+
+def guard_alpha(alpha: float, guards: list[Guard]) -> float:
+    return split_alpha(alpha, max(len(guards), 1))
