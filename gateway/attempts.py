@@ -10,12 +10,11 @@ stream is being relayed nothing is retried.
 import asyncio
 import random
 import time
-from collections.abc import Awaitable
-
-from aiohttp import web
+from collections.abc import Awaitable, Mapping
 
 from gateway.errors import GatewayError
 from gateway.forward import drain, failure, open_exchange
+from gateway.resolve import PIN_HEADER
 from gateway.retry import RETRY_STATUSES, Retry, retry_after_ms, retry_after_s
 from gateway.snapshot import ServedRelease
 from gateway.upstream.client import UpstreamClient, UpstreamTarget
@@ -97,16 +96,17 @@ async def _with_retries(
         attempt += 1
 
 
-def falls_back(release: ServedRelease, request: web.Request, status: int) -> bool:
+def falls_back(release: ServedRelease, turnout: Mapping[str, str] | None, status: int) -> bool:
     """Whether a failed call of `release` is answered by the route's stable release instead:
     the route asks for it, the failure is the provider's (429, 5xx, unreachable), the caller did
-    not pin this release, and the budget has room for the extra call."""
+    not pin this release (`turnout`: the call's X-Turnout-* headers), and the budget has room
+    for the extra call."""
     retry = release.retry
     if release.fallback is None or retry is None:
         return False
     if status not in RETRY_STATUSES and status < 500:
         return False
-    if "X-Turnout-Release" in request.headers:
+    if turnout is not None and PIN_HEADER in turnout:
         return False
     budget = retry.budget
     if not budget.take(asyncio.get_running_loop().time(), retry.policy.budget_percent):

@@ -7,9 +7,8 @@ goes away ends the exchange at once, so the upstream connection is closed, not h
 import asyncio
 import time
 
-from aiohttp import web
-from multidict import CIMultiDict
-
+from gateway.callers.call import Call
+from gateway.callers.heads import JSON
 from gateway.dialect import Dialect, Tap
 from gateway.errors import (
     GatewayError,
@@ -62,8 +61,12 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     "x-api-key",
     "anthropic-version",
 }
+_NOT_FORWARDED_RAW = frozenset(name.encode() for name in _NOT_FORWARDED)
+_NOTHING_LISTED: frozenset[bytes] = frozenset()
 # Upstream headers the gateway sets itself.
 _NOT_RELAYED = HOP_BY_HOP | {"content-length", "date", "server", "content-encoding"}
+# ... and for a body the dialect rewrote (always JSON), its type as well
+_NOT_RELAYED_REWRITTEN = _NOT_RELAYED | {"content-type"}
 
 
 def outcome_for_status(status: int) -> str:
@@ -72,26 +75,28 @@ def outcome_for_status(status: int) -> str:
     return outcomes.UPSTREAM_4XX if status < 500 else outcomes.UPSTREAM_5XX
 
 
-def forwarded_headers(request: web.Request) -> bytes:
+def forwarded_headers(call: Call) -> bytes:
     """End-to-end caller headers, as raw lines for the upstream request."""
-    connection = request.headers.get("Connection")
-    listed = {t.strip().lower() for t in connection.split(",")} if connection else set()
+    connection = call.connection_header
+    listed = {t.strip().lower() for t in connection.split(b",")} if connection else _NOTHING_LISTED
     lines = []
-    for name, value in request.raw_headers:
-        lowered = name.lower().decode("latin-1")
-        if lowered in _NOT_FORWARDED or lowered.startswith("x-turnout-") or lowered in listed:
+    for name, value in call.headers:
+        lowered = name.lower()
+        if lowered in _NOT_FORWARDED_RAW or lowered.startswith(b"x-turnout-") or lowered in listed:
             continue
         lines.append(b"%s: %s\r\n" % (name, value))
     return b"".join(lines)
 
 
-def response_headers(head: ResponseHead, tags: dict[str, str]) -> CIMultiDict[str]:
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in head.headers:
-        if name not in _NOT_RELAYED and not name.startswith("x-turnout-"):
-            headers.add(name, value)
-    headers.update(tags)
-    return headers
+def response_headers(head: ResponseHead, tags: bytes, skip: frozenset[str] = _NOT_RELAYED) -> bytes:
+    """The upstream's end-to-end header lines, then the call's tags (complete lines)."""
+    lines = [
+        f"{name}: {value}\r\n".encode()
+        for name, value in head.headers
+        if name not in skip and not name.startswith("x-turnout-")
+    ]
+    lines.append(tags)
+    return b"".join(lines)
 
 
 async def open_exchange(
@@ -152,8 +157,10 @@ def _refused(error: ProtocolError) -> GatewayError:
 
 
 async def relay_buffered(
-    exchange: Exchange, head: ResponseHead, tags: dict[str, str], dialect: Dialect
-) -> tuple[web.Response, Usage | None]:
+    call: Call, exchange: Exchange, head: ResponseHead, tags: bytes, dialect: Dialect
+) -> tuple[int, Usage | None]:
+    """Answers the caller with the whole upstream answer as the dialect renders it (one
+    write); returns the status the caller got and the answer's usage."""
     try:
         body = await exchange.body()
     except asyncio.CancelledError:
@@ -166,48 +173,51 @@ async def relay_buffered(
     except OSError as error:
         raise upstream_unreachable(f"upstream connection failed mid-answer: {error}") from None
     status, answer, usage = dialect.answer(head.status, body)
-    headers = response_headers(head, tags)
-    if answer is not body:  # rewritten by the dialect: always JSON
-        headers["Content-Type"] = "application/json"
-    return web.Response(status=status, body=answer, headers=headers), usage
+    if answer is body:
+        headers = response_headers(head, tags)
+    else:  # rewritten by the dialect: always JSON
+        headers = JSON + response_headers(head, tags, _NOT_RELAYED_REWRITTEN)
+    call.reply(status, headers, answer)
+    return status, usage
+
+
+# tell proxies in front of us not to buffer either
+_STREAM_HEADERS = b"Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
 
 
 async def relay_stream(
-    request: web.Request,
+    call: Call,
     exchange: Exchange,
     head: ResponseHead,
-    tags: dict[str, str],
+    tags: bytes,
     started: float,
     tap: Tap,
-) -> tuple[web.StreamResponse, float | None, str | None]:
+) -> tuple[float | None, str | None]:
     """Relay chunk by chunk as they arrive.
 
-    Returns the response, the time to the first upstream byte, and the outcome class when the
-    upstream failed mid-stream (then the caller gets an SSE error event and the stream ends).
+    Returns the time to the first upstream byte, and the outcome class when the upstream
+    failed mid-stream (then the caller gets an SSE error event and the stream ends).
     """
-    headers = response_headers(head, tags)
-    headers["Cache-Control"] = "no-cache"
-    headers["X-Accel-Buffering"] = "no"  # tell proxies in front of us not to buffer either
-    response = web.StreamResponse(status=head.status, headers=headers)
     first_byte: float | None = None
     cut: str | None = None
+    last = b""  # written with the end of the stream
     try:
-        await response.prepare(request)
+        call.open_stream(head.status, response_headers(head, tags) + _STREAM_HEADERS)
         async for chunk in exchange.chunks():
             if first_byte is None:
                 first_byte = time.perf_counter() - started
             relayed = tap.feed(chunk)
-            if relayed:
-                await response.write(relayed)
-        rest = tap.rest()
-        if rest:
-            await response.write(rest)
+            if exchange.finished and exchange.error is None:  # the end has come: one last write
+                last += relayed
+            elif relayed:
+                await call.send(relayed)
+        last += tap.rest()
     except OSError as broken:  # TimeoutError included
         if isinstance(broken, ProtocolError) and exchange.error is None:
             exchange.on_error(broken)  # found by a translating tap: close the upstream too
         if exchange.error is None:  # the caller is gone: stop reading the upstream, tell nobody
             exchange.abandon()
-            return response, first_byte, outcomes.CLIENT
+            return first_byte, outcomes.CLIENT
         if isinstance(broken, TimeoutError):
             cut = outcomes.TIMEOUT
             error = upstream_timeout("upstream stalled in the middle of the stream")
@@ -222,8 +232,8 @@ async def relay_stream(
         raise
     try:
         if cut is not None:
-            await response.write(b"data: " + error.body() + b"\n\n")
-        await response.write_eof()
+            last = b"data: " + error.body() + b"\n\n"
+        call.end_stream(last)
     except OSError:
-        return response, first_byte, cut or outcomes.CLIENT
-    return response, first_byte, cut or tap.failure
+        return first_byte, cut or outcomes.CLIENT
+    return first_byte, cut or tap.failure

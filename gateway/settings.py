@@ -44,6 +44,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ca_bundle: str | None = None
     https_proxy: str | None = None  # TURNOUT_HTTPS_PROXY, else HTTPS_PROXY: an http:// proxy URL
     no_proxy: str = ""  # TURNOUT_NO_PROXY, else NO_PROXY: hosts reached without the proxy
+    # a caller's request head must arrive within this, its body without a pause this long, and
+    # a caller not reading its answer for this long is cut off
+    caller_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    keepalive_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 75.0  # idle connection
 
     def __repr__(self) -> str:  # api_keys holds secrets
         return f"GatewaySettings(host={self.host!r}, port={self.port}, workers={self.workers})"

@@ -7,6 +7,7 @@ consistent table. No Redis I/O here.
 import random
 from typing import Any
 
+from gateway.callers.heads import header_line
 from gateway.contract.bucketing import cumulative_bounds, release_for_bucket, sticky_bucket
 from gateway.contract.snapshot import (
     SCHEMA_VERSION,
@@ -39,7 +40,7 @@ class ServedRelease:
         "retry",
         "spec",
         "stats",
-        "tags",
+        "tag_lines",
         "upstream_model",
     )
 
@@ -61,7 +62,7 @@ class ServedRelease:
         stats.input_usd_per_mtok = spec.model.input_usd_per_mtok
         stats.output_usd_per_mtok = spec.model.output_usd_per_mtok
         stats.record_users_s = record_users_s
-        self.tags: dict[str, str] = {
+        tags = {
             "X-Turnout-Route": route,
             "X-Turnout-Release": spec.id,
             "X-Turnout-Prompt": spec.prompt.ref if spec.prompt else "-",
@@ -70,6 +71,9 @@ class ServedRelease:
         self.retry: Retry | None = None  # set by the route when it has a retry policy
         self.fallback: ServedRelease | None = None  # the stable release, when the route falls back
         self.dialect: Dialect = DIALECTS["openai"]
+        # the response header lines naming the release, encoded once (a name that could split
+        # a response head is refused here, and the route keeps its served version)
+        self.tag_lines = b"".join(header_line(name, value) for name, value in tags.items())
         self.provider_error: str | None = None
         self.chat_target: UpstreamTarget | None = None
         self.embeddings_target: UpstreamTarget | None = None

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from control.cli.parser import add_operator_verbs
 from gateway.contract.settings import SettingsError
 from gateway.settings import GatewaySettings, load_settings
+from loadtest.rehearsal.cli import add_command as add_loadtest
 from turnout.ports import check_free
 
 Command = Callable[[argparse.Namespace], int]
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.set_defaults(run=cmd_simulator)
 
     add_operator_verbs(commands)
+    add_loadtest(commands)
     return parser
 
 

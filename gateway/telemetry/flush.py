@@ -3,11 +3,11 @@
 Each flush cuts one batch per route (counter deltas since the last cut) and applies it with a Lua
 script guarded by a batch id, so a batch retried after a lost reply is counted once. While Redis
 is down the batch waits and new calls keep adding to the in-process counters: memory stays
-bounded. Call ids (for feedback attribution) wait in a bounded queue; overflow is counted.
+bounded. Which release served each call (for feedback attribution) waits in the bounded call
+ledger, two bytes per call (`gateway.telemetry.ledger`); overflow is counted.
 """
 
 import asyncio
-import bisect
 import itertools
 import logging
 import os
@@ -29,7 +29,6 @@ log = logging.getLogger("turnout.telemetry")
 
 GUARD_TTL_S = 24 * 3600
 _encoder = msgspec.json.Encoder()
-CALL_WRITE_CHUNK = 500
 
 
 def load_lua(name: str) -> str:
@@ -128,7 +127,6 @@ class Flusher:
         self._apply: AsyncScript = redis.register_script(APPLY_BATCH_LUA)
         self._baselines: dict[int, tuple[ReleaseStats, Baseline]] = {}
         self._batches: list[Batch] = []  # cut but not yet confirmed by Redis
-        self._calls: list[tuple[int, int, ReleaseStats]] = []  # taken from the queue, unwritten
         self._prefix = f"{os.getpid():x}-{secrets.token_hex(4)}"
         self._sequence = itertools.count(1)
         self._stopping = False
@@ -222,39 +220,26 @@ class Flusher:
                 await pipe.execute()
 
     async def _write_calls(self) -> None:
-        """Call records, a few hundred fields per HSET, yielding to calls between chunks."""
-        queue = self.recorder.calls
-        records: dict[int, bytes] = {}  # encoded CallRecord per ReleaseStats (by id)
-        while self._calls or queue:
-            if not self._calls:
-                take = min(len(queue), CALL_WRITE_CHUNK)
-                self._calls = [queue.popleft() for _ in range(take)]
-            by_minute: dict[int, dict[str, bytes]] = {}
-            for minute, number, stats in self._calls:
-                record = records.get(id(stats))
-                if record is None:
-                    record = records[id(stats)] = _encoder.encode(
-                        CallRecord(route=stats.route, release=stats.release)
-                    )
-                by_minute.setdefault(minute, {})[f"{number:x}"] = record
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for minute, mapping in by_minute.items():
-                    key = tk.call_bucket(self.process, minute)
-                    pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
-                    pipe.expire(key, self.call_ttl_s)
-                await pipe.execute()
-            self._calls = []
-            await asyncio.sleep(0)
+        """The call ledger's blocks (two bytes per call) and release table, one HSET per
+        minute: a few hundred bytes per 256 calls, copied before the write so calls go on."""
+        ledger = self.recorder.ledger
+        if not ledger.blocks:
+            return
+        keys = list(ledger.blocks)
+        newest = ledger.newest
+        table = _encoder.encode(ledger.table)
+        by_minute: dict[int, dict[str, bytes]] = {}
+        for minute, block in keys:
+            fields = by_minute.setdefault(minute, {tk.CALL_TABLE: table})
+            fields[tk.call_block_field(block)] = bytes(ledger.blocks[minute, block])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for minute, mapping in by_minute.items():
+                key = tk.call_bucket(self.process, minute)
+                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+                pipe.expire(key, self.call_ttl_s)
+            await pipe.execute()
+        ledger.written(keys, newest)
 
     def pending_call(self, minute: int, number: int) -> CallRecord | None:
-        """A call served by this process whose record is not in Redis yet.
-
-        Both queues hold calls in issue order (numbers increase), so this is a binary search.
-        """
-        for queue in (self._calls, self.recorder.calls):
-            index = bisect.bisect_left(queue, number, key=lambda entry: entry[1])
-            if index < len(queue):
-                queued_minute, queued_number, stats = queue[index]
-                if queued_number == number and queued_minute == minute:
-                    return CallRecord(route=stats.route, release=stats.release)
-        return None
+        """A call served by this process whose record may not be in Redis yet."""
+        return self.recorder.ledger.find(minute, number)

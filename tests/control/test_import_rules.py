@@ -54,8 +54,25 @@ def test_the_benchmark_never_imports_the_control_plane():
     offenders = {
         module: sorted(n for n in names if n.split(".")[0] == "control")
         for module, names in imported_modules("loadtest").items()
+        if not module.startswith("loadtest/rehearsal/")
     }
     assert len(offenders) >= 8
+    assert {m: n for m, n in offenders.items() if n} == {}
+
+
+def test_rehearsals_use_only_the_controllers_pure_rules():
+    """A rehearsal drives routes through the admin API like the benchmark; it may reuse the
+    controller's pure parts (guard shapes, the split test) so that its report judges the split
+    exactly as the controller does, and nothing that reads or writes Redis."""
+    allowed = ("control.rollout.model.", "control.rollout.srm.", "control.rollout.statistics.")
+    offenders = {
+        module: sorted(
+            n for n in names if n.split(".")[0] == "control" and not n.startswith(allowed)
+        )
+        for module, names in imported_modules("loadtest").items()
+        if module.startswith("loadtest/rehearsal/")
+    }
+    assert len(offenders) >= 10
     assert {m: n for m, n in offenders.items() if n} == {}
 
 

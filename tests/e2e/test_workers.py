@@ -1,5 +1,7 @@
 """`turnout gateway --workers N`: N processes share the port, each serving from its snapshot."""
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -14,9 +16,13 @@ async def test_two_workers_share_the_port(redis, redis_server, simulator, gatewa
         redis, simulator, builders.state("bot", {"r1": 100}), [builders.release("r1")]
     )
     gateway = await gateway_processes(redis_server.url, "--workers", "2")
-    processes = set()
+    processes: set[str] = set()
     body = {"model": "bot", "messages": [{"role": "user", "content": "x"}]}
-    for _ in range(40):  # a new connection each time: the kernel spreads them over the workers
+    # A new connection each time: the kernel spreads them over the workers listening (the
+    # second may still be starting when the first answers /readyz, so allow a few seconds).
+    deadline = asyncio.get_running_loop().time() + 10
+    calls = 0
+    while len(processes) < 2 and asyncio.get_running_loop().time() < deadline:
         async with (
             aiohttp.ClientSession() as session,
             session.post(f"{gateway.url}/v1/chat/completions", json=body) as response,
@@ -25,4 +31,5 @@ async def test_two_workers_share_the_port(redis, redis_server, simulator, gatewa
             parsed = parse_call_id(response.headers["X-Turnout-Call-Id"])
             assert parsed is not None
             processes.add(parsed.process)
-    assert len(processes) == 2
+        calls += 1
+    assert len(processes) == 2, f"{calls} calls, all served by one worker"

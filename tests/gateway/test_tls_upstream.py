@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import build_app, make_runner
+from gateway.app import build_app
 from gateway.settings import SettingsError, load_settings
 from gateway.upstream import tls
 from gateway.upstream.tunnel import Bypass
@@ -162,7 +162,7 @@ async def test_https_proxy_tunnels_and_no_proxy_bypasses(
     settings = load_settings(
         {"port": free_port(), "redis_url": redis_server.url, "data_dir": str(tmp_path / "a")}
     )
-    gateway = await Gateway.serve(make_runner(build_app(settings)), settings.port)
+    gateway = await Gateway.serve(build_app(settings), settings.port)
     try:
         for _ in range(5):
             assert (await call(http, gateway))[0] == 200
@@ -177,7 +177,7 @@ async def test_https_proxy_tunnels_and_no_proxy_bypasses(
     settings = load_settings(
         {"port": free_port(), "redis_url": redis_server.url, "data_dir": str(tmp_path / "b")}
     )
-    gateway = await Gateway.serve(make_runner(build_app(settings)), settings.port)
+    gateway = await Gateway.serve(build_app(settings), settings.port)
     try:
         assert (await call(http, gateway))[0] == 200
     finally:
