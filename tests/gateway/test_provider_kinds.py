@@ -148,6 +148,8 @@ async def test_caller_credentials_of_any_kind_are_not_forwarded(gateway, simulat
     headers = {"x-api-key": "caller-ant", "api-key": "caller-az", "X-Custom": "kept"}
     async with http.post(f"{gateway.url}/v1/chat/completions", json=body, headers=headers) as r:
         assert r.status == 200
+        # the translated body is JSON: one Content-Type line, the upstream's replaced
+        assert r.headers.getall("Content-Type") == ["application/json"]
     sent = simulator.received()[-1].headers
     assert sent["x-api-key"] == "sk-ant-provider" and "api-key" not in sent
     assert sent["x-custom"] == "kept"
