@@ -6,10 +6,12 @@ them, so both accept the same text. Pure.
 """
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
+
+from control.errors import BROKEN_RULE, BadInput
 
 DURATION_PATTERN = "([0-9]{1,9})([smhd])"
 ISO_TIME_PATTERN = (
@@ -49,13 +51,21 @@ DurationOrTime = Annotated[
         extra_json_schema={"pattern": f"^(?:{DURATION_PATTERN}|{ISO_TIME_PATTERN})$"},
     ),
 ]
+IsoTime = Annotated[
+    str,
+    msgspec.Meta(
+        description="an ISO 8601 time (UTC unless it has an offset); a time that is not in the "
+        "calendar is a 400 `broken_rule`",
+        extra_json_schema={"pattern": f"^(?:{ISO_TIME_PATTERN})$"},
+    ),
+]
 
 # msgspec's own schema of a datetime is a bare string; the fields we decode say what they take.
 Time = Annotated[
     datetime,
     msgspec.Meta(
-        description="an RFC 3339 time",
-        extra_json_schema={"format": "date-time", "pattern": f"^(?:{RFC3339_PATTERN})$"},
+        description="an RFC 3339 time (UTC when it has no offset)",
+        extra_json_schema={"pattern": f"^(?:{RFC3339_PATTERN})$"},
     ),
 ]
 
@@ -69,3 +79,14 @@ def duration_s(text: str) -> int | None:
 def is_iso_time(text: str) -> bool:
     """Shaped like an ISO 8601 time (whether the calendar has it is for the parser to say)."""
     return _ISO_TIME.fullmatch(text) is not None
+
+
+def parse_time(field: str, text: str) -> datetime:
+    """An `IsoTime` as an aware UTC datetime; BadInput naming `field` when it is not one."""
+    if not is_iso_time(text):
+        raise BadInput(f"{field}: {text!r} must be an ISO 8601 time", field=field)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise BadInput(f"{field}: {text!r}: {error}", field=field, code=BROKEN_RULE) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -54,3 +54,13 @@ def gates(route: str) -> str:
 def gate_dataset(route: str) -> str:
     """String: content hash of the dataset the route's latest verdict used (its current set)."""
     return f"{keys.route_tag(route)}:gate_dataset"
+
+
+# Windows are few and read together on every guarded change: one hash, one audit stream, one slot.
+WINDOWS = f"{keys.PREFIX}:{{windows}}"  # hash: window name -> Window JSON
+WINDOWS_AUDIT = f"{keys.PREFIX}:{{windows}}:audit"  # stream: window changes
+
+
+def reviews(route: str) -> str:
+    """Hash: review id (the audit entry id of the emergency change) -> Review JSON."""
+    return f"{keys.route_tag(route)}:reviews"

@@ -31,6 +31,9 @@ class ControlSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rollout_settle_s: Annotated[float, msgspec.Meta(ge=0, le=600)] = 2.0  # after a flip, before
     # the sample-ratio check (gateways apply it in ms; counts arrive one flush later)
     rollout_policies: dict[str, Policy] = msgspec.field(default_factory=default_policies)
+    webhook_poll_s: Annotated[float, msgspec.Meta(gt=0)] = 0.5  # audit streams -> outbox, sends
+    webhook_retry_base_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0  # first retry's delay
+    webhook_retry_max_s: Annotated[float, msgspec.Meta(gt=0)] = 600.0  # longest retry delay
 
     def __repr__(self) -> str:  # admin_tokens holds secrets
         return f"ControlSettings(host={self.host!r}, port={self.port})"

@@ -56,6 +56,7 @@ class CommitOutcome(msgspec.Struct, frozen=True):
     # fencing token (fenced) or the stored rollout version (rollout_conflict)
     field: str | None = None  # invalid: the field breaking a rule, and the rule
     rule: str | None = None
+    audit_id: str | None = None  # ok: the audit entry's stream id (also a review item's id)
 
 
 class NewRelease(msgspec.Struct, frozen=True):
@@ -91,9 +92,11 @@ class Store:
         fence: int | None = None,
         rollout: bytes = b"",
         rollout_version: int = 0,
+        review: bytes = b"",
     ) -> CommitOutcome:
         """`fence`: the controller's fencing token (a stale leader is refused); `rollout`: the
-        route's new rollout record, stored in the same step if its version is `rollout_version`."""
+        route's new rollout record, stored in the same step if its version is `rollout_version`;
+        `review`: a Review JSON to open as a needs-review item with the change (emergency)."""
         route = state.name
         await self.guard.check()
         reply = await self._commit_route(
@@ -104,6 +107,7 @@ class Store:
                 keys.route_audit(route),
                 keyspace.rollout_fence(route),
                 keyspace.rollout(route),
+                keyspace.reviews(route),
             ],
             args=[
                 expected_revision,
@@ -120,10 +124,13 @@ class Store:
                 "" if fence is None else fence,
                 rollout,
                 rollout_version,
+                review,
             ],
         )
         status = text(reply[0])
-        if status in ("ok", "conflict", "fenced", "rollout_conflict"):
+        if status == "ok":
+            return CommitOutcome(status, revision=int(reply[1]), audit_id=text(reply[2]))
+        if status in ("conflict", "fenced", "rollout_conflict"):
             return CommitOutcome(status, revision=int(reply[1]))
         if status == "invalid":
             return CommitOutcome(status, field=text(reply[1]), rule=text(reply[2]))

@@ -12,10 +12,9 @@ from redis.exceptions import RedisError
 
 from gateway.context import GatewayContext
 from gateway.contract.redis_url import connect
-from gateway.endpoints import feedback, info, proxy
+from gateway.endpoints import feedback, info
 from gateway.errors import GatewayError
-from gateway.keys import CALL_TAGS, CONTEXT, REGISTRY
-from gateway.listener import GatewayRunner
+from gateway.keys import CONTEXT, REGISTRY
 from gateway.settings import GatewaySettings
 from gateway.sync import SnapshotHolder, Syncer, load_file
 from gateway.telemetry.prometheus import GatewayCollector, SnapshotStatus
@@ -29,20 +28,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def error_layer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost: every failure leaves as an OpenAI-shaped error, never a traceback. A call past
-    resolution keeps its tags (the proxy has recorded it as a gateway failure already); one that
-    failed before is counted in `turnout_rejected_total{code="internal_error"}`."""
+    """Outermost on the aiohttp endpoints: every failure leaves as an OpenAI-shaped error, never
+    a traceback; an unexpected one is logged and counted in
+    `turnout_rejected_total{code="internal_error"}`. (The hot routes have their own, on the
+    caller side's connection.)"""
     try:
         return await handler(request)
     except GatewayError as error:
-        return error.response(request.get(CALL_TAGS))
+        return error.response()
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise
         return GatewayError(
             http_error.status, http_error.reason, code=http_error.reason.lower().replace(" ", "_")
-        ).response()
-    except Exception:  # the one place a surprise becomes a clean 500 (logged)
+        ).response(_allow(http_error))
+    except Exception:  # noqa: BLE001 - the one place a surprise becomes a clean 500 (logged)
         context = request.app[CONTEXT]
         context.notices.warn(
             "internal_error",
@@ -51,13 +51,16 @@ async def error_layer(request: web.Request, handler: Handler) -> web.StreamRespo
             request.path,
             exc_info=True,
         )
-        if request.writer.output_size:  # a stream had started: aiohttp closes the connection
-            raise
-        if CALL_TAGS not in request:  # not recorded against a release: count it here
-            context.recorder.reject("internal_error")
+        context.recorder.reject("internal_error")
         return GatewayError(
             500, "internal gateway error", type_="server_error", code="internal_error"
-        ).response(request.get(CALL_TAGS))
+        ).response()
+
+
+def _allow(http_error: web.HTTPException) -> dict[str, str] | None:
+    """A 405 says which methods the path takes."""
+    allow = http_error.headers.get("Allow")
+    return {"Allow": allow} if allow else None
 
 
 def snapshot_status(holder: SnapshotHolder) -> SnapshotStatus:
@@ -92,6 +95,7 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
         log.warning("no Redis URL: the gateway serves only its last-known-good snapshot")
         snapshot = load_file(settings.snapshot_file)
         if snapshot is not None:
+            await context.holder.prepare(snapshot)
             context.holder.apply(snapshot, "file")
         yield
         context.client.close()
@@ -99,7 +103,7 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
     redis = redis_client(settings.redis_url)
     syncer = Syncer(redis, context.holder, settings.poll_interval_s)
     # The file first: its data epoch is how a Redis that lost its data is told from a fresh one.
-    syncer.start_from_file()
+    await syncer.start_from_file()
     with contextlib.suppress(RedisError, OSError, TimeoutError):
         # A first load bounded in time; Redis being down must not stop the start.
         await asyncio.wait_for(syncer.full_reload(), timeout=2.0)
@@ -131,20 +135,20 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 def make_runner(app: web.Application, *, handle_signals: bool = False) -> web.AppRunner:
-    """How every runner of `turnout up` and the tests is set up (`server` mirrors it): no access
-    log on the hot path; a caller that disconnects cancels its handler, so a stalled upstream
-    call is abandoned at once. The gateway's own app also answers malformed HTTP OpenAI-shaped
-    (`gateway.listener`); other apps (admin API, simulator) keep aiohttp's answer."""
-    if CONTEXT not in app:
-        return web.AppRunner(
-            app, access_log=None, handler_cancellation=True, handle_signals=handle_signals
-        )
-    return GatewayRunner(
-        app,
-        app[CONTEXT].notices,
-        access_log=None,
-        handler_cancellation=True,
-        handle_signals=handle_signals,
+    """How the runners of other apps (admin API, simulator) in `turnout up` and the tests are
+    set up: no access log; a caller that disconnects cancels its handler. The gateway's own app
+    is served by `gateway.listener.GatewayListener` instead."""
+    return web.AppRunner(
+        app, access_log=None, handler_cancellation=True, handle_signals=handle_signals
+    )
+
+
+async def _lean_path_only(request: web.Request) -> web.Response:
+    raise GatewayError(
+        500,
+        "the hot routes are served by the gateway's listener, not by this application",
+        type_="server_error",
+        code="internal_error",
     )
 
 
@@ -159,8 +163,10 @@ def build_app(settings: GatewaySettings) -> web.Application:
     registry.register(GatewayCollector(context.recorder, lambda: snapshot_status(context.holder)))
     app[REGISTRY] = registry
     app.cleanup_ctx.append(_redis_lifecycle)
-    app.router.add_post("/v1/chat/completions", proxy.chat_completions)
-    app.router.add_post("/v1/embeddings", proxy.embeddings)
+    for path in ("/v1/chat/completions", "/v1/embeddings"):
+        # answered on the caller side's lean path (gateway.listener): registered here so that
+        # another method on them is a 405 naming POST
+        app.router.add_post(path, _lean_path_only)
     app.router.add_post("/v1/feedback", feedback.post_feedback)
     app.router.add_get("/v1/models", info.list_models)
     app.router.add_get("/healthz", info.healthz)

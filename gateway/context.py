@@ -28,8 +28,12 @@ class GatewayContext:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.recorder = Recorder(settings.call_queue_limit)
-        self.holder = SnapshotHolder(self.recorder, settings.snapshot_file)
-        self.client = UpstreamClient(settings.upstream_body_limit_bytes)
+        self.client = UpstreamClient(
+            settings.upstream_body_limit_bytes,
+            ca_bundle=settings.ca_bundle,
+            proxies=settings.proxy_route(),
+        )
+        self.holder = SnapshotHolder(self.recorder, settings.snapshot_file, self.client)
         self.rng = random.Random()
         self.client_keys: dict[str, ClientKey] = settings.client_keys()
         self.telemetry: TelemetryStore | None = None  # set at start-up when Redis is configured

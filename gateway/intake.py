@@ -4,7 +4,6 @@ import hmac
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from gateway.errors import GatewayError, bad_request
 from gateway.settings import ClientKey
@@ -13,14 +12,14 @@ from gateway.settings import ClientKey
 MAX_JSON_DEPTH = 254
 
 
-def authenticate(request: web.Request, keys: dict[str, ClientKey]) -> ClientKey | None:
+def authenticate(authorization: bytes | None, keys: dict[str, ClientKey]) -> ClientKey | None:
     """The caller's key when keys are configured; None when the gateway is open."""
     if not keys:
         return None
-    header = request.headers.get("Authorization", "")
-    token = header[7:] if header[:7].lower() == "bearer " else ""
+    header = authorization or b""
+    token = header[7:] if header[:7].lower() == b"bearer " else b""
     for known, client in keys.items():
-        if hmac.compare_digest(known.encode(), token.encode()):
+        if hmac.compare_digest(known.encode(), token):
             return client
     raise GatewayError(
         401,
@@ -30,14 +29,8 @@ def authenticate(request: web.Request, keys: dict[str, ClientKey]) -> ClientKey 
     )
 
 
-async def read_json_object(request: web.Request, limit_bytes: int) -> dict[str, Any]:
-    length = request.content_length
-    if length is not None and length > limit_bytes:
-        raise too_large(limit_bytes)
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise too_large(limit_bytes) from None
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The caller's body (its size already checked against the limit while it was read)."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:

@@ -1,67 +1,83 @@
-"""The gateway's HTTP listener: aiohttp's server, with its own protocol-level errors (a request
-too malformed to reach a handler) answered OpenAI-shaped and logged as one rate-limited line.
+"""The gateway's listener: a uvloop server on the port (SO_REUSEPORT when several workers share
+it) whose every connection speaks the caller side's protocol (`gateway.callers`), started and
+stopped together with the aiohttp application that serves the other endpoints and owns the
+Redis lifecycle (`gateway.app`).
 
-aiohttp answers those itself, in plain text, logging an 11-line traceback per request: any
-client could fill the log. There is no public hook for that answer, so the runner swaps in a
-request-handler class whose `handle_error` renders the gateway's error body. Nothing else of
-aiohttp's behaviour changes.
+Why two servers in one: the two hot routes are most of the traffic and most of the cost was
+aiohttp's server layers, so they get a lean protocol; feedback, models, metrics and health stay
+on aiohttp, reached in-process (`gateway.callers.handoff`), so they keep its routing, error
+layer and tests. Only the lean protocol ever reads a caller's bytes.
 """
 
+import asyncio
+import socket
+
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
-from aiohttp.web_request import BaseRequest
 
-from gateway.errors import GatewayError
-from gateway.notices import Notices
+from gateway.callers.connection import CallerConnection
+from gateway.callers.front import Front
+from gateway.callers.handoff import Handoff
+from gateway.callers.reading import MAX_HEAD_BYTES, MAX_HEADERS, MAX_TARGET_BYTES
+from gateway.context import GatewayContext
+from gateway.endpoints import proxy
+from gateway.keys import CONTEXT
 
-_CODES = {400: "bad_http_request", 413: "request_too_large", 431: "headers_too_large"}
+BACKLOG = 1024
+SHUTDOWN_TIMEOUT_S = 10.0  # in-flight calls get this long to finish at shutdown
 
 
-class _GatewayRequestHandler(RequestHandler):
-    def handle_error(
-        self,
-        request: BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if request.writer.output_size > 0:  # as aiohttp: a started response cannot be replaced
-            raise ConnectionError("response already started, cannot send the error")
-        notices: Notices = self._manager.notices  # type: ignore[union-attr]
-        reason = message or (str(exc) if exc is not None else "") or "malformed request"
-        reason = reason.splitlines()[0][:200] if reason.strip() else "malformed request"
-        notices.warn(
-            f"http_{status}", "answered %d to %s: %s", status, request.remote or "?", reason
+class GatewayListener:
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        # aiohttp's own limits are tighter than the caller side's: raised so that it takes
+        # every request the caller side let through (it never reads a caller's bytes itself)
+        self.runner = web.AppRunner(
+            app,
+            access_log=None,
+            handler_cancellation=True,
+            max_line_size=MAX_TARGET_BYTES + 64,
+            max_field_size=MAX_HEAD_BYTES,
+            max_headers=MAX_HEADERS + 2,
         )
-        if status >= 500:
-            error = GatewayError(
-                status, "internal gateway error", type_="server_error", code="internal_error"
-            )
-        else:
-            error = GatewayError(
-                status, f"malformed HTTP request: {reason}", code=_CODES.get(status, "bad_request")
-            )
-        response = error.response()
-        response.force_close()
-        return response
+        self.front: Front | None = None
+        self.server: asyncio.Server | None = None
+        self.handoff: Handoff | None = None
 
+    @property
+    def context(self) -> GatewayContext:
+        return self.app[CONTEXT]
 
-class _GatewayServer(web.Server):
-    notices: Notices
+    @property
+    def port(self) -> int:
+        assert self.server is not None, "not started"
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
 
-    def __call__(self) -> RequestHandler:
-        return _GatewayRequestHandler(self, loop=self._loop, **self._kwargs)
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Start the application (Redis sync, telemetry), then take connections."""
+        loop = asyncio.get_running_loop()
+        await self.runner.setup()
+        server = self.runner.server
+        assert server is not None
+        self.handoff = Handoff(server, loop)
+        front = self.front = Front(self.context, proxy.ROUTES, self.handoff, loop)
+        self.server = await loop.create_server(
+            lambda: CallerConnection(front),
+            host,
+            port,
+            family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+            reuse_port=reuse_port or None,
+            backlog=BACKLOG,
+        )
+        front.start()
 
-
-class GatewayRunner(web.AppRunner):
-    """An AppRunner whose connections render protocol errors the gateway's way."""
-
-    def __init__(self, app: web.Application, notices: Notices, **kwargs: object) -> None:
-        super().__init__(app, **kwargs)  # type: ignore[arg-type]
-        self._notices = notices
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        server.__class__ = _GatewayServer  # same state, one overridden factory method
-        server.notices = self._notices  # type: ignore[attr-defined]
-        return server
+    async def stop(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
+        """Stop taking connections, let calls in flight finish (up to `timeout_s`), then stop
+        the application (its last telemetry flush included)."""
+        if self.server is not None:
+            self.server.close()
+        if self.front is not None:
+            await self.front.drain(timeout_s)
+        if self.handoff is not None:
+            self.handoff.close()
+        await self.runner.cleanup()

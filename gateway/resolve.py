@@ -37,8 +37,11 @@ def choose_release(
 ) -> tuple[ServedRelease, bool]:
     """The release serving a call, and whether its sticky key placed it (a pinned call records
     no key: it is not part of the split, and counts among the requests drawn per call)."""
+    # The kill switch (an emergency): its release for every call, pins included. Still counted
+    # with its sticky key below, so the blast radius of the killed route stays measured.
+    forced = route.forced
     pinned = headers.get(PIN_HEADER)
-    if pinned is not None:
+    if pinned is not None and forced is None:
         if client is not None and not client.may_pin:
             raise GatewayError(
                 403,
@@ -58,7 +61,7 @@ def choose_release(
     if key is None:
         user = body.get("user")
         key = user if isinstance(user, str) and user else None
-    release = route.pick(key, rng)
+    release = route.pick(key, rng) if forced is None else forced
     if key is not None:
         release.stats.note_key(key)  # in-process set; the flush sends it to a HyperLogLog
     return release, route.sticky and key is not None

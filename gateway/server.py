@@ -1,4 +1,5 @@
-"""Running the gateway: uvloop, one process per worker sharing the port (SO_REUSEPORT)."""
+"""Running the gateway: uvloop, one process per worker sharing the port (SO_REUSEPORT), each
+serving through `gateway.listener`."""
 
 import asyncio
 import contextlib
@@ -6,12 +7,14 @@ import gc
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import sys
 
 from aiohttp import web
 
-from gateway.app import build_app, make_runner
+from gateway.app import build_app
+from gateway.listener import GatewayListener
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger("turnout.gateway")
@@ -31,36 +34,42 @@ async def _freeze_startup_objects(app: web.Application) -> None:
     gc.freeze()
 
 
+def _raise_file_limit() -> None:
+    """Each open call holds two sockets (caller and upstream): allow as many as the hard limit
+    does, not a soft default of 1024 (about 500 concurrent streams)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def _serve_one(settings: GatewaySettings, reuse_port: bool) -> None:
-    """One serving process, as `web.run_app` would run it but with the gateway's runner (see
-    `gateway.listener`). SIGTERM/SIGINT end it gracefully: the app's cleanup runs."""
+    """One serving process. SIGTERM/SIGINT end it gracefully: calls in flight finish, then the
+    app's cleanup runs (the last telemetry flush)."""
     install_uvloop()
+    _raise_file_limit()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     app = build_app(settings)
     app.on_startup.append(_freeze_startup_objects)
-    main = loop.create_task(_listen(app, settings, reuse_port))
     try:
-        loop.run_until_complete(main)
-    except (web.GracefulExit, KeyboardInterrupt):
-        pass
+        loop.run_until_complete(_listen(app, settings, reuse_port))
     finally:
-        main.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(main)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
 
 async def _listen(app: web.Application, settings: GatewaySettings, reuse_port: bool) -> None:
-    runner = make_runner(app, handle_signals=True)
-    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    listener = GatewayListener(app)
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
-        await site.start()
-        await asyncio.Event().wait()  # until a signal raises GracefulExit
+        await listener.start(settings.host, settings.port, reuse_port=reuse_port)
+        await stop.wait()
     finally:
-        await runner.cleanup()
+        await listener.stop()
 
 
 def serve(settings: GatewaySettings) -> None:

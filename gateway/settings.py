@@ -8,6 +8,13 @@ import msgspec
 from gateway.contract.settings import SettingsError, load
 from gateway.telemetry.recorder import DEFAULT_CALL_QUEUE_LIMIT
 from gateway.upstream.exchange import DEFAULT_BODY_LIMIT_BYTES as DEFAULT_UPSTREAM_BODY_LIMIT
+from gateway.upstream.tunnel import ProxyRoute, ProxySettingError
+
+# Standard variables read when the TURNOUT_ one is not set, in this order.
+_STANDARD_VARIABLES = {
+    "https_proxy": ("HTTPS_PROXY", "https_proxy"),
+    "no_proxy": ("NO_PROXY", "no_proxy"),
+}
 
 DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024
 
@@ -33,6 +40,14 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     flush_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # telemetry batches to Redis
     call_ttl_s: Annotated[int, msgspec.Meta(ge=60)] = 7 * 24 * 3600  # feedback attribution window
     call_queue_limit: Annotated[int, msgspec.Meta(ge=0)] = DEFAULT_CALL_QUEUE_LIMIT
+    # PEM file of CAs that verify providers without a ca_bundle of their own (else: system store)
+    ca_bundle: str | None = None
+    https_proxy: str | None = None  # TURNOUT_HTTPS_PROXY, else HTTPS_PROXY: an http:// proxy URL
+    no_proxy: str = ""  # TURNOUT_NO_PROXY, else NO_PROXY: hosts reached without the proxy
+    # a caller's request head must arrive within this, its body without a pause this long, and
+    # a caller not reading its answer for this long is cut off
+    caller_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    keepalive_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 75.0  # idle connection
 
     def __repr__(self) -> str:  # api_keys holds secrets
         return f"GatewaySettings(host={self.host!r}, port={self.port}, workers={self.workers})"
@@ -43,6 +58,12 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def client_keys(self) -> dict[str, ClientKey]:
         return parse_client_keys(self.api_keys)
+
+    def proxy_route(self) -> ProxyRoute:
+        try:
+            return ProxyRoute(self.https_proxy, self.no_proxy)
+        except ProxySettingError as error:
+            raise SettingsError(str(error)) from None
 
 
 def parse_client_keys(text: str) -> dict[str, ClientKey]:
@@ -62,7 +83,9 @@ def parse_client_keys(text: str) -> dict[str, ClientKey]:
 
 def load_settings(flags: dict[str, Any]) -> GatewaySettings:
     """Flags (None = not given) over `TURNOUT_<FIELD>` variables over defaults; one clear error
-    (`gateway.contract.settings.load`, shared with the control plane)."""
-    settings = load(GatewaySettings, flags)
+    (`gateway.contract.settings.load`, shared with the control plane). `REDIS_URL`,
+    `HTTPS_PROXY` and `NO_PROXY` are honoured when their `TURNOUT_` variable is not set."""
+    settings = load(GatewaySettings, flags, standard=_STANDARD_VARIABLES)
     settings.client_keys()  # fail fast on malformed TURNOUT_API_KEYS
+    settings.proxy_route()  # and on a proxy URL that does not parse
     return settings

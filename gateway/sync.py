@@ -33,6 +33,7 @@ from gateway.contract.snapshot import (
 from gateway.dataloss import LOST_MESSAGE, leave_marker, merged, read_durability
 from gateway.snapshot import RoutingTable
 from gateway.telemetry.recorder import Recorder
+from gateway.upstream.client import UpstreamClient
 
 log = logging.getLogger("turnout.sync")
 
@@ -77,6 +78,26 @@ async def read_route(redis: aioredis.Redis, name: str) -> RouteSnapshot | None:
         return RouteSnapshot(state=_state_decoder.decode(raw_state), releases=releases)
     except msgspec.DecodeError as error:  # ValidationError included
         raise BadRouteData(f"route {name}: {error}") from None
+
+
+async def read_routes(redis: aioredis.Redis, names: list[str]) -> dict[str, RouteSnapshot]:
+    """Several routes read in one MULTI: a consistent view of an atomic change set."""
+    async with redis.pipeline(transaction=True) as pipe:
+        for name in names:
+            pipe.get(keys.route_state(name))
+            pipe.hgetall(keys.route_releases(name))
+        replies = await pipe.execute()
+    found: dict[str, RouteSnapshot] = {}
+    for index, name in enumerate(names):
+        raw_state, raw_releases = replies[2 * index], replies[2 * index + 1]
+        if raw_state is None:
+            continue
+        try:
+            releases = {_text(r): _release_decoder.decode(b) for r, b in raw_releases.items()}
+            found[name] = RouteSnapshot(state=_state_decoder.decode(raw_state), releases=releases)
+        except msgspec.DecodeError as error:
+            raise BadRouteData(f"route {name}: {error}") from None
+    return found
 
 
 async def read_providers(
@@ -125,6 +146,13 @@ async def read_snapshot(redis: aioredis.Redis, current: Snapshot) -> Snapshot:
             route = current.routes.get(name)
         if route is not None:
             routes[name] = route
+    groups = {r.state.group for r in routes.values() if r.state.group is not None}
+    for group in sorted(groups):  # a group's routes again, together: one change set, whole
+        try:
+            members = [n for n, r in routes.items() if r.state.group == group]
+            routes.update(await read_routes(redis, members))
+        except BadRouteData as error:
+            log.error("keeping the routes read one by one: %s", error)
     return Snapshot(routes=routes, providers=await read_providers(redis, current.providers))
 
 
@@ -148,10 +176,11 @@ def save_file(path: Path, snapshot: Snapshot) -> None:
 class SnapshotHolder:
     """The current routing table plus how fresh it is. Lives on the app; read by handlers."""
 
-    def __init__(self, recorder: Recorder, file: Path | None) -> None:
+    def __init__(self, recorder: Recorder, file: Path | None, client: UpstreamClient) -> None:
         self.recorder = recorder
         self.file = file
-        self.table = RoutingTable(EMPTY, recorder)
+        self.client = client
+        self.table = RoutingTable(EMPTY, recorder, client)
         self.loaded = False
         self.source = "none"
         self.last_confirmed = 0.0  # monotonic time Redis last confirmed the table was current
@@ -159,8 +188,22 @@ class SnapshotHolder:
         self.data_lost: str | None = None  # why Redis's data is not applied, while it is not
         self.unconfirmed: list[str] = []  # served, absent from Redis, never deleted
 
+    async def prepare(self, snapshot: Snapshot) -> None:
+        """Build the TLS contexts the snapshot's providers need, in a worker thread (it reads
+        CA files), so compiling the table and serving calls only look them up. A change that
+        leaves the providers as they are (a flip) skips it."""
+        if self.loaded and snapshot.providers == self.table.snapshot.providers:
+            return
+        bundles = [
+            p.ca_bundle
+            for p in snapshot.providers.values()
+            if p.base_url.lower().startswith("https:")
+        ]
+        if bundles:
+            await asyncio.to_thread(self.client.tls.prepare, bundles)
+
     def apply(self, snapshot: Snapshot, source: str) -> None:
-        table = RoutingTable(snapshot, self.recorder, self.table)
+        table = RoutingTable(snapshot, self.recorder, self.client, self.table)
         for route, reason in table.rejected.items():
             if self.table.rejected.get(route) != reason:
                 log.error(
@@ -195,11 +238,12 @@ class Syncer:
     def stop(self) -> None:
         self._stopping = True
 
-    def start_from_file(self) -> None:
+    async def start_from_file(self) -> None:
         if self.holder.file is None or self.holder.loaded:
             return
         snapshot = load_file(self.holder.file)
         if snapshot is not None:
+            await self.holder.prepare(snapshot)
             self.holder.apply(snapshot, "file")
             log.warning("serving from last-known-good snapshot file %s", self.holder.file)
 
@@ -281,13 +325,21 @@ class Syncer:
                 return
             try:
                 route = await read_route(self.redis, event.route)
+                # Route groups: a change set moves every route of the group in one script, so
+                # read the group's routes together (MULTI) and swap them in at once.
+                group = route.state.group if route is not None else None
+                members = [n for n, r in current.routes.items() if r.state.group == group]
+                grouped = await read_routes(self.redis, members) if group else {}
             except BadRouteData as error:
                 log.error("keeping the served version: %s", error)
                 return
             if route is None:
                 return  # absent is not deleted: only RouteDeleted drops a route
-            routes = {**current.routes, event.route: route}
-            self.holder.unconfirmed = [n for n in self.holder.unconfirmed if n != event.route]
+            routes = {**current.routes, **grouped}
+            if event.route not in grouped:
+                routes[event.route] = route
+            moved = {event.route, *grouped}
+            self.holder.unconfirmed = [n for n in self.holder.unconfirmed if n not in moved]
             await self._publish(msgspec.structs.replace(current, routes=routes))
         elif isinstance(event, RouteDeleted):
             routes = {k: v for k, v in current.routes.items() if k != event.route}
@@ -319,6 +371,7 @@ class Syncer:
         self.holder.confirm()
 
     async def _publish(self, snapshot: Snapshot) -> None:
+        await self.holder.prepare(snapshot)
         self.holder.apply(snapshot, "redis")
         if self.holder.file is not None:
             await asyncio.to_thread(save_file, self.holder.file, snapshot)

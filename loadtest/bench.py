@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 
 from loadtest import profile, stream, tools, wrk
+from loadtest.held import hold
 from loadtest.procs import ChildFailed, cpu_times, pinned
 from loadtest.report import (
     EIGHT,
     HALF,
+    NGINX,
     ONE,
     TURNOUT,
     BenchResults,
@@ -27,8 +29,8 @@ from loadtest.report import (
     markdown,
     target_checks,
 )
-from loadtest.seed import STREAM_ROUTE
-from loadtest.stack import REQUEST_BODY, Stack, Target, counted_calls
+from loadtest.seed import HELD_MODEL, HELD_ROUTE, STREAM_ROUTE
+from loadtest.stack import REQUEST_BODY, Stack, Target, counted_calls, stream_body
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +46,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per load level")
     parser.add_argument("--connections", type=int, default=64, help="for saturation")
     parser.add_argument("--streams", type=int, default=200, help="sequential streamed calls")
+    parser.add_argument(
+        "--stream-connections", type=int, default=32, help="for streamed calls at saturation"
+    )
+    parser.add_argument(
+        "--held",
+        default="64,1000",
+        help="counts of streams held open at once (comma-separated; empty: none)",
+    )
     parser.add_argument("--sut-cpu", type=int, default=0, help="CPU of the proxy under test")
     parser.add_argument("--load-cpu", type=int, default=1, help="CPU of wrk and the upstreams")
     parser.add_argument("--profile", action="store_true", help="also py-spy Turnout under load")
@@ -71,17 +81,22 @@ class Driver:
         self.duration_s = duration_s
 
     def run(
-        self, target: Target, connections: int, pacing: wrk.Pacing | None = None, warm: bool = False
+        self,
+        target: Target,
+        connections: int,
+        pacing: wrk.Pacing | None = None,
+        warm: bool = False,
+        streaming: bool = False,
     ) -> Run:
         stack = self.stack
         sut_before = target.sut.cpu_seconds() if target.sut else 0.0
         sut_cpu_before, load_cpu_before = cpu_times(stack.sut_cpu), cpu_times(stack.load_cpu)
         result = wrk.run(
-            target.url,
+            target.stream_url if streaming else target.url,
             connections=connections,
             duration_s=WARMUP_S if warm else self.duration_s,
             cpu=stack.load_cpu,
-            body=REQUEST_BODY,
+            body=stream_body(target) if streaming else REQUEST_BODY,
             workdir=stack.workdir,
             pacing=pacing,
         )
@@ -149,10 +164,24 @@ def measure(stack: Stack, args: argparse.Namespace, results: BenchResults) -> No
         _say(f"{name}: {args.streams} streamed calls")
         times = stream.measure(target.stream_port, STREAM_ROUTE, args.streams)
         results.targets[name].first_event = times
+    _say(f"streamed calls at saturation: {args.stream_connections} connections")
+    for _ in range(args.rounds):
+        for name, target in targets.items():
+            run = driver.run(target, args.stream_connections, streaming=True)
+            before = results.targets[name].streaming
+            results.targets[name].streaming = before.merged(run) if before else run
     for name, target in targets.items():
         if target.sut is not None:
             results.targets[name].peak_rss_kib = target.sut.peak_rss_kib()
     results.counted_calls = counted_calls(targets[TURNOUT].port)
+    for count in [int(c) for c in args.held.split(",") if c.strip()]:
+        for name in (NGINX, TURNOUT):
+            target = targets[name]
+            assert target.sut is not None
+            _say(f"{name}: {count} streams held open at once")
+            model = HELD_ROUTE if name == TURNOUT else HELD_MODEL
+            held = hold(target.stream_port, model, count, target.sut.rss_kib)
+            results.targets[name].held.append((held, target.sut.peak_rss_kib()))
 
 
 def profile_turnout(stack: Stack, args: argparse.Namespace) -> str:
@@ -224,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=args.rounds,
         connections=args.connections,
         stream_count=args.streams,
+        stream_connections=args.stream_connections,
         load_labels=[ONE, EIGHT, HALF],
     )
     profile_text = ""

@@ -91,6 +91,10 @@ class Child:
     def cpu_seconds(self) -> float:
         return sum(_cpu_ticks(pid) for pid in self.pids()) / CLOCK_TICKS
 
+    def rss_kib(self) -> int:
+        """Sum of VmRSS (resident set now) over the process tree."""
+        return sum(_status_kib(pid, "VmRSS") for pid in self.pids())
+
     def peak_rss_kib(self) -> int:
         """Sum of VmHWM (peak resident set) over the process tree."""
         return sum(_status_kib(pid, "VmHWM") for pid in self.pids())

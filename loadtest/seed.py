@@ -8,12 +8,18 @@ import os
 import secrets
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+
+import orjson
 
 from loadtest.procs import Child, ChildFailed, free_port
 
 BENCH_ROUTE = "bench"  # non-streaming, to the canned nginx upstream: r1/r2 at 90/10
 STREAM_ROUTE = "stream"  # streaming, to the simulator: r1 at 100
+HELD_ROUTE = "held"  # streaming, to the simulator's slow model: many streams open at once
+HELD_MODEL = "held-model"
+HELD_CHUNK_DELAY_MS = 300.0
 PROMPTS = ("You are a terse assistant.", "You are a terse and friendly assistant.")
 
 _REGISTRY = """
@@ -22,6 +28,7 @@ base_url = "{upstream_url}"
 
 [providers.sim]
 base_url = "{simulator_url}"
+max_connections = 4096  # every held stream at once
 
 [prompts.bench-prompt]
 system = "{system}"
@@ -48,6 +55,17 @@ params = {{ max_tokens = 64 }}
 prompt = "stream-prompt"
 model = "stream-model"
 params = {{ max_tokens = 64 }}
+
+[prompts.held-prompt]
+system = "You hold."
+
+[models.held-model]
+provider = "sim"
+upstream_model = "{held_model}"
+
+[routes.{held}]
+prompt = "held-prompt"
+model = "held-model"
 """
 
 
@@ -58,6 +76,8 @@ def registry_text(upstream_url: str, simulator_url: str, system: str) -> str:
         system=system,
         bench=BENCH_ROUTE,
         stream=STREAM_ROUTE,
+        held=HELD_ROUTE,
+        held_model=HELD_MODEL,
     )
 
 
@@ -105,3 +125,16 @@ def seed_routes(
         _turnout(cli, "weights", "set", BENCH_ROUTE, "r1=90", "r2=10", "--reason", reason)
     finally:
         control.stop()
+
+
+def slow_held_model(simulator_url: str) -> None:
+    """The simulator streams the held route's model slowly, so its streams stay open."""
+    request = urllib.request.Request(
+        f"{simulator_url.rstrip('/').removesuffix('/v1')}/_sim/behaviour",
+        data=orjson.dumps(
+            {"model": HELD_MODEL, "behaviour": {"chunk_delay_ms": HELD_CHUNK_DELAY_MS}}
+        ),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        answer.read()

@@ -14,7 +14,7 @@ import orjson
 from loadtest import nginx
 from loadtest.procs import Child, ChildFailed, free_port
 from loadtest.report import DIRECT, NGINX, TURNOUT
-from loadtest.seed import BENCH_ROUTE, STREAM_ROUTE, seed_routes
+from loadtest.seed import BENCH_ROUTE, STREAM_ROUTE, seed_routes, slow_held_model
 from loadtest.turnout_gateway import PinnedRedis, start_gateway, wait_ready
 
 CHAT_PATH = "/v1/chat/completions"
@@ -31,6 +31,28 @@ class Target:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{CHAT_PATH}"
+
+    @property
+    def stream_url(self) -> str:
+        return f"http://127.0.0.1:{self.stream_port}{CHAT_PATH}"
+
+
+_STORY = {"role": "user", "content": "tell me a short story please"}
+
+
+def stream_body(target: Target) -> bytes:
+    """A streamed call to Turnout's `stream` route; to the others, what that route sends the
+    simulator (its system prompt, usage asked for), so the upstream does the same work."""
+    if target.name == TURNOUT:
+        return orjson.dumps({"model": STREAM_ROUTE, "stream": True, "messages": [_STORY]})
+    return orjson.dumps(
+        {
+            "model": "bench-model",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "system", "content": "You stream."}, _STORY],
+        }
+    )
 
 
 class Stack:
@@ -83,6 +105,7 @@ class Stack:
             f"http://127.0.0.1:{simulator_port}/v1",
             self.load_cpu,
         )
+        slow_held_model(f"http://127.0.0.1:{simulator_port}/v1")
         gateway = self._keep(
             start_gateway(
                 gateway_port,

@@ -22,6 +22,7 @@ class Received(msgspec.Struct):
     path: str
     headers: dict[str, str]
     body: Any
+    query: str = ""
 
 
 class SimState:
@@ -73,7 +74,10 @@ async def _admit(
         raise web.HTTPBadRequest(text="simulator: body must be a JSON object")
     state.received.append(
         Received(
-            path=request.path, headers={k.lower(): v for k, v in request.headers.items()}, body=body
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            query=request.query_string,
         )
     )
     model = str(body.get("model", ""))
@@ -161,8 +165,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return await _stream(request, anthropic.stream_events(body, number), behaviour)
 
 
-async def azure_chat(request: web.Request) -> web.StreamResponse:
-    """Azure OpenAI: the deployment in the path is the model; `api-version` and `api-key`."""
+def _azure_refusal(request: web.Request) -> web.Response | None:
+    """Azure's own answers (not OpenAI-shaped) to a missing key or api-version."""
     if not request.headers.get("api-key"):
         return web.json_response(
             {"error": {"code": "401", "message": "api-key missing"}}, status=401
@@ -171,6 +175,14 @@ async def azure_chat(request: web.Request) -> web.StreamResponse:
         return web.json_response(
             {"error": {"code": "404", "message": "api-version missing"}}, status=404
         )
+    return None
+
+
+async def azure_chat(request: web.Request) -> web.StreamResponse:
+    """Azure OpenAI: the deployment in the path is the model; `api-version` and `api-key`."""
+    refused = _azure_refusal(request)
+    if refused is not None:
+        return refused
     body, behaviour, number, failure = await _admit(request)
     if failure is not None:
         return failure
@@ -178,6 +190,17 @@ async def azure_chat(request: web.Request) -> web.StreamResponse:
     if body.get("stream") is not True:
         return web.json_response(answers.completion(body, number))
     return await _stream(request, answers.stream_events(body, number), behaviour)
+
+
+async def azure_embeddings(request: web.Request) -> web.Response:
+    refused = _azure_refusal(request)
+    if refused is not None:
+        return refused
+    body, _, _, failure = await _admit(request)
+    if failure is not None:
+        return failure
+    body = {**body, "model": request.match_info["deployment"]}
+    return web.Response(body=orjson.dumps(answers.embedding(body)), content_type="application/json")
 
 
 async def embeddings(request: web.Request) -> web.Response:
@@ -235,6 +258,7 @@ def build_app(state: SimState | None = None) -> web.Application:
     app.router.add_get("/_sim/received", received)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", azure_chat)
+    app.router.add_post("/openai/deployments/{deployment}/embeddings", azure_embeddings)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/_sim/quality", set_quality)
     app.router.add_post("/_sim/answer_key", set_answer_key)

@@ -20,9 +20,10 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from gateway.app import build_app, make_runner
+from gateway.app import build_app
 from gateway.contract.snapshot import ReleaseSpec, RouteState
 from gateway.keys import CONTEXT
+from gateway.listener import GatewayListener
 from gateway.settings import GatewaySettings
 from simulator.server import SIM_STATE, SimState
 from simulator.server import build_app as build_sim_app
@@ -125,10 +126,30 @@ async def simulator() -> AsyncIterator[Simulator]:
     await simulator.stop()
 
 
-class Gateway(LoopbackApp):
+class Gateway:
+    """The gateway's listener (lean caller side + its aiohttp app) on a loopback port."""
+
+    def __init__(self, listener: GatewayListener, port: int) -> None:
+        self.listener = listener
+        self.port = port
+        self.app = listener.app
+
+    @classmethod
+    async def serve(cls, app: web.Application, port: int) -> "Gateway":
+        listener = GatewayListener(app)
+        await listener.start("127.0.0.1", port)
+        return cls(listener, port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     @property
     def context(self) -> Any:
         return self.app[CONTEXT]
+
+    async def stop(self) -> None:
+        await self.listener.stop(timeout_s=2.0)
 
 
 GatewayFactory = Callable[..., Awaitable[Gateway]]
@@ -148,7 +169,7 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         }
         fields.update(overrides)
         settings = msgspec.convert(fields, GatewaySettings)
-        gateway: Gateway = await Gateway.serve(make_runner(build_app(settings)), settings.port)
+        gateway = await Gateway.serve(build_app(settings), settings.port)
         started.append(gateway)
         return gateway
 

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from control.errors import NotFound
 from control.registry import models, prompts, providers
 from control.registry.releases import ReleaseIn
-from control.routes import changes, views
+from control.routes import changes, operations, views
 from control.routes.weights import bp_to_percent
 from control.store import Store
 from gateway.contract import keys
@@ -30,9 +30,12 @@ REASON = "test fixture"
 async def seed_provider(redis: aioredis.Redis, provider: ProviderSpec) -> None:
     body = providers.ProviderIn(
         base_url=provider.base_url,
+        kind=provider.kind,
         api_key_env=provider.api_key_env,
         timeout_s=provider.timeout_s,
         max_connections=provider.max_connections,
+        api_version=provider.api_version,
+        ca_bundle=provider.ca_bundle,
         reason=REASON,
     )
     await providers.put(Store(redis), provider.name, body, actor=ACTOR)
@@ -72,7 +75,7 @@ async def _release_in(store: Store, release: ReleaseSpec, now: datetime) -> Rele
 
 async def seed_route(redis: aioredis.Redis, route: RouteState, releases: list[ReleaseSpec]) -> int:
     """Creates the route (or adds to it) with `releases`, then moves it to `route`'s stable,
-    weights and pin. Returns the route's revision."""
+    weights, pin, retry policy and kill switch. Returns the route's revision."""
     store = Store(redis)
     now = datetime.now(UTC)
     try:
@@ -100,6 +103,17 @@ async def seed_route(redis: aioredis.Redis, route: RouteState, releases: list[Re
     if data.state.pinned != route.pinned:
         pin = changes.PinIn(reason=REASON)
         data = await changes.set_pinned(store, route.name, pin, pin=route.pinned, actor=ACTOR)
+    if data.state.retry != route.retry:
+        retry = changes.RetryIn(retry=route.retry, reason=REASON)
+        data = await changes.set_retry(store, route.name, retry, actor=ACTOR)
+    if data.state.kill_switch != route.kill_switch:
+        if route.kill_switch is None:
+            data = await operations.unkill(
+                store, route.name, changes.PinIn(reason=REASON), actor=ACTOR
+            )
+        else:
+            kill = operations.KillIn(release=route.kill_switch, reason=REASON)
+            data = await operations.kill(store, route.name, kill, actor=ACTOR)
     return data.state.revision
 
 

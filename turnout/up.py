@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +30,7 @@ from gateway.app import build_app as build_gateway_app
 from gateway.app import make_runner
 from gateway.contract.redis_url import connect
 from gateway.contract.settings import SettingsError, load
+from gateway.listener import GatewayListener
 from gateway.server import install_uvloop
 from gateway.settings import GatewaySettings
 from simulator.server import build_app as build_simulator_app
@@ -135,12 +137,12 @@ def banner(plan: Plan, fresh_token: str | None, demo_state: str | None) -> str:
 
 async def _serve(plan: Plan, fresh_token: str | None) -> None:
     settings = plan.gateway
-    runners: list[web.AppRunner] = []
+    stops: list[Callable[[], Awaitable[None]]] = []
 
     async def start(app: web.Application, port: int) -> None:
         runner = make_runner(app)
         await runner.setup()
-        runners.append(runner)
+        stops.append(runner.cleanup)
         await web.TCPSite(runner, settings.host, port).start()
 
     try:
@@ -155,7 +157,9 @@ async def _serve(plan: Plan, fresh_token: str | None) -> None:
                 demo_state = await describe(redis)
             finally:
                 await redis.aclose()
-        await start(build_gateway_app(settings), settings.port)
+        gateway = GatewayListener(build_gateway_app(settings))
+        stops.append(gateway.stop)
+        await gateway.start(settings.host, settings.port)
         await start(build_admin_app(plan.control), plan.control.port)
         print(banner(plan, fresh_token, demo_state), flush=True)
         stop = asyncio.Event()
@@ -163,8 +167,8 @@ async def _serve(plan: Plan, fresh_token: str | None) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         await stop.wait()
     finally:
-        for runner in reversed(runners):
-            await runner.cleanup()
+        for stop_one in reversed(stops):
+            await stop_one()
 
 
 def plan_up(args: argparse.Namespace, settings: GatewaySettings) -> Plan:

@@ -18,19 +18,27 @@ from control.api import (
     audit,
     backup,
     gate,
+    groups,
+    impact,
+    metrics,
     models,
     openapi,
     prompts,
     providers,
+    reviews,
     rollouts,
     routes,
     stats,
+    timeline,
+    webhooks,
+    windows,
 )
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.bodies import BodyDecoder
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
 from control.errors import BadInput, ControlError, from_validation
+from control.notify.worker import Deliverer
 from control.rollout.controller import Controller
 from control.settings import ControlSettings
 from control.store import Store, redis_client
@@ -45,6 +53,12 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     backup.ENDPOINTS,
     rollouts.ENDPOINTS,
     gate.ENDPOINTS,
+    windows.ENDPOINTS,
+    reviews.ENDPOINTS,
+    impact.ENDPOINTS,
+    webhooks.ENDPOINTS,
+    timeline.ENDPOINTS,
+    groups.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 RESTORE_LIMIT_BYTES = 64 * 1024 * 1024
@@ -109,6 +123,23 @@ async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     await redis.aclose()
 
 
+async def _webhook_worker(app: web.Application) -> AsyncIterator[None]:
+    """The webhook delivery worker, beside the admin API (off every request path)."""
+    settings = app[SETTINGS]
+    deliverer = Deliverer(
+        app[STORE],
+        poll_s=settings.webhook_poll_s,
+        retry_base_s=settings.webhook_retry_base_s,
+        retry_max_s=settings.webhook_retry_max_s,
+    )
+    task = asyncio.create_task(deliverer.run(), name="turnout-webhooks")
+    yield
+    deliverer.stop()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def healthz(_request: web.Request) -> web.Response:
     """Liveness for container and Kubernetes probes: the process serves HTTP (no auth, no I/O)."""
     return web.json_response({"status": "ok"})
@@ -152,6 +183,7 @@ def build_admin_app(
     app[AUTH] = Authenticator(parse_tokens(settings.admin_tokens))
     app[rollouts.POLICIES] = settings.rollout_policies
     app.cleanup_ctx.append(_store_lifecycle)
+    app.cleanup_ctx.append(_webhook_worker)
     if settings.controller:
         app.cleanup_ctx.append(_controller_lifecycle)
     for endpoint in endpoints:
@@ -162,6 +194,7 @@ def build_admin_app(
         return web.Response(body=document, content_type="application/json")
 
     app.router.add_get(OPENAPI_PATH, serve_openapi)
+    app.router.add_get("/metrics", metrics.serve_metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app

@@ -12,8 +12,11 @@ import msgspec
 
 T = TypeVar("T")
 
-_AT = re.compile(r"Expected `[^`]*int[^`]*`, got `float` - at `\$((?:\.[^.\[`]+|\[\d+\])*)`$")
-_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+# msgspec names a dict's value `[...]` (not its key): every value of that dict is then tried.
+_AT = re.compile(
+    r"Expected `[^`]*int[^`]*`, got `float` - at `\$((?:\.[^.\[`]+|\[\d+\]|\[\.\.\.\])*)`$"
+)
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[(\.\.\.)\]")
 _MAX_FIXES = 16  # integer fields per body; a bound, so a hostile body cannot loop us long
 
 
@@ -40,18 +43,37 @@ class BodyDecoder(Generic[T]):
 
 
 def _integral_to_int(value: Any, path: str) -> bool:
-    """Replace the integral float at `path` (`.a.b[0]`) by an int; False when it is not one."""
-    steps: list[str | int] = [name if name else int(index) for name, index in _STEP.findall(path)]
+    """Replace the integral floats at `path` (`.a.b[0]`, `.a[...].b` for every value of a dict)
+    by ints; False when there is none."""
+    steps: list[str | int | None] = [
+        name if name else (None if every else int(index))
+        for name, index, every in _STEP.findall(path)
+    ]
     if not steps:
         return False
-    parent = value
-    try:
-        for step in steps[:-1]:
-            parent = parent[step]
-        leaf = parent[steps[-1]]
-    except (KeyError, IndexError, TypeError):
-        return False
-    if isinstance(leaf, float) and leaf.is_integer() and abs(leaf) < 2**53:
-        parent[steps[-1]] = int(leaf)
-        return True
-    return False
+    parents = [value]
+    for step in steps[:-1]:
+        parents = [child for parent in parents for child in _children(parent, step)]
+    changed = False
+    last = steps[-1]
+    for parent in parents:
+        for key in _keys(parent, last):
+            leaf = parent[key]
+            if isinstance(leaf, float) and leaf.is_integer() and abs(leaf) < 2**53:
+                parent[key] = int(leaf)
+                changed = True
+    return changed
+
+
+def _keys(parent: Any, step: str | int | None) -> list[Any]:
+    if step is None:
+        return list(parent) if isinstance(parent, dict) else []
+    if isinstance(parent, dict) and isinstance(step, str) and step in parent:
+        return [step]
+    if isinstance(parent, list) and isinstance(step, int) and 0 <= step < len(parent):
+        return [step]
+    return []
+
+
+def _children(parent: Any, step: str | int | None) -> list[Any]:
+    return [parent[key] for key in _keys(parent, step)]

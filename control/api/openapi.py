@@ -22,6 +22,10 @@ _PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "route": _NAME_SCHEMA,
     "release": _NAME_SCHEMA,  # a release id (r1, r2, …): an unknown one is a 404
     "n": {"type": "string", "pattern": anchored(VERSION_PATTERN)},
+    # a needs-review item's id: the audit entry id of its emergency change ("1718000000000-0")
+    "review": {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$"},
+    # a webhook delivery's id: "<webhook>:<event id>", names, stream ids and event types
+    "delivery": {"type": "string", "pattern": "^[A-Za-z0-9._:*-]{1,512}$"},
 }
 _ERRORS = {
     400: "bad input: the message names the field and the rule; nothing was written. `code` is "
@@ -36,7 +40,8 @@ _ERRORS = {
     401: "missing or invalid bearer token",
     403: "the token's role is too low",
     404: "no such route, prompt, model or version",
-    409: "conflict: a stale expected_revision, or the name exists",
+    409: "conflict: a stale expected_revision, or the name exists; a freeze window (`frozen`, "
+    "naming the window: pass `emergency: true`), an engaged kill switch (`killed`)",
 }
 
 

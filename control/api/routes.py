@@ -1,14 +1,16 @@
 """Admin endpoints for routes: create, read, add releases, flip, promote, roll back, pin,
-delete, and resolve a sticky key. Every change is one atomic, audited step
-(`control.routes.changes`).
+kill switch, set the retry policy, delete, and resolve a sticky key. Every change is one
+atomic, audited step (`control.routes.changes`, `control.routes.operations`).
 """
 
 import msgspec
 
 from control.api.endpoint import Call, endpoint
 from control.registry.releases import ReleaseIn
-from control.routes import changes, views
+from control.reviews import store as reviews
+from control.routes import changes, operations, views
 from control.routes.resolve import Resolution, ResolveQuery, resolve
+from control.windows.check import active_freeze
 
 
 class RouteDeleted(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,7 +34,17 @@ async def list_routes(call: Call) -> list[views.RouteSummary]:
 
 @endpoint("GET", "/admin/routes/{route}", role="viewer", summary="One route with its releases")
 async def get_route(call: Call) -> views.RouteOut:
-    return views.view(await views.read(call.store, call.param("route")))
+    return await shown(call, await views.read(call.store, call.param("route")))
+
+
+async def shown(call: Call, data: views.RouteData) -> views.RouteOut:
+    """The route's view with what release operations add: its freeze and open review items."""
+    route = data.state.name
+    return msgspec.structs.replace(
+        views.view(data),
+        freeze=await active_freeze(call.store.redis, route, call.now()),
+        open_reviews=await reviews.read(call.store, route),
+    )
 
 
 @endpoint(
@@ -59,8 +71,10 @@ async def create_release(call: Call, body: ReleaseIn) -> views.ReleaseCreated:
     summary="Compare-and-set flip of the weights (409 on a stale expected_revision)",
 )
 async def put_weights(call: Call, body: changes.WeightsIn) -> views.RouteOut:
-    data = await changes.flip(call.store, call.param("route"), body, actor=call.actor)
-    return views.view(data)
+    data = await changes.flip(
+        call.store, call.param("route"), body, actor=call.actor, now=call.now()
+    )
+    return await shown(call, data)
 
 
 @endpoint(
@@ -70,8 +84,10 @@ async def put_weights(call: Call, body: changes.WeightsIn) -> views.RouteOut:
     summary="Make a release stable at 100%",
 )
 async def promote(call: Call, body: changes.PromoteIn) -> views.RouteOut:
-    data = await changes.promote(call.store, call.param("route"), body, actor=call.actor)
-    return views.view(data)
+    data = await changes.promote(
+        call.store, call.param("route"), body, actor=call.actor, now=call.now()
+    )
+    return await shown(call, data)
 
 
 @endpoint(
@@ -82,14 +98,18 @@ async def promote(call: Call, body: changes.PromoteIn) -> views.RouteOut:
     "a no-op (`changed: false`) when already there",
 )
 async def rollback(call: Call, body: changes.RollbackIn) -> views.RollbackOut:
-    data, changed = await changes.rollback(call.store, call.param("route"), body, actor=call.actor)
+    data, changed = await changes.rollback(
+        call.store, call.param("route"), body, actor=call.actor, now=call.now()
+    )
     state = data.state
     message = (
         f"rolled back: all traffic on {state.stable} (revision {state.revision})"
         if changed
         else f"nothing to do: all traffic is already on {state.stable} (revision {state.revision})"
     )
-    view = views.view(data)
+    if state.kill_switch is not None:
+        message += f"; kill switch on {state.kill_switch}"
+    view = await shown(call, data)
     return views.RollbackOut(
         **msgspec.structs.asdict(msgspec.structs.replace(view, changed=changed)), message=message
     )
@@ -111,13 +131,13 @@ async def delete_route(call: Call, body: changes.DeleteIn) -> RouteDeleted:
     "POST",
     "/admin/routes/{route}/pin",
     role="operator",
-    summary="Set the pinned mark (audited; nothing acts on it yet: no automation exists)",
+    summary="Set the pinned mark (audited): the rollout controller holds a pinned route",
 )
 async def pin(call: Call, body: changes.PinIn) -> views.RouteOut:
     data = await changes.set_pinned(
         call.store, call.param("route"), body, pin=True, actor=call.actor
     )
-    return views.view(data)
+    return await shown(call, data)
 
 
 @endpoint("POST", "/admin/routes/{route}/unpin", role="operator", summary="Clear the pinned mark")
@@ -125,7 +145,38 @@ async def unpin(call: Call, body: changes.PinIn) -> views.RouteOut:
     data = await changes.set_pinned(
         call.store, call.param("route"), body, pin=False, actor=call.actor
     )
-    return views.view(data)
+    return await shown(call, data)
+
+
+@endpoint(
+    "POST",
+    "/admin/routes/{route}/kill",
+    role="operator",
+    summary="Kill switch: one release for every call, overriding weights, pins and rollouts "
+    "(allowed in a freeze; opens a needs-review item)",
+)
+async def kill(call: Call, body: operations.KillIn) -> views.RouteOut:
+    data = await operations.kill(
+        call.store, call.param("route"), body, actor=call.actor, now=call.now()
+    )
+    return await shown(call, data)
+
+
+@endpoint("POST", "/admin/routes/{route}/unkill", role="operator", summary="Lift the kill switch")
+async def unkill(call: Call, body: changes.PinIn) -> views.RouteOut:
+    data = await operations.unkill(call.store, call.param("route"), body, actor=call.actor)
+    return await shown(call, data)
+
+
+@endpoint(
+    "PUT",
+    "/admin/routes/{route}/retry",
+    role="operator",
+    summary="Set (or, with null, turn off) the route's retries, retry budget and canary fallback",
+)
+async def put_retry(call: Call, body: changes.RetryIn) -> views.RouteOut:
+    data = await changes.set_retry(call.store, call.param("route"), body, actor=call.actor)
+    return await shown(call, data)
 
 
 @endpoint(
@@ -149,5 +200,8 @@ ENDPOINTS = [
     pin,
     unpin,
     delete_route,
+    kill,
+    unkill,
+    put_retry,
     resolve_key,
 ]

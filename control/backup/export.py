@@ -25,7 +25,7 @@ from gateway.contract.snapshot import ProviderSpec, ReleaseSpec, RouteState
 FORMAT = "turnout-export"
 # A version number as a JSON object key: the integers the decoder accepts, stated in the schema.
 _NUMBER_KEYS = msgspec.Meta(
-    extra_json_schema={"propertyNames": {"pattern": "^-?(?:0|[1-9][0-9]*)$"}}
+    extra_json_schema={"propertyNames": {"pattern": "^-?(?:0|[1-9][0-9]{0,17})$"}}
 )
 T = TypeVar("T")
 

@@ -7,9 +7,11 @@ import os
 
 from control.cli import backup, verbs
 from control.cli import eval as cli_eval
+from control.cli import retry as cli_retry
 from control.cli import rollout as cli_rollout
 from control.cli import stats as cli_stats
 from control.cli.client import DEFAULT_URL
+from control.cli.operations import add_operations_verbs
 
 
 def _common() -> argparse.ArgumentParser:
@@ -77,6 +79,7 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     set_.add_argument("route")
     set_.add_argument("weights", nargs="+", metavar="rN=PERCENT")
     set_.add_argument("--expected-revision", type=int, help="default: the revision read now")
+    set_.add_argument("--emergency", action="store_true", help="override a freeze (reviewed)")
     _reason(set_)
     set_.set_defaults(run=verbs.runner(verbs.weights_set))
 
@@ -84,19 +87,27 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     promote.add_argument("route")
     promote.add_argument("release")
     promote.add_argument("--expected-revision", type=int)
+    promote.add_argument("--emergency", action="store_true", help="override a freeze (reviewed)")
     _reason(promote)
 
     rollback = verb("rollback", "all traffic back to stable (or --to) in one step", verbs.rollback)
     rollback.add_argument("route")
     rollback.add_argument("--to", help="roll back to this release instead (it becomes stable)")
+    rollback.add_argument(
+        "--emergency",
+        action="store_true",
+        help="also engage the kill switch on it: every call, pins included (reviewed)",
+    )
     _reason(rollback)
 
-    pin_help = "mark a route pinned (audited; nothing acts on the mark yet)"
+    pin_help = "mark a route pinned (audited): the rollout controller does not move it"
     for name, help_ in (("pin", pin_help), ("unpin", "clear the pinned mark")):
         pinning = verb(name, help_, verbs.pin)
         pinning.add_argument("route")
         pinning.set_defaults(verb=name)
         _reason(pinning)
+
+    cli_retry.add_parsers(commands, common, verbs.runner(cli_retry.retry))
 
     resolve = verb("resolve", "which release a sticky key gets now", verbs.resolve)
     resolve.add_argument("route")
@@ -115,6 +126,8 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
     apply = verb("apply", "make the registry match a registry.toml", verbs.apply_file)
     apply.add_argument("-f", "--file", required=True)
+
+    add_operations_verbs(commands, common, verb)
 
     lint = commands.add_parser("lint", help="check a registry.toml offline (for CI)")
     lint.add_argument("-f", "--file", required=True)

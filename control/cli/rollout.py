@@ -61,14 +61,17 @@ def start(client: AdminClient, args: argparse.Namespace) -> int:
         body["alpha"] = args.alpha
     if args.skip_gate:
         body["skip_gate"] = True
+    if args.emergency:
+        body["emergency"] = True
     view = client.call("POST", f"/admin/routes/{args.route}/rollouts", body)
     return _show(view, args)
 
 
 def verb(client: AdminClient, args: argparse.Namespace) -> int:
-    view = client.call(
-        "POST", f"/admin/routes/{args.route}/rollouts/{args.verb}", {"reason": args.reason}
-    )
+    body: dict[str, Any] = {"reason": args.reason}
+    if getattr(args, "emergency", False):
+        body["emergency"] = True
+    view = client.call("POST", f"/admin/routes/{args.route}/rollouts/{args.verb}", body)
     return _show(view, args)
 
 
@@ -193,6 +196,9 @@ def add_parser(
     begin.add_argument("--on-inconclusive", choices=["pause", "extend"])
     begin.add_argument("--alpha", type=float, help="false-alarm budget split across guards")
     begin.add_argument("--skip-gate", action="store_true", help="no eval gate (audited)")
+    begin.add_argument(
+        "--emergency", action="store_true", help="start in a freeze (audited, reviewed)"
+    )
     begin.add_argument("--reason", "-m", required=True, help="why (recorded in the audit trail)")
     begin.set_defaults(run=runner(start))
 
@@ -211,4 +217,8 @@ def add_parser(
         act = rollout.add_parser(name, help=help_, parents=[common])
         act.add_argument("route")
         act.add_argument("--reason", "-m", required=True, help="why (audited)")
+        if name in ("resume", "promote"):
+            act.add_argument(
+                "--emergency", action="store_true", help="override a freeze (audited, reviewed)"
+            )
         act.set_defaults(run=runner(verb))

@@ -14,6 +14,8 @@ import msgspec
 from control.cli import output
 from control.cli.apply import apply
 from control.cli.client import AdminClient, ApiError, Token, Unreachable, find_token
+from control.cli.retry import describe as describe_retry
+from control.cli.windows import window_span
 from control.eval import gate
 from control.registry.declared import parse
 from control.routes import views
@@ -103,7 +105,19 @@ def _route_table(route: views.RouteOut) -> str:
         for r in route.releases
     ]
     headers = ["RELEASE", "WEIGHT%", "CHANGE", "PROMPT", "MODEL", "PARAMS", "ARTIFACTS"]
-    return f"{head}\n{output.table([*headers, 'AUTHOR', 'CREATED', 'NOTE'], rows)}"
+    lines = [head]
+    if route.kill_switch:
+        lines.append(f"KILL SWITCH: every call gets {route.kill_switch}")
+    if route.freeze:
+        lines.append(f"FROZEN by window {route.freeze.window}: {route.freeze.reason}")
+    for review in route.open_reviews:
+        lines.append(
+            f"NEEDS REVIEW {review.id}: {review.action} by {review.actor} "
+            f"({review.reason}); turnout review ack {route.name} {review.id} --note ..."
+        )
+    lines.append(output.table([*headers, "AUTHOR", "CREATED", "NOTE"], rows))
+    lines.append(describe_retry(msgspec.to_builtins(route.retry)))
+    return "\n".join(lines)
 
 
 def _show(args: argparse.Namespace, route: views.RouteOut) -> int:
@@ -167,24 +181,38 @@ def weights_set(client: AdminClient, args: argparse.Namespace) -> int:
     if revision is None:
         revision = _route_call(client, "GET", f"/admin/routes/{args.route}").revision
     body = {"weights": _weights(args.weights), "expected_revision": revision, "reason": args.reason}
+    if args.emergency:
+        body["emergency"] = True
     return _show(args, _route_call(client, "PUT", f"/admin/routes/{args.route}/weights", body))
 
 
 def promote(client: AdminClient, args: argparse.Namespace) -> int:
-    body = {"release": args.release, "reason": args.reason}
+    body: dict[str, Any] = {"release": args.release, "reason": args.reason}
     if args.expected_revision is not None:
         body["expected_revision"] = args.expected_revision
+    if args.emergency:
+        body["emergency"] = True
     return _show(args, _route_call(client, "POST", f"/admin/routes/{args.route}/promote", body))
 
 
 def rollback(client: AdminClient, args: argparse.Namespace) -> int:
-    body = {"reason": args.reason, "to": args.to}
+    body = {"reason": args.reason, "to": args.to, "emergency": args.emergency}
     path = f"/admin/routes/{args.route}/rollback"
     answer = client.call("POST", path, body, reply=views.RollbackOut)
     if not args.json and not answer.changed:
         output.emit(f"{args.route}: {answer.message}")
         return 0
     return _show(args, answer)
+
+
+def kill(client: AdminClient, args: argparse.Namespace) -> int:
+    body = {"release": args.release, "reason": args.reason}
+    return _show(args, _route_call(client, "POST", f"/admin/routes/{args.route}/kill", body))
+
+
+def unkill(client: AdminClient, args: argparse.Namespace) -> int:
+    body = {"reason": args.reason}
+    return _show(args, _route_call(client, "POST", f"/admin/routes/{args.route}/unkill", body))
 
 
 def pin(client: AdminClient, args: argparse.Namespace) -> int:
@@ -210,10 +238,12 @@ def resolve(client: AdminClient, args: argparse.Namespace) -> int:
 
 def _change(entry: AuditEntry) -> str:
     before, after = entry.before, entry.after
+    if entry.window:
+        return window_span(after) if after else "deleted"
     if entry.route is None:
         return str((after or {}).get("base_url", ""))
-    if after is None:
-        return "deleted"
+    if after is None:  # a deletion, a review.ack and others that do not move the pointer
+        return "deleted" if entry.action == "route.delete" else ""
     if before is None:
         return f"-> {output.weights(after['weights'], skip_zero=True)}"
     parts = []
@@ -226,6 +256,11 @@ def _change(entry: AuditEntry) -> str:
         parts.append(f"stable {before['stable']} -> {after['stable']}")
     if before["pinned"] != after["pinned"]:
         parts.append("pinned" if after["pinned"] else "unpinned")
+    if before.get("kill_switch") != after.get("kill_switch"):
+        killed = after.get("kill_switch")
+        parts.append(f"kill switch -> {killed}" if killed else "kill switch lifted")
+    if before.get("retry") != after.get("retry"):
+        parts.append(describe_retry(after.get("retry")))
     if entry.release:
         parts.append(f"+{entry.release}")
     return "; ".join(parts)
@@ -244,7 +279,7 @@ def audit(client: AdminClient, args: argparse.Namespace) -> int:
     rows = [
         [
             e.time.isoformat()[:19].replace("T", " "),
-            e.route or f"provider {e.provider}",
+            e.route or (f"window {e.window}" if e.window else f"provider {e.provider}"),
             e.action,
             e.actor,
             e.revision,

@@ -7,13 +7,14 @@
 -- only reads them and stores them byte for byte (cjson would turn empty arrays into objects and
 -- reformat numbers if it re-encoded them).
 --
--- KEYS: 1 state, 2 releases, 3 release_meta, 4 audit, 5 rollout fence, 6 rollout
+-- KEYS: 1 state, 2 releases, 3 release_meta, 4 audit, 5 rollout fence, 6 rollout, 7 reviews
 --       (all tagged {route:NAME}: one slot)
 -- ARGV: 1 expected revision, 2 new state JSON, 3 action, 4 actor, 5 reason, 6 changes channel,
 --       7 audit max length, 8 evidence JSON or '', 9 new release id or '', 10 release JSON,
 --       11 release meta JSON, 12 controller fencing token or '', 13 rollout JSON or '',
---       14 expected rollout version
--- Returns {'ok', revision} | {'conflict', current revision} | {'release_exists', id}
+--       14 expected rollout version, 15 review JSON or '' (release operations: an emergency
+--       change opens a "needs review" item keyed by its audit entry id, in the same atomic step)
+-- Returns {'ok', revision, audit entry id} | {'conflict', current revision} | {'release_exists', id}
 --       | {'invalid', field, rule} | {'fenced', highest token seen} | {'rollout_conflict', version}
 
 local current = redis.call('GET', KEYS[1])
@@ -75,6 +76,10 @@ end
 if total ~= 10000 then
   return {'invalid', 'weights', 'must sum to exactly 10000 basis points (100%)'}
 end
+-- Release operations: the kill switch names a release every gateway serves to every call.
+if type(after.kill_switch) == 'string' and not known(after.kill_switch) then
+  return {'invalid', 'kill_switch', 'unknown release ' .. after.kill_switch}
+end
 
 local entry = {
   'route', after.name, 'action', ARGV[3], 'actor', ARGV[4], 'reason', ARGV[5],
@@ -88,7 +93,11 @@ if ARGV[8] ~= '' then
   table.insert(entry, 'evidence')
   table.insert(entry, ARGV[8])
 end
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(entry))
+local audit_id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(entry))
+local review = ARGV[15] or ''
+if review ~= '' then
+  redis.call('HSET', KEYS[7], audit_id, review)  -- release operations: needs-review item
+end
 if new_release ~= '' then
   redis.call('HSET', KEYS[2], new_release, ARGV[10])
   redis.call('HSET', KEYS[3], new_release, ARGV[11])
@@ -103,4 +112,4 @@ end
 -- The RouteChanged event exactly as msgspec encodes gateway.contract.events.RouteChanged.
 redis.call('PUBLISH', ARGV[6], '{"type":"route","route":' .. cjson.encode(after.name)
   .. ',"revision":' .. string.format('%d', after.revision) .. '}')
-return {'ok', string.format('%d', after.revision)}
+return {'ok', string.format('%d', after.revision), audit_id}

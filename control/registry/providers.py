@@ -2,27 +2,29 @@
 keys are never in Redis, never in an answer, never logged. Upserts are audited.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
 from control.registry import rules
 from control.store import Store, text
 from gateway.contract import keys
-from gateway.contract.snapshot import ProviderSpec
+from gateway.contract.snapshot import ProviderKind, ProviderSpec
 
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.01, 3600.0
 MAX_CONNECTIONS = 10_000
 
 
 class ProviderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    base_url: rules.BaseUrl  # of an OpenAI-compatible API, e.g. "https://api.openai.com/v1"
-    kind: Literal["openai"] = "openai"
+    base_url: rules.BaseUrl  # of the API, e.g. "https://api.openai.com/v1"
+    kind: ProviderKind = "openai"  # openai (any OpenAI-compatible API), azure_openai, anthropic
     api_key_env: rules.KeyEnvName | None = None  # name of the environment variable with the key
     # per call (per chunk for streams): 10 ms to 1 hour
     timeout_s: Annotated[float, msgspec.Meta(ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)] = 60.0
     # per gateway process: 1 to 10,000
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=MAX_CONNECTIONS)] = 256
+    api_version: rules.ApiVersion | None = None  # azure_openai only (required there)
+    ca_bundle: rules.FilePath | None = None  # PEM file of CAs for this provider, on the gateways
     reason: str = ""  # recorded in the audit trail
 
 
@@ -40,6 +42,8 @@ def spec(name: str, body: ProviderIn) -> ProviderSpec:
     rules.check_name("name", name)
     rules.check_base_url("base_url", body.base_url)
     rules.check_env_name("api_key_env", body.api_key_env)
+    rules.check_api_version("api_version", body.kind, body.api_version)
+    rules.check_file_path("ca_bundle", body.ca_bundle)
     return ProviderSpec(
         name=name,
         base_url=body.base_url,
@@ -47,6 +51,8 @@ def spec(name: str, body: ProviderIn) -> ProviderSpec:
         api_key_env=body.api_key_env,
         timeout_s=body.timeout_s,
         max_connections=body.max_connections,
+        api_version=body.api_version,
+        ca_bundle=body.ca_bundle,
     )
 
 

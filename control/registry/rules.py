@@ -21,6 +21,8 @@ NAME_PATTERN = "[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 VERSION_PATTERN = "[1-9][0-9]{0,8}"
 REF_PATTERN = f"({NAME_PATTERN})@({VERSION_PATTERN})"
 ENV_NAME_PATTERN = "[A-Za-z_][A-Za-z0-9_]{0,127}"
+API_VERSION_PATTERN = "[0-9]{4}-[0-9]{2}-[0-9]{2}(?:-[A-Za-z0-9.]{1,32})?"
+FILE_PATH_PATTERN = r"/[^\u0000]{0,4095}"  # absolute, no NUL, at most 4096 characters
 _LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PORT = "6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0"
 # scheme, a host name or IPv4 address, an optional port, a path of RFC 3986 characters: no
@@ -44,6 +46,8 @@ _REF = re.compile(REF_PATTERN)
 _VERSION = re.compile(VERSION_PATTERN)
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
 _BASE_URL = re.compile(BASE_URL_PATTERN)
+_API_VERSION = re.compile(API_VERSION_PATTERN)
+_FILE_PATH = re.compile(FILE_PATH_PATTERN)
 
 Name = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": anchored(NAME_PATTERN)})]
 VersionRef = Annotated[
@@ -68,6 +72,20 @@ KeyEnvName = Annotated[
             "pattern": anchored(ENV_NAME_PATTERN),
             "not": {"pattern": "^(?:TURNOUT_|REDIS_URL$)"},
         },
+    ),
+]
+ApiVersion = Annotated[
+    str,
+    msgspec.Meta(
+        description="Azure OpenAI's api-version, like 2024-10-21 (azure_openai providers only)",
+        extra_json_schema={"pattern": anchored(API_VERSION_PATTERN)},
+    ),
+]
+FilePath = Annotated[
+    str,
+    msgspec.Meta(
+        description="an absolute file path on the gateway hosts",
+        extra_json_schema={"pattern": anchored(FILE_PATH_PATTERN)},
     ),
 ]
 
@@ -119,6 +137,30 @@ def check_base_url(field: str, url: str) -> None:
         raise BadInput(f"{field}: {url!r} has an invalid port", field=field) from None
     if not _BASE_URL.fullmatch(url):
         raise BadInput(f"{field}: {url!r} {BASE_URL_RULE}", field=field)
+
+
+def check_api_version(field: str, kind: str, version: str | None) -> None:
+    """Azure OpenAI needs its `api-version`; no other kind takes one."""
+    if version is not None and not _API_VERSION.fullmatch(version):
+        raise BadInput(f"{field}: {version!r} is not an api-version like '2024-10-21'", field=field)
+    if kind == "azure_openai" and version is None:
+        raise BadInput(
+            f"{field}: an azure_openai provider needs its api-version, like '2024-10-21'",
+            field=field,
+            code=BROKEN_RULE,
+        )
+    if kind != "azure_openai" and version is not None:
+        raise BadInput(
+            f"{field}: only an azure_openai provider takes an api_version",
+            field=field,
+            code=BROKEN_RULE,
+        )
+
+
+def check_file_path(field: str, path: str | None) -> None:
+    """An absolute path on the gateway hosts (read by each gateway, not here)."""
+    if path is not None and not _FILE_PATH.fullmatch(path):
+        raise BadInput(f"{field}: must be an absolute file path on the gateway hosts", field=field)
 
 
 def check_env_name(field: str, name: str | None) -> None:

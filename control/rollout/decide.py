@@ -3,10 +3,10 @@ the route's state and the two arms' counts. No I/O, no clock (the time is given)
 
 Order of a look: the route must still be where the rollout put it (else hold, pause or end);
 hard ceilings act at once; a sample-ratio mismatch holds without judging (`srm_check`, at the
-randomisation unit: see there); any failing guard rolls
-back; when the step has baked long enough with enough canary calls and every guard passes, the
-latency look (planned, at the step's end) decides between advancing and rolling back; a step
-past its deadline without a verdict pauses or extends.
+randomisation unit: see there); any failing guard rolls back; when the step has baked long enough
+with enough canary calls and every guard passes, it waits while the route is frozen, else the
+latency look (planned, at the step's end) decides between advancing and rolling back; a step past
+its deadline without a verdict pauses or extends.
 """
 
 from typing import Literal
@@ -167,8 +167,11 @@ def look(
     srm: Srm | None,
     baked_s: float,
     now: float,
+    waiting: str | None = None,
 ) -> Look:
-    """The decision at one tick of a running step (the route already checked)."""
+    """The decision at one tick of a running step (the route already checked). `waiting`: why
+    the route may not move forward now (a freeze window): a step ready to advance holds with
+    that reason instead, before its planned latency look (which runs once, when it may move)."""
     for guard in rollout.guards:
         breach = _ceiling(guard, canary)
         if breach is not None:
@@ -182,6 +185,8 @@ def look(
         return Look(action="rollback", reason=_verdicts("regression", failed), evidence=evidence)
     ready = baked_s >= rollout.min_bake_s and canary.requests >= rollout.min_requests
     if ready and all(e.verdict == "pass" for e in evidence):
+        if waiting is not None:
+            return Look(action="hold", reason=waiting, evidence=evidence)
         latency = [g for g in rollout.guards if g.metric == "latency"]
         for guard in latency:  # the planned look, alpha split across the canary steps
             found = latency_guard(

@@ -69,12 +69,16 @@ class RolloutIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     on_inconclusive: OnInconclusive | None = None
     alpha: Annotated[float, msgspec.Meta(gt=0, lt=0.5)] | None = None
     skip_gate: bool = False  # start without a passing eval gate (audited with the reason)
+    emergency: bool = False  # start in a freeze (audited, opens a needs-review item)
 
 
 class VerbIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Body of the operator verbs pause, resume, abort and promote."""
 
     reason: Reason
+    # promote in a freeze, or resume in one when that puts the step's weights back (audited,
+    # opens a needs-review item); pause and abort are always allowed and ignore it
+    emergency: bool = False
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):

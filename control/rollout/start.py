@@ -1,5 +1,5 @@
-"""Starting a canary rollout: validate, ask the eval gate and the freeze windows, then move the
-route to the first step and store the rollout in one atomic, audited step.
+"""Starting a canary rollout: validate, ask the eval gate, the kill switch and the freeze windows,
+then move the route to the first step and store the rollout in one atomic, audited step.
 
 Every check runs before anything is written: a refused start leaves Redis as it was.
 """
@@ -9,8 +9,7 @@ import msgspec
 from control import keyspace
 from control.errors import BROKEN_RULE, UNKNOWN_REFERENCE, BadInput, Conflict
 from control.registry import releases as release_rules
-from control.rollout import counts, decide, policy, record, storage
-from control.rollout.freeze import freeze_refusal
+from control.rollout import counts, decide, freeze, policy, record, storage
 from control.rollout.gate import gate_refusal
 from control.rollout.model import Policy, Rollout, RolloutIn, Step
 from control.routes import transitions
@@ -43,6 +42,7 @@ def _check_release(data: RouteData, body: RolloutIn) -> str:
 
 def _check_route(data: RouteData, existing: Rollout | None) -> None:
     state = data.state
+    freeze.refuse_killed(state, "start")
     if existing is not None and existing.active:
         raise Conflict(
             f"route: {state.name!r} already has a rollout of {existing.release} "
@@ -139,9 +139,15 @@ async def start(
             refusal = await gate_refusal(store, route, body.release, data.state.stable)
             if refusal is not None:
                 raise Conflict(f"release: {refusal}", field="release", code="gate_refused")
-        frozen = await freeze_refusal(store, route, "start", now)
-        if frozen is not None:
-            raise Conflict(frozen, field="route", code="frozen")
+        urgent = await freeze.allow(
+            store,
+            route,
+            "start",
+            emergency_=body.emergency,
+            actor=actor,
+            reason=body.reason,
+            now=now,
+        )
         version = existing.version + 1 if existing is not None else 1
         rollout = build(
             data, body, chosen, source, change_type, version=version, actor=actor, now=now
@@ -168,7 +174,9 @@ async def start(
             actor=actor,
             reason=f"rollout of {body.release} ({change_type} change) at "
             f"{rollout.steps[0]:g}%: {body.reason}"
-            + (" [eval gate skipped]" if body.skip_gate else ""),
+            + (" [eval gate skipped]" if body.skip_gate else "")
+            + (" [emergency]" if body.emergency else ""),
+            urgent=urgent,
         )
         if outcome.status == "ok":
             await store.redis.delete(keyspace.rollout_history(route))

@@ -11,6 +11,7 @@ import msgspec
 from control import keyspace
 from control.rollout.model import HistoryPoint, Rollout
 from control.rollout.record import decode, encode
+from control.routes.emergencies import Emergency
 from control.store import CommitOutcome, Store
 from gateway.contract.snapshot import RouteState
 
@@ -53,19 +54,24 @@ async def commit_with_route(
     reason: str,
     fence: int | None = None,
     judged: Rollout | None = None,
+    urgent: Emergency | None = None,
 ) -> CommitOutcome:
     """The route change and the rollout's new record in one atomic, audited step; the audit
-    entry's evidence is the look that decided it (`judged`, else the new record's)."""
+    entry's evidence is the look that decided it (`judged`, else the new record's). `urgent`:
+    an emergency change (a freeze overridden): its evidence joins the entry's and its
+    needs-review item is opened in the same step."""
+    extra = msgspec.json.decode(urgent.evidence) if urgent is not None else {}
     return await store.commit_route(
         expected_revision,
         state,
         action=action,
         actor=actor,
         reason=reason,
-        evidence=evidence_json(judged or after),
+        evidence=evidence_json(judged or after, **extra),
         fence=fence,
         rollout=encode(after),
         rollout_version=before_version,
+        review=urgent.review if urgent is not None else b"",
     )
 
 

@@ -90,10 +90,24 @@ async def look_at(tick: Tick, route: str) -> None:
         rollout = await _adopt(tick, rollout, state.revision)
     if rollout.status == "paused":
         return
+    kill = freeze.killed(state)
+    if kill is not None:  # the kill switch overrides the rollout: paused for a human
+        await _pause_for_kill(tick, rollout, kill)
+        return
     if check == "pinned":
         await tick.status(rollout, "holding", "hold", why)
         return
     await _judge(tick, rollout, state)
+
+
+async def _pause_for_kill(tick: Tick, rollout: Rollout, why: str) -> None:
+    """Paused, its step's counters dropped: while killed the canary gets no calls, so judging
+    starts afresh from the first look after an operator resumes."""
+    step = msgspec.structs.replace(rollout.step, snapshot=None, srm_snapshot=None)
+    after = record.with_status(
+        rollout, tick.now, "paused", why, action="pause", actor=ACTOR, step=step, evidence=[]
+    )
+    await tick.put(rollout, after, ("rollout.pause", why))
 
 
 async def _adopt(tick: Tick, rollout: Rollout, revision: int) -> Rollout:
@@ -131,7 +145,16 @@ async def _judge(tick: Tick, rollout: Rollout, state: RouteState) -> None:
             *arms,
             keyed={rollout.release: srm_canary.keyed, rollout.stable: srm_baseline.keyed},
         )
-    found = decide.look(rollout, canary, baseline, srm, tick.now - step.snapshot.at, tick.now)
+    window = await freeze.frozen(tick.store, route, tick.now)
+    found = decide.look(
+        rollout,
+        canary,
+        baseline,
+        srm,
+        tick.now - step.snapshot.at,
+        tick.now,
+        waiting=freeze.waiting(window) if window is not None else None,
+    )
     looked = msgspec.structs.replace(
         rollout,
         evidence=found.evidence or rollout.evidence,
@@ -195,10 +218,6 @@ async def _timeout(tick: Tick, rollout: Rollout, looked: Rollout, reason: str) -
 async def _advance(
     tick: Tick, rollout: Rollout, looked: Rollout, state: RouteState, reason: str
 ) -> None:
-    refusal = await freeze.freeze_refusal(tick.store, rollout.route, "advance", tick.now)
-    if refusal is not None:
-        await tick.status(looked_from(rollout, looked), "holding", "hold", refusal)
-        return
     following = rollout.step.index + 1
     if following >= len(rollout.steps) or rollout.steps[following] >= 100:
         await _route_change(tick, rollout, looked, state, "promote", reason)

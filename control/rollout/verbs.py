@@ -9,8 +9,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from control.errors import BROKEN_RULE, BadInput, Conflict, NotFound
-from control.rollout import decide, record, storage
-from control.rollout.freeze import freeze_refusal
+from control.rollout import decide, freeze, record, storage
 from control.rollout.model import Rollout, Status, VerbIn
 from control.rollout.tick import end_state
 from control.routes import transitions
@@ -63,13 +62,16 @@ async def pause(store: Store, route: str, body: VerbIn, *, actor: str, now: floa
 
 
 async def resume(store: Store, route: str, body: VerbIn, *, actor: str, now: float) -> Rollout:
-    """Back to running with a fresh deadline; the step's weights are put back if they moved."""
+    """Back to running with a fresh deadline; the step's weights are put back if they moved
+    (a flip that raises the canary: refused in a freeze unless `emergency`). Refused while the
+    route's kill switch is engaged (the controller would pause it again at once)."""
 
     async def attempt(rollout: Rollout) -> CommitOutcome:
         if rollout.status == "running":
             return CommitOutcome("ok")
         data = await read(store, route)
         state = data.state
+        freeze.refuse_killed(state, "resume")
         weights = decide.step_weights(rollout, rollout.step.percent)
         check, _ = decide.check_route(
             rollout, state.stable, state.weights_bp, state.revision, state.pinned
@@ -89,6 +91,15 @@ async def resume(store: Store, route: str, body: VerbIn, *, actor: str, now: flo
             return await storage.put(
                 store, rollout.version, after, audit=("rollout.resume", actor, body.reason)
             )
+        urgent = await freeze.allow(
+            store,
+            route,
+            "resume",
+            emergency_=body.emergency,
+            actor=actor,
+            reason=body.reason,
+            now=now,
+        )
         after_state = transitions.flip(
             msgspec.structs.replace(state, stable=rollout.stable), weights, data.releases
         )
@@ -104,6 +115,7 @@ async def resume(store: Store, route: str, body: VerbIn, *, actor: str, now: flo
             action="rollout.resume",
             actor=actor,
             reason=f"{body.reason} (step weights put back)",
+            urgent=urgent,
         )
 
     return await _retry(store, route, attempt)
@@ -112,11 +124,20 @@ async def resume(store: Store, route: str, body: VerbIn, *, actor: str, now: flo
 async def end(
     store: Store, route: str, body: VerbIn, *, kind: str, actor: str, now: float
 ) -> Rollout:
-    """abort: everything back to the rollout's stable release; promote: the candidate stable."""
+    """abort: everything back to the rollout's stable release (always allowed); promote: the
+    candidate stable (refused in a freeze unless `emergency`, which opens a review item)."""
+    urgent = None
     if kind == "promote":
-        refusal = await freeze_refusal(store, route, "promote", now)
-        if refusal is not None:
-            raise Conflict(refusal, field="route", code="frozen")
+        await _current(store, route)  # 404 / 409 before the freeze check
+        urgent = await freeze.allow(
+            store,
+            route,
+            "promote",
+            emergency_=body.emergency,
+            actor=actor,
+            reason=body.reason,
+            now=now,
+        )
 
     async def attempt(rollout: Rollout) -> CommitOutcome:
         state = (await read(store, route)).state
@@ -131,7 +152,8 @@ async def end(
             after,
             action=f"rollout.{kind}",
             actor=actor,
-            reason=body.reason,
+            reason=body.reason + (" [emergency]" if urgent is not None else ""),
+            urgent=urgent,
         )
 
     return await _retry(store, route, attempt)

@@ -36,6 +36,7 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     evidence: dict[str, Any] | None  # the data behind an automated decision
+    window: str | None = None  # window.put / window.delete: the window's name
 
 
 def since_ms(since: str | None, now_s: float) -> int | None:
@@ -91,6 +92,7 @@ def decode_entry(entry_id: bytes | str, raw: dict[Any, Any]) -> AuditEntry:
         before=view(fields.get("before", "")),
         after=view(fields.get("after", "")),
         evidence=_object(fields.get("evidence", "")),
+        window=fields.get("window"),
     )
 
 
@@ -113,7 +115,8 @@ async def read(store: Store, query: AuditQuery) -> list[AuditEntry]:
         streams = [keys.route_audit(query.route)]
     else:
         names = sorted(text(n) for n in await store.redis.smembers(keys.ROUTE_INDEX))
-        streams = [keys.route_audit(name) for name in names] + [keyspace.PROVIDERS_AUDIT]
+        streams = [keys.route_audit(name) for name in names]
+        streams += [keyspace.PROVIDERS_AUDIT, keyspace.WINDOWS_AUDIT]
     entries: list[AuditEntry] = []
     for key in streams:
         entries.extend(await _stream(store, key, start, query.limit))

@@ -1,4 +1,4 @@
-"""Route changes: create, add a release, flip, promote, roll back, pin, unpin.
+"""Route changes: create, add a release, flip, promote, roll back, pin, unpin, retry policy.
 
 Each change reads the route, computes the next state with a pure transition and commits it with
 `commit_route.lua`, which compare-and-sets the revision, writes the audit entry and publishes, all
@@ -7,7 +7,7 @@ one (rollback, release creation) the change is planned again on the fresh state.
 """
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -16,12 +16,14 @@ from control.errors import BROKEN_RULE, BadInput, Conflict, NotFound
 from control.registry import releases as release_rules
 from control.registry import rules
 from control.routes import transitions
+from control.routes.emergencies import Emergency, emergency
 from control.routes.views import RouteData, read
 from control.routes.weights import percent_to_bp
 from control.store import CommitOutcome, NewRelease, Store
+from control.windows.check import guard
 from gateway.contract import keys
 from gateway.contract.bucketing import release_number
-from gateway.contract.snapshot import RouteState
+from gateway.contract.snapshot import RetryPolicy, RouteState
 
 MAX_ATTEMPTS = 20
 
@@ -52,20 +54,31 @@ class WeightsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     weights: PercentWeights
     expected_revision: Revision  # the revision the caller read; 409 when the route moved since
     reason: Reason
+    emergency: bool = False  # override a freeze; leaves a needs-review item on the route
 
 
 class PromoteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     release: str
     reason: Reason
     expected_revision: Revision | None = None
+    emergency: bool = False  # override a freeze; leaves a needs-review item on the route
 
 
 class RollbackIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     reason: Reason
     to: str | None = None  # default: the stable release
+    # Also engage the kill switch on the target (every call, pins included, gets it); leaves a
+    # needs-review item. A rollback itself is always allowed, in a freeze too.
+    emergency: bool = False
 
 
 class PinIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    reason: Reason
+    expected_revision: Revision | None = None
+
+
+class RetryIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    retry: RetryPolicy | None  # null turns retries and the canary fallback off
     reason: Reason
     expected_revision: Revision | None = None
 
@@ -91,6 +104,7 @@ async def _commit(
     actor: str,
     reason: str,
     expected_revision: int | None = None,
+    urgent: Emergency | None = None,
 ) -> RouteData:
     for _ in range(MAX_ATTEMPTS):
         data = await read(store, route)
@@ -98,7 +112,14 @@ async def _commit(
             raise _stale(route, data.state.revision, expected_revision)
         state, release = plan(data)
         outcome = await store.commit_route(
-            data.state.revision, state, action=action, actor=actor, reason=reason, release=release
+            data.state.revision,
+            state,
+            action=action,
+            actor=actor,
+            reason=reason,
+            release=release,
+            evidence=urgent.evidence if urgent else b"",
+            review=urgent.review if urgent else b"",
         )
         if outcome.status == "ok" or await _landed(store, route, state, release):
             return _after(data, state, release)
@@ -181,8 +202,22 @@ async def add_release(
     return data, chosen[-1]
 
 
-async def flip(store: Store, route: str, body: WeightsIn, *, actor: str) -> RouteData:
+async def flip(
+    store: Store, route: str, body: WeightsIn, *, actor: str, now: datetime | None = None
+) -> RouteData:
     weights_bp = percent_to_bp(body.weights)
+    moment = now or datetime.now(UTC)
+    current = await read(store, route)
+    overrode = None
+    if transitions.adds_risk(current.state, weights_bp):
+        overrode = await guard(
+            store.redis, route, action="flip", emergency=body.emergency, at=moment
+        )
+    urgent = (
+        emergency(route, "route.flip", actor, body.reason, overrode, moment)
+        if body.emergency
+        else None
+    )
     return await _commit(
         store,
         route,
@@ -191,10 +226,23 @@ async def flip(store: Store, route: str, body: WeightsIn, *, actor: str) -> Rout
         actor=actor,
         reason=body.reason,
         expected_revision=body.expected_revision,
+        urgent=urgent,
     )
 
 
-async def promote(store: Store, route: str, body: PromoteIn, *, actor: str) -> RouteData:
+async def promote(
+    store: Store, route: str, body: PromoteIn, *, actor: str, now: datetime | None = None
+) -> RouteData:
+    moment = now or datetime.now(UTC)
+    await read(store, route)  # 404 before the freeze check
+    overrode = await guard(
+        store.redis, route, action="promote", emergency=body.emergency, at=moment
+    )
+    urgent = (
+        emergency(route, "route.promote", actor, body.reason, overrode, moment)
+        if body.emergency
+        else None
+    )
     return await _commit(
         store,
         route,
@@ -203,24 +251,43 @@ async def promote(store: Store, route: str, body: PromoteIn, *, actor: str) -> R
         actor=actor,
         reason=body.reason,
         expected_revision=body.expected_revision,
+        urgent=urgent,
     )
 
 
 async def rollback(
-    store: Store, route: str, body: RollbackIn, *, actor: str
+    store: Store, route: str, body: RollbackIn, *, actor: str, now: datetime | None = None
 ) -> tuple[RouteData, bool]:
-    """(the route after, whether anything changed). Already all on the target (stable, or
-    `to` as stable): nothing is written, no revision, no audit entry."""
+    """(the route after, whether anything changed). Never asks about freezes. With `emergency`,
+    the target also becomes the kill switch. Already all on the target (stable, or `to` as
+    stable), and with `emergency` already killed onto it: nothing is written, no revision, no
+    audit entry."""
     data = await read(store, route)
-    if transitions.at_rollback_target(data.state, body.to):
+    target = body.to or data.state.stable
+    if transitions.at_rollback_target(data.state, body.to) and (
+        not body.emergency or data.state.kill_switch == target
+    ):
         return data, False
+
+    def plan(data: RouteData) -> tuple[RouteState, None]:
+        state = transitions.rollback(data.state, body.to, data.releases)
+        if body.emergency:
+            state = msgspec.structs.replace(state, kill_switch=state.stable)
+        return state, None
+
+    urgent = (
+        emergency(route, "route.rollback", actor, body.reason, None, now or datetime.now(UTC))
+        if body.emergency
+        else None
+    )
     after = await _commit(
         store,
         route,
-        lambda data: (transitions.rollback(data.state, body.to, data.releases), None),
+        plan,
         action="route.rollback",
         actor=actor,
         reason=body.reason,
+        urgent=urgent,
     )
     return after, True
 
@@ -250,3 +317,18 @@ async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) 
     if revision is None:
         raise NotFound(f"route {route!r} does not exist", field="route")
     return revision
+
+
+async def set_retry(store: Store, route: str, body: RetryIn, *, actor: str) -> RouteData:
+    data = await read(store, route)
+    if data.state.retry == body.retry and body.expected_revision in (None, data.state.revision):
+        return data  # already so: nothing to change, nothing to audit
+    return await _commit(
+        store,
+        route,
+        lambda current: (transitions.retry(current.state, body.retry), None),
+        action="route.retry",
+        actor=actor,
+        reason=body.reason,
+        expected_revision=body.expected_revision,
+    )

@@ -39,9 +39,13 @@ def resolve(data: RouteData, key: str) -> Resolution:
             field="route",
             code="not_sticky",
         )
-    bucket = sticky_bucket(state.name, key)
-    bounds, order = cumulative_bounds(state.weights_bp, state.stable)
+    bucket = sticky_bucket(state.group or state.name, key)  # as the gateway: a group's salt
+    bounds, order = cumulative_bounds(
+        state.weights_bp, state.stable, one_side=state.group is not None
+    )
     release_id = order[0] if len(order) == 1 else release_for_bucket(bounds, order, bucket)
+    if state.kill_switch is not None:  # as the gateway does: the kill switch wins
+        release_id = state.kill_switch
     spec = data.releases[release_id]
     return Resolution(
         route=state.name,

@@ -10,7 +10,7 @@ import msgspec
 
 from control.errors import UNKNOWN_REFERENCE, BadInput
 from gateway.contract.bucketing import BUCKETS
-from gateway.contract.snapshot import RouteState
+from gateway.contract.snapshot import RetryPolicy, RouteState
 
 
 def _require(field: str, release: str, known: Collection[str], route: str) -> None:
@@ -66,3 +66,33 @@ def at_rollback_target(state: RouteState, to: str | None) -> bool:
 
 def pinned(state: RouteState, pin: bool) -> RouteState:
     return msgspec.structs.replace(state, revision=state.revision + 1, pinned=pin)
+
+
+def kill(state: RouteState, release: str, known: Collection[str]) -> RouteState:
+    """The kill switch: `release` for every call, whatever the weights, pins and rollouts."""
+    _require("release", release, known, state.name)
+    return msgspec.structs.replace(state, revision=state.revision + 1, kill_switch=release)
+
+
+def unkill(state: RouteState) -> RouteState:
+    """Lift the kill switch: the weights decide again."""
+    return msgspec.structs.replace(state, revision=state.revision + 1, kill_switch=None)
+
+
+def adds_risk(state: RouteState, weights_bp: Mapping[str, int]) -> bool:
+    """Whether a flip raises any release other than stable (what a freeze refuses); a flip that
+    only moves traffic back towards stable is a partial rollback and always allowed."""
+    return any(
+        bp > state.weights_bp.get(release, 0)
+        for release, bp in weights_bp.items()
+        if release != state.stable
+    )
+
+
+def record_users(state: RouteState, retention_s: int) -> RouteState:
+    """Opt in (retention > 0) or out (0) of recording affected user keys (personal data)."""
+    return msgspec.structs.replace(state, revision=state.revision + 1, record_users_s=retention_s)
+
+
+def retry(state: RouteState, policy: RetryPolicy | None) -> RouteState:
+    return msgspec.structs.replace(state, revision=state.revision + 1, retry=policy)

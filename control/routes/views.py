@@ -8,13 +8,15 @@ from control import keyspace
 from control.durations import Time
 from control.errors import NotFound
 from control.registry import releases as release_rules
+from control.reviews.model import Review
 from control.rollout import record as rollout_record
 from control.rollout.model import Rollout
 from control.routes.weights import bp_to_percent
 from control.store import Store, text
+from control.windows.schedule import Freeze
 from gateway.contract import keys
 from gateway.contract.bucketing import release_number
-from gateway.contract.snapshot import ModelSpec, PromptSpec, ReleaseSpec, RouteState
+from gateway.contract.snapshot import ModelSpec, PromptSpec, ReleaseSpec, RetryPolicy, RouteState
 
 
 class ReleaseOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,7 +41,13 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     sticky: bool
     pinned: bool
     releases: list[ReleaseOut]
+    retry: RetryPolicy | None = None  # retries and canary fallback; None: off
     rollout: Rollout | None = None  # the route's current (or last) canary rollout
+    kill_switch: str | None = None  # every call gets this release (emergency), when set
+    record_users_s: int = 0  # opt-in retention of affected user keys (personal data); 0 = off
+    group: str | None = None  # route group: shared bucketing salt, changed by change sets
+    freeze: Freeze | None = None  # the freeze holding the route now (GET only)
+    open_reviews: list[Review] = []  # emergency changes nobody acknowledged yet (GET only)
     # set by a change that may find nothing to do (rollback): False = nothing was written, no
     # revision, no audit entry; None on reads
     changed: bool | None = None
@@ -133,6 +141,10 @@ def view(data: RouteData) -> RouteOut:
         pinned=state.pinned,
         releases=[release_view(data, r) for r in ids],
         rollout=data.rollout,
+        kill_switch=state.kill_switch,
+        record_users_s=state.record_users_s,
+        group=state.group,
+        retry=state.retry,
     )
 
 

@@ -30,25 +30,31 @@ def release_number(release_id: str) -> int:
     return int(match.group(1)) if match else 1 << 30
 
 
-def interval_order(weights_bp: dict[str, int], stable: str) -> list[str]:
+def interval_order(weights_bp: dict[str, int], stable: str, one_side: bool = False) -> list[str]:
     """Releases with weight, from bucket 0 up: the even-numbered canaries, stable, the odd ones.
 
     The side is fixed by the release number, not by which other releases have weight, so a
-    canary never changes side when another one is added, raised or removed.
+    canary never changes side when another one is added, raised or removed. With `one_side`
+    (routes of a group) every canary sits at the bottom, whatever its number, so that routes of
+    one group at equal weights split their users identically.
     """
     canaries = sorted(
         (r for r in weights_bp if r != stable and weights_bp[r] > 0),
         key=lambda r: (release_number(r), r),
     )
+    if one_side:
+        return [*canaries, *([stable] if weights_bp.get(stable, 0) > 0 else [])]
     bottom = [r for r in canaries if release_number(r) % 2 == 0]
     top = [r for r in canaries if release_number(r) % 2 == 1]
     middle = [stable] if weights_bp.get(stable, 0) > 0 else []
     return [*bottom, *middle, *reversed(top)]
 
 
-def cumulative_bounds(weights_bp: dict[str, int], stable: str) -> tuple[list[int], list[str]]:
+def cumulative_bounds(
+    weights_bp: dict[str, int], stable: str, one_side: bool = False
+) -> tuple[list[int], list[str]]:
     """Upper bounds (exclusive) of each release's bucket interval, in interval order."""
-    order = interval_order(weights_bp, stable)
+    order = interval_order(weights_bp, stable, one_side)
     bounds: list[int] = []
     total = 0
     for release in order:

@@ -28,13 +28,15 @@ def load(
     flags: Mapping[str, Any],
     *,
     renamed: Mapping[str, str] | None = None,
+    standard: Mapping[str, tuple[str, ...]] | None = None,
 ) -> S:
     """Flags (None = not given) over variables over defaults.
 
     `renamed` maps a field to the variable that sets it when it is not `TURNOUT_<FIELD>` (the
     admin API's `port` is `TURNOUT_ADMIN_PORT`, as the gateway's is `TURNOUT_PORT`).
-    `REDIS_URL` is honoured when `TURNOUT_REDIS_URL` is unset. Flags with no field are refused:
-    a typo in a caller must not silently fall back to a default.
+    `REDIS_URL` is honoured when `TURNOUT_REDIS_URL` is unset; `standard` names more such
+    variables per field (read in order, the first set one wins). Flags with no field are
+    refused: a typo in a caller must not silently fall back to a default.
     """
     fields = set(settings_type.__struct_fields__)
     unknown = set(flags) - fields
@@ -45,8 +47,10 @@ def load(
         value = os.environ.get(env_name(name, renamed))
         if value is not None:
             raw[name] = value
-    if "redis_url" in fields and "redis_url" not in raw and os.environ.get("REDIS_URL"):
-        raw["redis_url"] = os.environ["REDIS_URL"]
+    for name, variables in {"redis_url": ("REDIS_URL",), **(standard or {})}.items():
+        found = next((os.environ[v] for v in variables if os.environ.get(v)), None)
+        if name in fields and name not in raw and found is not None:
+            raw[name] = found
     raw.update({name: value for name, value in flags.items() if value is not None})
     try:
         return msgspec.convert(raw, settings_type, strict=False)

@@ -57,18 +57,43 @@ def sticky_keys_hour(route: str, release: str, hour: int) -> str:
     return f"{route_tag(route)}:keys:h:{hour}:{release}"
 
 
+MAX_RECORDED_USERS = 1_000_000  # per route and release; the oldest are dropped past it
+
+
+def affected_users(route: str, release: str) -> str:
+    """Sorted set: sticky key -> last time (epoch s) the release served it. Only for routes with
+    `record_users_s` > 0 (opt-in, personal data); trimmed to that retention by every flush."""
+    return f"{route_tag(route)}:users:{release}"
+
+
 def flush_guard(route: str, batch_id: str) -> str:
     """Set once a flush batch was applied, so a retried batch is never counted twice."""
     return f"{route_tag(route)}:flushed:{batch_id}"
 
 
 def call_bucket(process: str, minute: int) -> str:
-    """Hash of the calls one gateway process served in one minute: call number (hex) → CallRecord.
+    """Hash of the calls one gateway process served in one minute, for feedback attribution.
 
-    One hash per process-minute, written with a few multi-field HSETs per flush, instead of one
-    key per call.
+    Fields: `CALL_TABLE` (a JSON array of [route, release], the process's release codes: code
+    i + 1 is entry i) and one field per block of `CALL_BLOCK` call numbers
+    (`call_block_field`): two bytes per call, the little-endian release code of call number
+    `block * CALL_BLOCK + i` at offset 2i, 0 when that number was not served in that minute.
+    (Written by gateways before this layout: one field per call, its number in hex, holding a
+    `CallRecord`; readers still accept it.)
     """
     return f"{PREFIX}:calls:{process}:{minute}"
+
+
+CALL_BLOCK = 256  # call numbers per block field
+CALL_TABLE = "releases"
+
+
+def block_of(number: int) -> int:
+    return number // CALL_BLOCK
+
+
+def call_block_field(block: int) -> str:
+    return f"b{block:x}"
 
 
 def feedback_record(route: str, call_id: str) -> str:

@@ -1,8 +1,8 @@
 """`POST /v1/chat/completions` and `POST /v1/embeddings`: resolve, apply, forward, record.
 
-Every call that got past resolution is tagged (X-Turnout-* headers) and recorded exactly once,
-whichever way it ends; what escapes as an unexpected exception is rendered by the app's error
-layer with the call's tags (`CALL_TAGS`).
+Served on the caller side's lean path (`gateway.callers`). Every call that got past resolution
+is tagged (X-Turnout-* headers) and recorded exactly once, whichever way it ends; what escapes
+as an unexpected exception is answered by the connection as a 500 carrying the call's tags.
 """
 
 import asyncio
@@ -10,44 +10,50 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web
-
+from gateway import attempts
 from gateway.apply import apply_chat, apply_embeddings
+from gateway.attempts import falls_back, upstream_failed
+from gateway.callers.call import Call
+from gateway.callers.front import Handler
 from gateway.context import GatewayContext
 from gateway.errors import UPSTREAM_REFUSALS, GatewayError
 from gateway.forward import (
+    drain,
     forwarded_headers,
+    no_target,
     outcome_for_status,
     relay_buffered,
     relay_stream,
-    send,
 )
-from gateway.intake import authenticate, read_json_object
-from gateway.keys import CALL_TAGS, CONTEXT
+from gateway.intake import authenticate, json_object
 from gateway.resolve import PIN_HEADER, choose_release, find_route
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.recorder import CallOutcome
-from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
 from gateway.upstream.exchange import ProtocolError
 
 EVAL_HEADER = "X-Turnout-Eval"
 Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
+_NO_HEADERS: dict[str, str] = {}
 
 
-async def _resolve(
-    context: GatewayContext, request: web.Request
-) -> tuple[ServedRelease, dict[str, Any], bool]:
+def _call_id_line(call_id: str) -> bytes:
+    return b"X-Turnout-Call-Id: %s\r\n" % call_id.encode()
+
+
+def _resolve(context: GatewayContext, call: Call) -> tuple[ServedRelease, dict[str, Any], bool]:
     holder = context.holder
     if not holder.loaded:
         raise GatewayError(
             503, "gateway has no routing snapshot yet", type_="server_error", code="not_ready"
         )
-    client = authenticate(request, context.client_keys)
-    body = await read_json_object(request, context.settings.body_limit_bytes)
+    client = authenticate(call.authorization, context.client_keys)
+    body = json_object(call.body)
     route = find_route(holder.table, body)
     try:
-        release, keyed = choose_release(route, body, request.headers, client, context.rng)
+        release, keyed = choose_release(
+            route, body, call.turnout or _NO_HEADERS, client, context.rng
+        )
     except GatewayError as error:
         error.route = route.name  # known by now: the error response names it
         raise
@@ -56,69 +62,108 @@ async def _resolve(
     return release, body, keyed
 
 
-async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamResponse:
+async def _proxy(call: Call, apply: Apply, chat: bool) -> None:
     started = time.perf_counter()
-    context = request.app[CONTEXT]
+    context = call.connection.front.context
     try:
-        release, body, keyed = await _resolve(context, request)
+        release, body, keyed = _resolve(context, call)
     except GatewayError as error:
         context.recorder.reject(error.code or str(error.status))
-        headers = {"X-Turnout-Call-Id": context.call_ids.new()[0]}
+        tags = _call_id_line(context.call_ids.new()[0])
         if error.route is not None:
-            headers["X-Turnout-Route"] = error.route
-        return error.response(headers)
-    # Issued and queued with no await in between, so the queue stays in call-number order
-    # (the flusher's lookup of a pending call is a binary search).
+            tags += b"X-Turnout-Route: %s\r\n" % error.route.encode()
+        call.reply_error(error, tags)
+        return
+    fallback = release.fallback
+    original = dict(body) if fallback is not None else body  # apply() changes the body
+    answered = await _call(call, context, release, body, started, apply, chat, keyed)
+    if not answered and fallback is not None:  # failed, counted; the stable release answers
+        # Not keyed: the sticky key placed the call on the failed release, not on the fallback.
+        answered = await _call(
+            call, context, fallback, original, time.perf_counter(), apply, chat, False, release.id
+        )
+    assert answered, "a release without a fallback always answers"
+
+
+async def _call(
+    call: Call,
+    context: GatewayContext,
+    release: ServedRelease,
+    body: dict[str, Any],
+    started: float,
+    apply: Apply,
+    chat: bool,
+    keyed: bool,
+    fell_from: str | None = None,
+) -> bool:
+    """One call of one release, recorded once. False: it failed, nothing was written to the
+    caller, and it falls back to stable."""
+    # Issued and noted with no await in between, so call numbers reach the call ledger in order
+    # (every block of it but the newest is complete).
     call_id, minute, number = context.call_ids.new()
     # Eval-gate calls (X-Turnout-Eval) are counted apart: never in the release's live telemetry
     # (the canary's evidence) nor queued for feedback attribution. Only pinned calls qualify
     # (pinning needs the `pin` capability when client keys are set): live traffic cannot hide.
     stats = release.stats
-    if EVAL_HEADER in request.headers and PIN_HEADER in request.headers:
+    turnout = call.turnout
+    if turnout is not None and EVAL_HEADER in turnout and PIN_HEADER in turnout:
         stats = context.recorder.eval_stats_for(release.stats)
     else:
         context.recorder.note_call(minute, number, stats)
-    tags = {**release.tags, "X-Turnout-Call-Id": call_id}
-    request[CALL_TAGS] = tags  # for the error layer, should anything unexpected escape below
-    call = CallOutcome(started)
-    call.keyed = keyed
+    tags = release.tag_lines + _call_id_line(call_id)
+    if fell_from is not None:
+        tags += b"X-Turnout-Fallback-From: %s\r\n" % fell_from.encode()
+    call.tags = tags  # for the connection's 500, should anything unexpected escape below
+    outcome = CallOutcome(started)
+    outcome.keyed = keyed
     try:
-        return await _forward(request, context, release, body, tags, call, apply, chat)
+        return await _forward(call, context, release, body, tags, outcome, apply, chat)
     except GatewayError as error:
-        call.end(error.status, _outcome_for_error(error))
+        outcome.end(error.status, _outcome_for_error(error))
         if error.code in UPSTREAM_REFUSALS:
             context.recorder.refuse_upstream(error.code)
             context.notices.warn(error.code, "refused an upstream answer: %s", error.message)
-        return error.response(tags)
-    except asyncio.CancelledError:  # the caller went away (the server cancels its handler)
-        call.end(499, outcomes.CLIENT)
+        if upstream_failed(error) and falls_back(release, call.turnout, error.status):
+            return False
+        call.reply_error(error, tags)
+        return True
+    except asyncio.CancelledError:  # the caller went away (the connection cancels its call)
+        outcome.end(499, outcomes.CLIENT)
         raise
     finally:
-        call.record(stats, time.perf_counter())  # the eval statistics for an eval call
+        outcome.record(stats, time.perf_counter())  # the eval statistics for an eval call
 
 
 async def _forward(
-    request: web.Request,
+    call: Call,
     context: GatewayContext,
     release: ServedRelease,
     body: dict[str, Any],
-    tags: dict[str, str],
-    call: CallOutcome,
+    tags: bytes,
+    outcome: CallOutcome,
     apply: Apply,
     chat: bool,
-) -> web.StreamResponse:
+) -> bool:
     payload = apply(release, body)
+    dialect = release.dialect  # the provider kind's, chosen when the table was compiled
     streaming = chat and payload.get("stream") is True
-    tap = StreamTap(hide_usage=not ask_for_usage(payload)) if streaming else None
+    tap = dialect.tap(payload) if streaming else None
     target = release.chat_target if chat else release.embeddings_target
-    call.upstream_started = time.perf_counter()
-    exchange, head = await send(
-        context.client, release, target, payload, forwarded_headers(request), streaming
+    if target is None:
+        raise no_target(release)
+    data = dialect.encode(payload)
+    outcome.upstream_started = time.perf_counter()
+    exchange, head = await attempts.send(
+        context.client, release, target, data, forwarded_headers(call), streaming, context.rng
     )
-    outcome = outcome_for_status(head.status)
-    if tap is not None and head.status == 200:
-        response, call.first_byte_s, cut = await relay_stream(
-            request, exchange, head, tags, call.started, tap
+    status = head.status
+    if status >= 400 and falls_back(release, call.turnout, status):
+        await drain(exchange)
+        outcome.end(status, outcome_for_status(status))
+        return False
+    if tap is not None and status == 200:
+        outcome.first_byte_s, cut = await relay_stream(
+            call, exchange, head, tags, outcome.started, tap
         )
         if isinstance(exchange.error, ProtocolError):  # bad framing mid-stream: refused too
             context.recorder.refuse_upstream("upstream_bad_response")
@@ -129,13 +174,13 @@ async def _forward(
                 "an SSE event larger than %d bytes was relayed without a usage scan",
                 tap.event_limit,
             )
-        call.tokens_in, call.tokens_out = tap.usage or (0, 0)
-        call.end(head.status, cut or outcome)
-        return response
-    response, answer = await relay_buffered(exchange, head, tags)
-    call.tokens_in, call.tokens_out = (head.status == 200 and usage_of_body(answer)) or (0, 0)
-    call.end(head.status, outcome)
-    return response
+        outcome.tokens_in, outcome.tokens_out = tap.usage or (0, 0)
+        outcome.end(status, cut or outcome_for_status(status))
+        return True
+    status, usage = await relay_buffered(call, exchange, head, tags, dialect)
+    outcome.tokens_in, outcome.tokens_out = usage or (0, 0)
+    outcome.end(status, outcome_for_status(status))
+    return True
 
 
 def _outcome_for_error(error: GatewayError) -> str:
@@ -148,9 +193,15 @@ def _outcome_for_error(error: GatewayError) -> str:
     return outcomes.CLIENT if error.status < 500 else outcomes.GATEWAY
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await _proxy(request, apply_chat, chat=True)
+async def chat_completions(call: Call) -> None:
+    await _proxy(call, apply_chat, chat=True)
 
 
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    return await _proxy(request, apply_embeddings, chat=False)
+async def embeddings(call: Call) -> None:
+    await _proxy(call, apply_embeddings, chat=False)
+
+
+ROUTES: dict[bytes, Handler] = {
+    b"/v1/chat/completions": chat_completions,
+    b"/v1/embeddings": embeddings,
+}

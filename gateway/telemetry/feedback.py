@@ -11,10 +11,12 @@ import msgspec
 from gateway.contract import telemetry as tk
 from gateway.contract.telemetry import CallRecord
 from gateway.telemetry.calls import CallId, parse_call_id
+from gateway.telemetry.ledger import record_in
 from gateway.telemetry.recorder import Recorder
 from gateway.telemetry.store import TelemetryStore
 
 _call_decoder = msgspec.json.Decoder(CallRecord)
+_table_decoder = msgspec.json.Decoder(list[tuple[str, str]])
 _RECHECK_S = 0.1
 _REPLACED = 2  # what the feedback script answers when the call already had feedback
 
@@ -83,13 +85,18 @@ async def _find_call(telemetry: TelemetryStore, call_id: CallId) -> CallRecord |
         if queued is not None:
             return queued
     key = tk.call_bucket(call_id.process, call_id.minute)
-    field = f"{call_id.number:x}"
+    number = call_id.number
+    fields = [tk.call_block_field(tk.block_of(number)), tk.CALL_TABLE, f"{number:x}"]
     recent = call_id.process != flusher.process and time.time() // 60 - call_id.minute <= 1
     deadline = time.monotonic() + (2 * flusher.interval_s + 0.5 if recent else 0.0)
     while True:
-        raw = await telemetry.redis.hget(key, field)
-        if raw is not None:
-            return _call_decoder.decode(raw)
+        block, table, legacy = await telemetry.redis.hmget(key, fields)
+        if isinstance(block, bytes) and table is not None:
+            record = record_in(block, number, _table_decoder.decode(table))
+            if record is not None:
+                return record
+        if legacy is not None:  # written by a gateway of the layout before blocks
+            return _call_decoder.decode(legacy)
         if time.monotonic() >= deadline:
             return None
         await asyncio.sleep(_RECHECK_S)

@@ -3,11 +3,11 @@
 Each flush cuts one batch per route (counter deltas since the last cut) and applies it with a Lua
 script guarded by a batch id, so a batch retried after a lost reply is counted once. While Redis
 is down the batch waits and new calls keep adding to the in-process counters: memory stays
-bounded. Call ids (for feedback attribution) wait in a bounded queue; overflow is counted.
+bounded. Which release served each call (for feedback attribution) waits in the bounded call
+ledger, two bytes per call (`gateway.telemetry.ledger`); overflow is counted.
 """
 
 import asyncio
-import bisect
 import itertools
 import logging
 import os
@@ -17,6 +17,7 @@ from importlib import resources
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
@@ -28,7 +29,6 @@ log = logging.getLogger("turnout.telemetry")
 
 GUARD_TTL_S = 24 * 3600
 _encoder = msgspec.json.Encoder()
-CALL_WRITE_CHUNK = 500
 
 
 def load_lua(name: str) -> str:
@@ -88,8 +88,21 @@ def cut_fields(stats: ReleaseStats, base: Baseline) -> dict[str, int]:
     return fields
 
 
+def record_users(
+    pipe: Pipeline, route: str, release: str, members: list[str], retention_s: int
+) -> None:
+    """Opt-in affected-user list: last-seen time per key, trimmed to the retention and a cap.
+    Re-adding on a retried batch only moves a key's time forward (idempotent enough)."""
+    now_s = int(time.time())
+    key = tk.affected_users(route, release)
+    pipe.zadd(key, dict.fromkeys(members, now_s))
+    pipe.zremrangebyscore(key, "-inf", now_s - retention_s)
+    pipe.zremrangebyrank(key, 0, -tk.MAX_RECORDED_USERS - 1)
+    pipe.expire(key, retention_s)
+
+
 class Batch:
-    __slots__ = ("fields", "id", "keys", "minute", "route")
+    __slots__ = ("fields", "id", "keys", "minute", "record_users", "route")
 
     def __init__(self, route: str, batch_id: str, minute: int, fields: dict[str, int]) -> None:
         self.route = route
@@ -97,6 +110,7 @@ class Batch:
         self.minute = minute
         self.fields = fields
         self.keys: dict[str, list[str]] = {}  # release -> distinct sticky keys to PFADD
+        self.record_users: dict[str, int] = {}  # release -> retention s, for opted-in routes
 
 
 class Flusher:
@@ -116,7 +130,6 @@ class Flusher:
         self._apply: AsyncScript = redis.register_script(APPLY_BATCH_LUA)
         self._baselines: dict[int, tuple[ReleaseStats, Baseline]] = {}
         self._batches: list[Batch] = []  # cut but not yet confirmed by Redis
-        self._calls: list[tuple[int, int, ReleaseStats]] = []  # taken from the queue, unwritten
         self._prefix = f"{os.getpid():x}-{secrets.token_hex(4)}"
         self._sequence = itertools.count(1)
         self._stopping = False
@@ -148,6 +161,7 @@ class Flusher:
         per_route: dict[str, dict[str, int]] = {}
         retired, self.recorder.retired = self.recorder.retired, []
         per_route_keys: dict[str, dict[str, list[str]]] = {}
+        record_users: dict[str, dict[str, int]] = {}
         dropped = self.recorder.dropped
         for stats in [*self.recorder.releases.values(), *retired]:
             _, base = self._baselines.setdefault(id(stats), (stats, Baseline()))
@@ -157,6 +171,8 @@ class Flusher:
             if stats.keys:
                 taken, stats.keys = stats.keys, set()
                 per_route_keys.setdefault(stats.route, {})[stats.release] = list(taken)
+                if stats.record_users_s:
+                    record_users.setdefault(stats.route, {})[stats.release] = stats.record_users_s
                 per_route.setdefault(stats.route, {})
             if stats.keys_dropped:
                 dropped["sticky_keys"] = dropped.get("sticky_keys", 0) + stats.keys_dropped
@@ -167,6 +183,7 @@ class Flusher:
             batch_id = f"{self._prefix}-{next(self._sequence)}"
             batch = Batch(route, batch_id, minute, fields)
             batch.keys = per_route_keys.get(route, {})
+            batch.record_users = record_users.get(route, {})
             self._batches.append(batch)
 
     async def flush(self) -> None:
@@ -200,42 +217,32 @@ class Flusher:
                     ):
                         pipe.pfadd(key, *members)
                         pipe.expire(key, ttl_s)
+                    retention_s = batch.record_users.get(release)
+                    if retention_s:
+                        record_users(pipe, batch.route, release, members, retention_s)
                 await pipe.execute()
 
     async def _write_calls(self) -> None:
-        """Call records, a few hundred fields per HSET, yielding to calls between chunks."""
-        queue = self.recorder.calls
-        records: dict[int, bytes] = {}  # encoded CallRecord per ReleaseStats (by id)
-        while self._calls or queue:
-            if not self._calls:
-                take = min(len(queue), CALL_WRITE_CHUNK)
-                self._calls = [queue.popleft() for _ in range(take)]
-            by_minute: dict[int, dict[str, bytes]] = {}
-            for minute, number, stats in self._calls:
-                record = records.get(id(stats))
-                if record is None:
-                    record = records[id(stats)] = _encoder.encode(
-                        CallRecord(route=stats.route, release=stats.release)
-                    )
-                by_minute.setdefault(minute, {})[f"{number:x}"] = record
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for minute, mapping in by_minute.items():
-                    key = tk.call_bucket(self.process, minute)
-                    pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
-                    pipe.expire(key, self.call_ttl_s)
-                await pipe.execute()
-            self._calls = []
-            await asyncio.sleep(0)
+        """The call ledger's blocks (two bytes per call) and release table, one HSET per
+        minute: a few hundred bytes per 256 calls, copied before the write so calls go on."""
+        ledger = self.recorder.ledger
+        if not ledger.blocks:
+            return
+        keys = list(ledger.blocks)
+        newest = ledger.newest
+        table = _encoder.encode(ledger.table)
+        by_minute: dict[int, dict[str, bytes]] = {}
+        for minute, block in keys:
+            fields = by_minute.setdefault(minute, {tk.CALL_TABLE: table})
+            fields[tk.call_block_field(block)] = bytes(ledger.blocks[minute, block])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for minute, mapping in by_minute.items():
+                key = tk.call_bucket(self.process, minute)
+                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
+                pipe.expire(key, self.call_ttl_s)
+            await pipe.execute()
+        ledger.written(keys, newest)
 
     def pending_call(self, minute: int, number: int) -> CallRecord | None:
-        """A call served by this process whose record is not in Redis yet.
-
-        Both queues hold calls in issue order (numbers increase), so this is a binary search.
-        """
-        for queue in (self._calls, self.recorder.calls):
-            index = bisect.bisect_left(queue, number, key=lambda entry: entry[1])
-            if index < len(queue):
-                queued_minute, queued_number, stats = queue[index]
-                if queued_number == number and queued_minute == minute:
-                    return CallRecord(route=stats.route, release=stats.release)
-        return None
+        """A call served by this process whose record may not be in Redis yet."""
+        return self.recorder.ledger.find(minute, number)

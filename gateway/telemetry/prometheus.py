@@ -91,8 +91,20 @@ class GatewayCollector(Collector):
             "a replaced feedback is not counted again",
             labels=[*labels, "kind"],
         )
+        retries = CounterMetricFamily(
+            "turnout_upstream_retries",
+            "Upstream attempts repeated under the route's retry policy",
+            labels=labels,
+        )
+        fallbacks = CounterMetricFamily(
+            "turnout_fallbacks",
+            "Failed calls of this release answered by the route's stable release instead",
+            labels=labels,
+        )
         for stats in list(self.recorder.releases.values()):
             values = [stats.route, stats.release]
+            retries.add_metric(values, stats.retries)
+            fallbacks.add_metric(values, stats.fallbacks)
             tokens.add_metric([*values, "input"], stats.tokens_in)
             tokens.add_metric([*values, "output"], stats.tokens_out)
             cost.add_metric(values, stats.cost_usd)
@@ -110,6 +122,8 @@ class GatewayCollector(Collector):
         yield tokens
         yield cost
         yield feedback
+        yield retries
+        yield fallbacks
         yield from histograms.values()
         rejected = CounterMetricFamily(
             "turnout_rejected", "Calls refused before a release was chosen", labels=["code"]

@@ -6,10 +6,10 @@ bounded queue of call ids awaiting their Redis record.
 """
 
 import hashlib
-from collections import deque
 
 from gateway.contract.histogram import bucket_index, new_counts
 from gateway.contract.telemetry import STICKY_KEYS_PER_FLUSH, cost_usd
+from gateway.telemetry.ledger import CallLedger
 
 # Outcome classes, also the `outcome` label of the outcome counter.
 OK = "ok"
@@ -32,6 +32,8 @@ class ReleaseStats:
 
     __slots__ = (
         "added",
+        "code",
+        "fallbacks",
         "feedback",
         "input_usd_per_mtok",
         "keyed",
@@ -40,7 +42,9 @@ class ReleaseStats:
         "latency",
         "outcomes",
         "output_usd_per_mtok",
+        "record_users_s",
         "release",
+        "retries",
         "route",
         "status_classes",
         "sums",
@@ -66,10 +70,14 @@ class ReleaseStats:
         self.input_usd_per_mtok = 0.0  # set from the model version when the release is compiled
         self.output_usd_per_mtok = 0.0
         self.feedback: dict[str, int] = dict.fromkeys(FEEDBACK_KINDS, 0)  # posted to this process
+        self.code = 0  # in the call ledger, once it served a call
         # Distinct sticky keys since the last flush (which takes the set and PFADDs it); capped
         # so a flood of new keys cannot grow memory: keys past the cap are counted, not kept.
         self.keys: set[str] = set()
         self.keys_dropped = 0
+        self.record_users_s = 0  # the route's opt-in retention (0: do not record user keys)
+        self.retries = 0  # upstream attempts repeated (a call may repeat several)
+        self.fallbacks = 0  # failed calls answered by the route's stable release instead
 
     @property
     def cost_usd(self) -> float:
@@ -171,9 +179,8 @@ class Recorder:
         self.releases: dict[tuple[str, str], ReleaseStats] = {}
         self.retired: list[ReleaseStats] = []  # dropped from the table, not yet fully flushed
         self.rejected: dict[str, int] = {}  # calls refused before a route was resolved, by code
-        # (minute, call number, stats) waiting to be written to Redis for feedback attribution
-        self.calls: deque[tuple[int, int, ReleaseStats]] = deque()
-        self.call_queue_limit = call_queue_limit
+        # which release served each call, waiting to be written to Redis (feedback attribution)
+        self.ledger = CallLedger(call_queue_limit)
         # bounded buffers that refused an item: call ids queued for Redis, SSE events too large
         # for the usage scan (relayed, not scanned), sticky keys past the per-flush cap (served,
         # not counted among the distinct keys)
@@ -202,10 +209,13 @@ class Recorder:
         return stats
 
     def note_call(self, minute: int, number: int, stats: ReleaseStats) -> None:
-        if len(self.calls) >= self.call_queue_limit:
+        code = stats.code or self._code(stats)
+        if not self.ledger.note(minute, number, code):
             self.dropped["call_ids"] += 1
-            return
-        self.calls.append((minute, number, stats))
+
+    def _code(self, stats: ReleaseStats) -> int:
+        stats.code = self.ledger.code(stats.route, stats.release)
+        return stats.code
 
     def refuse_upstream(self, code: str) -> None:
         self.upstream_refused[code] = self.upstream_refused.get(code, 0) + 1

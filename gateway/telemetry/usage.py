@@ -100,6 +100,8 @@ class StreamTap:
         "usage",
     )
 
+    failure: str | None = None  # pass-through never judges a stream broken (translating taps do)
+
     def __init__(self, hide_usage: bool, event_limit: int = SCANNED_EVENT_LIMIT) -> None:
         self._hide_usage = hide_usage
         self._pending: list[bytes] = []  # chunks of the event not complete yet

@@ -34,6 +34,7 @@ class StreamTranslator:
         self.include_usage = include_usage
         self.max_event_bytes = max_event_bytes
         self.done = False
+        self.failed = False  # the stream carried an error event
         self._buffer = bytearray()
         self._id = ""
         self._model = ""
@@ -60,6 +61,10 @@ class StreamTranslator:
                 code="upstream_protocol_error",
             )
         return out
+
+    def usage(self) -> dict[str, Any] | None:
+        """The call's usage in OpenAI's shape, once message_start has been seen."""
+        return usage(self._usage) if self._usage else None
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -100,6 +105,7 @@ class StreamTranslator:
             return self._finish_events()
         if kind == "error":
             self.done = True
+            self.failed = True
             _, body = to_openai_error(500, orjson.dumps(event))
             return [_sse(body), DONE]
         return []  # ping, content_block_stop, and event types added later

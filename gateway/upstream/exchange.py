@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 HIGH_WATER_CHUNKS = 64
+JOIN_BYTES = 64 * 1024  # queued stream chunks are joined up to this size
 DEFAULT_BODY_LIMIT_BYTES = 4 * 1024 * 1024
 
 
@@ -26,6 +27,16 @@ class UpstreamClosed(ConnectionError):
     def __init__(self, message: str, *, before_any_byte: bool) -> None:
         super().__init__(message)
         self.before_any_byte = before_any_byte
+
+
+class ConnectFailed(ConnectionError):
+    """No connection to the upstream: refused, unreachable, timed out, TLS refused, or a proxy
+    refused the tunnel. Nothing was sent, so trying again cannot repeat a call; `retryable` is
+    False where trying again cannot help (a certificate that does not verify)."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class ProtocolError(ConnectionError):
@@ -182,12 +193,22 @@ class Exchange:
         return b"".join(parts)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
+        """The body as it arrives. Pieces that arrived together are yielded together (up to
+        `JOIN_BYTES`), so the caller gets one write for them, not one per upstream chunk."""
+        loop = self._head.get_loop()
         chunks = self._chunks
         assert chunks is not None, "chunks() is for streaming exchanges"
         while True:
             while chunks:
-                yield chunks.popleft()
+                data = chunks.popleft()
+                if chunks and len(data) < JOIN_BYTES:
+                    parts = [data]
+                    size = len(data)
+                    while chunks and size < JOIN_BYTES:
+                        size += len(chunks[0])
+                        parts.append(chunks.popleft())
+                    data = b"".join(parts)
+                yield data
                 if self._paused and len(chunks) < HIGH_WATER_CHUNKS // 2:
                     self._paused = False
                     self._flow.resume()

@@ -10,8 +10,9 @@ import time
 from collections import deque
 from urllib.parse import urlsplit
 
-from gateway.upstream.exchange import Exchange, UpstreamClosed
+from gateway.upstream.exchange import ConnectFailed, Exchange, UpstreamClosed
 from gateway.upstream.http1 import Http1Connection
+from gateway.upstream.tunnel import Proxy, open_tunnel
 
 IDLE_KEEPALIVE_S = 15.0
 
@@ -38,16 +39,28 @@ class Origin:
 
 
 class ConnectionPool:
-    def __init__(self, origin: Origin, max_connections: int, connect_timeout_s: float) -> None:
+    """Connections to one origin, over TLS with a context built beforehand (never per call),
+    directly or through a CONNECT proxy. `opened` counts the connections (TLS handshakes)."""
+
+    def __init__(
+        self,
+        origin: Origin,
+        max_connections: int,
+        connect_timeout_s: float,
+        tls: ssl.SSLContext | None = None,
+        proxy: Proxy | None = None,
+    ) -> None:
         self.origin = origin
         self.max_connections = max_connections
         self.connect_timeout_s = connect_timeout_s
         self._idle: deque[tuple[Http1Connection, float]] = deque()
         self._connections: set[object] = set()  # open connections and in-flight connects
         self._waiters: deque[asyncio.Future[None]] = deque()
-        self._ssl: ssl.SSLContext | None = (
-            ssl.create_default_context() if origin.scheme == "https" else None
-        )
+        if origin.scheme == "https" and tls is None:
+            raise ValueError("an https origin needs a TLS context")
+        self._ssl = tls if origin.scheme == "https" else None
+        self.proxy = proxy
+        self.opened = 0  # connections opened (TLS handshakes, for an https origin)
 
     async def send(
         self, request: bytes, streaming: bool, timeout_s: float, body_limit: int
@@ -128,16 +141,42 @@ class ConnectionPool:
         return connection, False
 
     async def _connect(self, timeout_s: float) -> Http1Connection:
+        """A new connection; ConnectFailed naming the cause when there is none."""
         loop = asyncio.get_running_loop()
         origin = self.origin
-        async with asyncio.timeout(timeout_s):
-            _, protocol = await loop.create_connection(
-                lambda: Http1Connection(loop),
-                origin.host,
-                origin.port,
-                ssl=self._ssl,
-                server_hostname=origin.host if self._ssl else None,
-            )
+        try:
+            async with asyncio.timeout(timeout_s):
+                if self.proxy is not None and self._ssl is not None:
+                    protocol = await open_tunnel(self.proxy, origin.host, origin.port, self._ssl)
+                else:
+                    _, protocol = await loop.create_connection(
+                        lambda: Http1Connection(loop),
+                        origin.host,
+                        origin.port,
+                        ssl=self._ssl,
+                        server_hostname=origin.host if self._ssl else None,
+                    )
+        except ssl.SSLCertVerificationError as error:
+            raise ConnectFailed(
+                f"the TLS certificate of {origin.host_header} did not verify: "
+                f"{error.verify_message or error.reason}",
+                retryable=False,
+            ) from None
+        except ssl.SSLError as error:
+            raise ConnectFailed(
+                f"TLS handshake with {origin.host_header} failed: {error.reason or error}"
+            ) from None
+        except TimeoutError:
+            raise ConnectFailed(
+                f"no connection to {origin.host_header} within {timeout_s:g} s"
+            ) from None
+        except ConnectFailed:
+            raise
+        except OSError as error:
+            raise ConnectFailed(
+                f"could not connect to {origin.host_header}: {error.strerror or error}"
+            ) from None
+        self.opened += 1
         return protocol
 
     def _release(self, connection: Http1Connection) -> None:

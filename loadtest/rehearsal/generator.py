@@ -17,6 +17,7 @@ import time
 import orjson
 
 from gateway.upstream.client import UpstreamClient, UpstreamTarget
+from gateway.upstream.pool import Origin
 from loadtest.rehearsal import records
 from loadtest.rehearsal.records import CallLog
 from loadtest.rehearsal.scenario import Feedback, Scenario
@@ -41,14 +42,16 @@ class Generator:
         timeout = scenario.run.request_timeout_s  # with no byte from the gateway for this long
         self.client = UpstreamClient()
         self.replicas = len(gateways)
+        origins = [Origin(url) for url in gateways]
+        # one pool per replica, shared by its paths
+        self.pools = [self.client.pool_for(origin, scenario.run.connections) for origin in origins]
         self.targets = {
-            path: [UpstreamTarget(url.rstrip("/"), path, None, timeout) for url in gateways]
+            path: [
+                UpstreamTarget(origin, pool, path, [], timeout)
+                for origin, pool in zip(origins, self.pools, strict=True)
+            ]
             for path in ("/v1/chat/completions", "/v1/embeddings", "/v1/feedback")
         }
-        self.pools = [
-            self.client.pool_for(target, scenario.run.connections)
-            for target in self.targets["/v1/feedback"]
-        ]
         release_ids = scenario.release_ids()
         self.feedback: dict[int, tuple[Feedback, float]] = {
             log.release_index(r): (
@@ -135,7 +138,7 @@ class Generator:
         log.replica[row] = replica
         target = self.targets[path][replica]
         try:
-            exchange = await self.client.send(target, self.pools[replica], body, streaming, headers)
+            exchange = await self.client.send(target, body, streaming, headers)
             head = await exchange.head()
             if streaming:
                 async for _chunk in exchange.chunks():
@@ -202,7 +205,7 @@ class Generator:
         self.log.feedback_sent_s[row] = self.now()
         target = self.targets["/v1/feedback"][replica]
         try:
-            exchange = await self.client.send(target, self.pools[replica], payload, False)
+            exchange = await self.client.send(target, payload, False)
             head = await exchange.head()
             await exchange.body()
             self.log.feedback_status[row] = head.status

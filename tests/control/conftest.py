@@ -1,12 +1,16 @@
 """Control-plane fixtures: the admin API on a real redis-server, and a JSON client for it."""
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
+from aiohttp import web
 
-from tests.conftest import Admin, AdminFactory, RedisProcess
+from tests.conftest import Admin, AdminFactory, LoopbackApp, RedisProcess
 
 
 class Api:
@@ -89,3 +93,51 @@ async def seed_route(
 async def redis_contents(redis: Any) -> dict[bytes, bytes]:
     """Every key with its serialized value: equal before and after means nothing was written."""
     return {key: await redis.dump(key) for key in sorted(await redis.keys("*"))}
+
+
+# --- webhooks: a real receiver on loopback and an admin API whose worker polls fast ------------
+
+SECRET = "correct-horse-battery-staple"
+FAST = {"webhook_poll_s": 0.01, "webhook_retry_base_s": 0.1, "webhook_retry_max_s": 2.0}
+
+
+class Receiver:
+    """Records every request; answers 500 to the first `fail_first`, or hangs when told."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[float, dict[str, str], bytes, int]] = []
+        self.fail_first = 0
+        self.always_fail = False
+        self.hang = asyncio.Event()
+        self.released = asyncio.Event()  # set at teardown: hanging requests end
+        self.hanging = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.hang.is_set():
+            self.hanging += 1
+            await asyncio.wait_for(self.released.wait(), timeout=30)
+        failing = self.always_fail or len(self.requests) < self.fail_first
+        status = 500 if failing else 204
+        self.requests.append((time.perf_counter(), dict(request.headers), body, status))
+        return web.Response(status=status)
+
+    def delivered(self) -> list[tuple[dict[str, str], dict]]:
+        return [(h, msgspec.json.decode(b)) for _, h, b, s in self.requests if s == 204]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    recorder = Receiver()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", recorder.handle)
+    served = await LoopbackApp.serve(web.AppRunner(app, access_log=None))
+    yield recorder, served.url
+    recorder.released.set()
+    await served.stop()
+
+
+@pytest.fixture
+async def fast_api(redis_server, admin_factory, http, monkeypatch) -> Api:
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    return Api(http, await admin_factory(redis_server.url, **FAST))

@@ -10,7 +10,8 @@ from tests.control.conftest import redis_contents, seed_route
 
 def concrete(path: str) -> str:
     path = path.replace("{n}", "1").replace("{name}", "x").replace("{route}", "support")
-    return path.replace("{release}", "r2")
+    path = path.replace("{release}", "r2").replace("{review}", "1-0")
+    return path.replace("{delivery}", "x:1-0")
 
 
 async def operations(api):
@@ -32,7 +33,7 @@ async def test_every_protected_endpoint_needs_a_valid_token(api, redis):
             assert status == 401, (method, path, headers, body)
             assert body["error"]["code"] == "unauthorized"
         checked += 1
-    assert checked == 32
+    assert checked == 54  # 33 registry, route, backup, rollout and gate operations; 21 release ops
     assert await redis_contents(redis) == before
 
 
@@ -57,10 +58,12 @@ async def test_roles_below_the_endpoint_get_403(api, redis):
     assert ("viewer", "PUT", "/admin/routes/support/weights") in refused
     assert ("operator", "DELETE", "/admin/routes/support") in refused
     assert ("operator", "POST", "/admin/restore") in refused
-    # reads are for viewers, except the export: the whole registry is an admin's backup
-    assert [r for r in refused if r[1] == "GET"] == [
-        ("viewer", "GET", "/admin/export"),
+    # reads are for viewers, except the export (the whole registry is an admin's backup) and the
+    # affected-user export (personal data: operators)
+    assert sorted(r for r in refused if r[1] == "GET") == [
         ("operator", "GET", "/admin/export"),
+        ("viewer", "GET", "/admin/export"),
+        ("viewer", "GET", "/admin/routes/support/releases/r2/users"),
     ]
     assert await redis_contents(redis) == before
 

@@ -85,3 +85,16 @@ def test_a_look_in_order():
     assert worse.action == "rollback" and worse.evidence[0].verdict == "fail"
     late = look(r, arm(30, 1), arm(270, 3), None, baked_s=50, now=r.step.deadline_at)
     assert late.action == "timeout" and "inconclusive" in late.reason
+
+
+def test_a_ready_step_waits_for_a_freeze_but_a_regression_still_rolls_back():
+    r = rollout(guards=[GuardIn(metric="error_rate", margin=0.1)])
+    why = "waiting for window 'close' (quarter close): …"
+    ready = look(r, arm(300, 0), arm(2700, 0), None, baked_s=10, now=1, waiting=why)
+    assert ready.action == "hold" and ready.reason == why
+    assert [e.verdict for e in ready.evidence] == ["pass"]  # the guards kept watching
+    worse = look(r, arm(300, 40), arm(2700, 27), None, baked_s=10, now=1, waiting=why)
+    assert worse.action == "rollback"
+    early = look(r, arm(300, 0), arm(2700, 0), None, baked_s=5, now=1, waiting=why)
+    assert early.action == "wait"  # not baked: nothing to wait for yet
+    assert look(r, arm(300, 0), arm(2700, 0), None, baked_s=10, now=1).action == "advance"

@@ -16,7 +16,7 @@ async def test_two_workers_share_the_port(redis, redis_server, simulator, gatewa
         redis, simulator, builders.state("bot", {"r1": 100}), [builders.release("r1")]
     )
     gateway = await gateway_processes(redis_server.url, "--workers", "2")
-    processes = set()
+    processes: set[str] = set()
     body = {"model": "bot", "messages": [{"role": "user", "content": "x"}]}
     # A new connection each time: the kernel spreads them over the workers that listen. The
     # fixture waits for one worker to answer, so the other may still be starting: keep calling

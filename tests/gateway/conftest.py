@@ -1,6 +1,8 @@
 """Gateway-test parts: an event-loop blocking detector, the simulator's fault server and routes
 that point at its modes."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -48,3 +50,20 @@ async def fault_routes(
         )
         release = ReleaseSpec(id="r1", model=builders.model("m", provider_name=name))
         await seed_route(redis, builders.state(route, {"r1": 100}), [release])
+
+
+@pytest.fixture
+async def dial() -> AsyncIterator[Any]:
+    """Opens raw loopback connections (`await dial(port)` -> reader, writer), closed after."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def open_one(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writers.append(writer)
+        return reader, writer
+
+    yield open_one
+    for writer in writers:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()

@@ -169,3 +169,12 @@ async def test_feedback_right_after_concurrent_calls_finds_each_pending_call(
     for call_id in call_ids:
         status, body = await feedback(http, gateway, {"call_id": call_id, "value": "up"})
         assert status == 202, body
+
+
+async def test_feedback_finds_a_call_recorded_in_the_layout_before_blocks(redis, gateway, http):
+    """A replica of the previous version wrote one field per call: still attributed."""
+    minute = int(time.time()) // 60
+    await redis.hset(f"turnout:calls:oldproc:{minute}", f"{42:x}", b'["bot","r2"]')
+    call_id = f"call-oldproc-{minute:x}-{42:x}"
+    status, body = await feedback(http, gateway, {"call_id": call_id, "value": "down"})
+    assert (status, body["release"]) == (202, "r2")

@@ -6,6 +6,7 @@ from gateway.contract.bucketing import cumulative_bounds, release_for_bucket, st
 from gateway.contract.snapshot import RouteSnapshot, Snapshot
 from gateway.snapshot import RoutingTable
 from gateway.telemetry.recorder import Recorder
+from gateway.upstream.client import UpstreamClient
 from tests import builders
 from tests.conftest import publish_route
 
@@ -22,7 +23,7 @@ def route_table(weights, sticky=True):
         },
         providers={"sim": builders.provider("http://127.0.0.1:9/v1")},
     )
-    return RoutingTable(snapshot, Recorder()).routes["bot"]
+    return RoutingTable(snapshot, Recorder(), UpstreamClient()).routes["bot"]
 
 
 def assignment(weights):

@@ -109,8 +109,10 @@ async def test_streaming_back_pressure_pauses_the_socket():
         connection.data_received(b"x")
     assert transport.paused
     chunks = exchange.chunks()
-    for _ in range(80):
-        await chunks.__anext__()
+    assert await chunks.__anext__() == b"x" * 100  # what arrived together leaves together
+    assert transport.paused  # until the consumer has taken it
+    connection.data_received(b"y")
+    assert await chunks.__anext__() == b"y"
     assert not transport.paused
 
 

@@ -1,0 +1,1 @@
+"""Route groups: routes sharing one bucketing salt, changed together by atomic change sets."""

@@ -1,0 +1,153 @@
+"""Joining routes into a group, and change sets that flip, promote or roll back every route of
+the group in one atomic, audited script (`commit_group.lua`).
+
+A user's bucket is the same on every route of a group (the group's name is the salt) and
+canaries sit at the bottom of the range, so with equal canary weights a user gets the new
+release of every route or of none.
+"""
+
+import secrets
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from control.errors import BROKEN_RULE, UNKNOWN_REFERENCE, BadInput, Conflict, NotFound
+from control.registry import rules
+from control.routes import transitions
+from control.routes.changes import Reason
+from control.routes.views import RouteData, read
+from control.store import Store, load_script, text
+from control.windows.check import guard
+from gateway.contract import keys
+from gateway.contract.bucketing import BUCKETS
+from gateway.contract.snapshot import RouteState
+
+_encoder = msgspec.json.Encoder()
+
+
+class GroupIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    routes: Annotated[list[str], msgspec.Meta(min_length=2, max_length=50)]
+    reason: Reason
+
+
+class ChangeSetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`flip`: each route's `releases[route]` gets `percent`, its stable the rest; `promote`:
+    each of those releases becomes stable at 100%; `rollback`: every route to its stable."""
+
+    action: Literal["flip", "promote", "rollback"] = "flip"
+    releases: dict[str, str] = {}  # route -> its new release (flip, promote)
+    percent: float = 0.0
+    reason: Reason
+    emergency: bool = False  # override a freeze (flip, promote)
+
+
+class ChangeSetOut(msgspec.Struct, frozen=True, kw_only=True):
+    changeset: str  # shared by the audit entries of every route
+    revisions: dict[str, int]  # route -> its revision after the change set
+
+
+async def join(store: Store, group: str, body: GroupIn, *, actor: str) -> list[RouteData]:
+    """Put routes into a group (one audited change per route; users are re-bucketed)."""
+    rules.check_name("group", group)
+    datas = [await read(store, route) for route in body.routes]
+    for data in datas:
+        if data.state.group not in (None, group):
+            raise Conflict(
+                f"routes: route {data.state.name!r} is in group {data.state.group!r}",
+                field="routes",
+            )
+    joined = []
+    for data in datas:
+        state = msgspec.structs.replace(data.state, revision=data.state.revision + 1, group=group)
+        outcome = await store.commit_route(
+            data.state.revision, state, action="group.join", actor=actor, reason=body.reason
+        )
+        if outcome.status != "ok":
+            raise Conflict(f"route {data.state.name!r} moved; try again", code="busy")
+        joined.append(RouteData(state=state, releases=data.releases, meta=data.meta))
+    return joined
+
+
+async def members(store: Store, group: str) -> list[RouteData]:
+    names = sorted(text(n) for n in await store.redis.smembers(keys.ROUTE_INDEX))
+    found = [await read(store, name) for name in names]
+    return [data for data in found if data.state.group == group]
+
+
+def _plan(data: RouteData, body: ChangeSetIn) -> RouteState:
+    route, state = data.state.name, data.state
+    if body.action == "rollback":
+        return transitions.rollback(state, None, data.releases)
+    release = body.releases.get(route)
+    if release is None:
+        raise BadInput(
+            f"releases.{route}: name the release of route {route!r}",
+            field="releases",
+            code=BROKEN_RULE,
+        )
+    if body.action == "promote":
+        return transitions.promote(state, release, data.releases)
+    canary = round(body.percent * 100)
+    if not 0 <= body.percent <= 100 or abs(canary - body.percent * 100) > 1e-6:
+        raise BadInput(
+            "percent: 0 to 100 with at most two decimals", field="percent", code=BROKEN_RULE
+        )
+    weights = {state.stable: BUCKETS - canary, release: canary}
+    if release == state.stable:
+        weights = {release: BUCKETS}
+    return transitions.flip(state, weights, data.releases)
+
+
+async def apply(
+    store: Store, group: str, body: ChangeSetIn, *, actor: str, now: datetime
+) -> ChangeSetOut:
+    datas = await members(store, group)
+    if not datas:
+        raise NotFound(f"group: group {group!r} has no routes", field="group")
+    unknown = set(body.releases) - {d.state.name for d in datas}
+    if unknown:
+        raise BadInput(
+            f"releases: {sorted(unknown)} are not routes of group {group!r}",
+            field="releases",
+            code=UNKNOWN_REFERENCE,
+        )
+    states = [_plan(data, body) for data in datas]
+    if body.action != "rollback":
+        for data in datas:
+            await guard(
+                store.redis,
+                data.state.name,
+                action=f"change set {body.action}",
+                emergency=body.emergency,
+                at=now,
+            )
+    changeset = secrets.token_hex(6)
+    script = store.redis.register_script(load_script("commit_group.lua"))
+    route_keys: list[str] = []
+    args: list[bytes | str | int | float] = [
+        keys.CHANGES_CHANNEL,
+        store.audit_max_entries,
+        actor,
+        body.reason,
+        f"group.{body.action}",
+        changeset,
+    ]
+    for data, state in zip(datas, states, strict=True):
+        route = data.state.name
+        route_keys += [keys.route_state(route), keys.route_releases(route), keys.route_audit(route)]
+        args += [data.state.revision, _encoder.encode(state)]
+    reply = await script(keys=route_keys, args=args)
+    status = text(reply[0])
+    if status == "conflict":
+        raise Conflict(
+            f"route {text(reply[1])!r} moved (revision {text(reply[2])}); try again",
+            code="revision_conflict",
+        )
+    if status != "ok":
+        raise BadInput(
+            f"{text(reply[2])} of route {text(reply[1])!r}: {text(reply[3])}",
+            field=text(reply[2]),
+            code=BROKEN_RULE,
+        )
+    return ChangeSetOut(changeset=changeset, revisions={s.name: s.revision for s in states})

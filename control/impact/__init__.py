@@ -1,0 +1,1 @@
+"""Blast radius: the calls, users, errors and thumbs-down each release reached."""

@@ -1,0 +1,1 @@
+"""Webhooks: route events delivered to subscribers, signed, retried, never delaying a flip."""

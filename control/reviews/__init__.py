@@ -1,0 +1,1 @@
+"""Needs-review items: every emergency change stays open until someone acknowledges it."""

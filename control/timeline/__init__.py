@@ -1,0 +1,2 @@
+"""Postmortem timelines: one ordered story of a route's changes, decisions, windows,
+notifications, traffic and reach over an interval."""

@@ -1,0 +1,1 @@
+"""Freeze and release windows: when route changes that add risk are refused."""
