@@ -33,6 +33,14 @@ async def publish(redis, base_url, retry, weights=None, models=None, route="bot"
     await seed_route(redis, state, releases)
 
 
+async def serving(gateway_factory, redis_server, route="bot"):
+    """A gateway that already serves the seeded route (its first load is bounded in time, so a
+    busy machine could otherwise see a 404 for the first call)."""
+    gateway = await gateway_factory(redis_server.url)
+    await wait_for(lambda: route in gateway.context.holder.table.routes)
+    return gateway
+
+
 async def post(http, gateway, body=BODY, headers=None):
     async with http.post(
         f"{gateway.url}/v1/chat/completions", json=body, headers=headers
@@ -49,7 +57,7 @@ async def test_the_budget_holds_under_a_full_failure_burst(
 ):
     await publish(redis, simulator.url, policy(max_retries=3, budget_percent=10))
     simulator.state.behaviours["*"] = Behaviour(status=503)
-    gateway = await gateway_factory(redis_server.url)
+    gateway = await serving(gateway_factory, redis_server)
     calls = 300
     semaphore = asyncio.Semaphore(30)
 
@@ -71,7 +79,7 @@ async def test_a_transient_failure_is_retried_to_success(
 ):
     await publish(redis, simulator.url, policy(max_retries=2, budget_percent=100))
     simulator.state.behaviours["*"] = Behaviour(error_every=2, error_status=502)
-    gateway = await gateway_factory(redis_server.url)
+    gateway = await serving(gateway_factory, redis_server)
     for _ in range(10):
         assert (await post(http, gateway))[0] == 200
     # upstream calls 2, 4, … 18 failed, and each was retried once, successfully
@@ -87,7 +95,7 @@ async def test_retry_after_is_honoured_up_to_the_cap(
 ):
     await publish(redis, simulator.url, policy(retry_after_cap_s=2))
     simulator.state.behaviours["*"] = Behaviour(error_every=2, error_status=429, retry_after_s=1)
-    gateway = await gateway_factory(redis_server.url)
+    gateway = await serving(gateway_factory, redis_server)
     assert (await post(http, gateway))[0] == 200  # upstream call 1 succeeds
     started = time.perf_counter()
     assert (await post(http, gateway))[0] == 200  # call 2 is a 429 asking for 1 s; 3 succeeds
@@ -112,7 +120,7 @@ async def test_retry_after_is_honoured_up_to_the_cap(
 async def test_caller_errors_are_not_retried(redis, redis_server, simulator, gateway_factory, http):
     await publish(redis, simulator.url, policy())
     simulator.state.behaviours["*"] = Behaviour(status=400)
-    gateway = await gateway_factory(redis_server.url)
+    gateway = await serving(gateway_factory, redis_server)
     assert (await post(http, gateway))[0] == 400
     assert len(simulator.received()) == 1 and stats(gateway).retries == 0
 
@@ -120,7 +128,7 @@ async def test_caller_errors_are_not_retried(redis, redis_server, simulator, gat
 async def test_connect_errors_are_retried_with_backoff(redis, redis_server, gateway_factory, http):
     closed = f"http://127.0.0.1:{free_port()}/v1"
     await publish(redis, closed, RetryPolicy(max_retries=2, backoff_ms=100))
-    gateway = await gateway_factory(redis_server.url)
+    gateway = await serving(gateway_factory, redis_server)
     started = time.perf_counter()
     status, _, body = await post(http, gateway)
     assert status == 502 and b"upstream_connect_failed" in body
@@ -138,7 +146,7 @@ async def test_a_failure_after_sending_is_never_retried(
     state = msgspec.structs.replace(builders.state(mode, {"r1": 100}), retry=policy())
     release = ReleaseSpec(id="r1", model=builders.model("m", provider_name=route))
     await seed_route(redis, msgspec.structs.replace(state, revision=2), [release])
-    gateway = await gateway_factory(redis_server.url)
+    gateway = await serving(gateway_factory, redis_server, route=mode)
     body = {**BODY, "model": mode, "stream": stream}
     status, _, answer = await post(http, gateway, body)
     if stream:  # the first event reached the caller, then an error event: never retried
@@ -161,7 +169,7 @@ async def test_a_failing_canary_falls_back_to_stable_and_keeps_its_failure(
         models={"r2": "sim-bad"},
     )
     simulator.state.behaviours["sim-bad"] = Behaviour(status=500)
-    gateway = await gateway_factory(redis_server.url)
+    gateway = await serving(gateway_factory, redis_server)
     fell = 0
     for _ in range(60):
         status, headers, _ = await post(http, gateway)
@@ -195,7 +203,7 @@ async def test_no_fallback_under_the_kill_switch(
     state = builders.state("bot", {"r1": 100, "r2": 0}, revision=2, sticky=False)
     await seed_route(redis, msgspec.structs.replace(state, retry=retry, kill_switch="r2"), [])
     simulator.state.behaviours["sim-bad"] = Behaviour(status=500)
-    gateway = await gateway_factory(redis_server.url)
+    gateway = await serving(gateway_factory, redis_server)
     for _ in range(20):
         status, headers, _ = await post(http, gateway)
         assert status == 500 and headers["X-Turnout-Release"] == "r2"
@@ -215,7 +223,7 @@ async def test_fallbacks_are_paid_from_the_budget(
         models={"r2": "sim-bad"},
     )
     simulator.state.behaviours["sim-bad"] = Behaviour(status=503)
-    gateway = await gateway_factory(redis_server.url)
+    gateway = await serving(gateway_factory, redis_server)
     statuses = [(await post(http, gateway))[0] for _ in range(10)]
     assert statuses == [200] * RESERVE + [503] * (10 - RESERVE)
 
