@@ -89,13 +89,18 @@ class Controller:
             if time.monotonic() >= self.valid_until:
                 self.leader = False  # renewal is overdue: the lease may be someone else's
                 return
+            tick = Tick(self.store, token, time.time(), self.settle_s)
             try:
-                await look_at(Tick(self.store, token, time.time(), self.settle_s), route)
+                await look_at(tick, route)
             except (RedisError, OSError):
                 raise
             except Exception:  # supervisor: one route's bad look must not stop the others
                 self.failures += 1
                 log.exception("controller: the look at route %r failed", route)
+            if tick.fenced:  # a newer leader wrote to this route: this lease is stale
+                log.warning("controller %s was fenced off by a newer leader", self.replica)
+                self.leader = False
+                return
         self.rollouts = len(routes)
         self.ticks += 1
         if routes:

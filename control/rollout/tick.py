@@ -12,7 +12,7 @@ from control.rollout import counts, decide, freeze, record, storage
 from control.rollout.model import HistoryPoint, Rollout, Status
 from control.routes import transitions
 from control.routes.views import decode_state
-from control.store import Store
+from control.store import CommitOutcome, Store
 from gateway.contract import keys
 from gateway.contract.bucketing import BUCKETS
 from gateway.contract.snapshot import RouteState
@@ -28,6 +28,11 @@ class Tick:
         self.fence = fence
         self.now = now
         self.settle_s = settle_s
+        self.fenced = False  # a newer leader has written: this replica must step down
+
+    def note(self, outcome: CommitOutcome) -> None:
+        if outcome.status == "fenced":
+            self.fenced = True
 
     async def put(
         self,
@@ -36,7 +41,7 @@ class Tick:
         audit: tuple[str, str] | None = None,
         point: HistoryPoint | None = None,
     ) -> None:
-        await storage.put(
+        outcome = await storage.put(
             self.store,
             before.version,
             after,
@@ -44,6 +49,7 @@ class Tick:
             audit=(audit[0], ACTOR, audit[1]) if audit else None,
             point=point,
         )
+        self.note(outcome)
 
     async def status(self, rollout: Rollout, status: Status, action: str, reason: str) -> None:
         """Change the status, audited; while it stays (a hold whose figures move) only the
@@ -185,7 +191,7 @@ async def _advance(
     weights = decide.step_weights(rollout, rollout.steps[following])
     after_state = transitions.flip(state, weights, set(weights))
     after = record.stepped(looked, following, after_state.revision, tick.now, reason, ACTOR)
-    await storage.commit_with_route(
+    outcome = await storage.commit_with_route(
         tick.store,
         state.revision,
         after_state,
@@ -198,6 +204,7 @@ async def _advance(
         fence=tick.fence,
         judged=looked,
     )
+    tick.note(outcome)
 
 
 def end_state(state: RouteState, rollout: Rollout, kind: str) -> RouteState:
@@ -216,7 +223,7 @@ async def _route_change(
     status: Status = "completed" if kind == "promote" else "rolled_back"
     after_state = end_state(state, rollout, kind)
     after = record.ended(looked, tick.now, status, kind, reason, ACTOR, after_state.revision)
-    await storage.commit_with_route(
+    outcome = await storage.commit_with_route(
         tick.store,
         state.revision,
         after_state,
@@ -227,3 +234,4 @@ async def _route_change(
         reason=reason,
         fence=tick.fence,
     )
+    tick.note(outcome)

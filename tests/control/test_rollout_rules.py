@@ -8,6 +8,7 @@ import pytest
 
 from control import keyspace
 from control.rollout import record
+from control.rollout.controller import Controller
 from control.rollout.model import Rollout, RolloutIn
 from control.rollout.policy import resolve
 from control.rollout.start import build
@@ -151,3 +152,10 @@ async def test_a_stale_leaders_flip_is_refused_by_the_fencing_check(api, redis):
     assert await redis_contents(redis) == before
     state_now = msgspec.json.decode(await redis.get(keys.route_state("support")))
     assert state_now["weights_bp"] == {"r1": 9000, "r2": 1000}
+    # a controller whose lease is older than the route's fence is refused and steps down
+    controller = Controller(store, tick_s=1.0, lease_ms=5000, settle_s=0.0)
+    await redis.sadd(keyspace.ROLLOUTS_ACTIVE, "support")
+    stored = await redis.get(keyspace.rollout("support"))
+    await controller.tick()
+    assert controller.token == 1 and controller.leader is False
+    assert await redis.get(keyspace.rollout("support")) == stored

@@ -69,6 +69,7 @@ class Users:
         rated: float = 1.0,
         seed: int = 1,
         pinned: str | None = None,
+        scores: dict[str, float] | None = None,
     ) -> None:
         self.http = http
         self.url = gateway.url
@@ -78,6 +79,7 @@ class Users:
         self.rated = rated
         self.rng = random.Random(seed)
         self.pinned = pinned  # every call forces this release (X-Turnout-Release)
+        self.scores = scores  # rate with a score around this mean per release, not thumbs
         self.seen = Calls()
         self._task: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
@@ -110,6 +112,7 @@ class Users:
         body = {"model": ROUTE, "messages": [{"role": "user", "content": "hi"}], "user": user}
         headers = {"X-Turnout-Release": self.pinned} if self.pinned else {}
         down = self.rng.random()
+        noise = self.rng.uniform(-0.2, 0.2)
         rate_it = self.rng.random() < self.rated
         async with self._limit:
             try:
@@ -131,10 +134,13 @@ class Users:
                 seen.failures[release] = seen.failures.get(release, 0) + 1
                 return
             if rate_it and call_id:
-                value = "down" if down < self.thumbs_down.get(release, 0.0) else "up"
-                async with self.http.post(
-                    f"{self.url}/v1/feedback", json={"call_id": call_id, "value": value}
-                ) as response:
+                rating: dict[str, Any] = {"call_id": call_id}
+                if self.scores is not None:
+                    rating["score"] = min(max(self.scores.get(release, 0.5) + noise, 0.0), 1.0)
+                else:
+                    down_rate = self.thumbs_down.get(release, 0.0)
+                    rating["value"] = "down" if down < down_rate else "up"
+                async with self.http.post(f"{self.url}/v1/feedback", json=rating) as response:
                     await response.read()
 
 

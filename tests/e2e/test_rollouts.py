@@ -228,3 +228,23 @@ async def test_a_slower_release_fails_the_latency_look_at_the_step_end(stack, si
     assert found["latency"]["verdict"] == "fail" and found["latency"]["lower"] > 0.25
     entry = rollout_entries(await audit(api))[-1]
     assert entry["action"] == "rollout.rollback" and "latency fail" in entry["reason"]
+
+
+async def test_a_lower_feedback_score_rolls_back_on_the_score_guard(stack, http):
+    api, gateway = stack
+    scores = {"r1": 0.8, "r2": 0.5}
+    users = Users(http, gateway, rate=100, thumbs_down={}, scores=scores).start()
+    score = {"metric": "score", "tau": 0.1, "margin": 0.05, "min_samples": 30}
+    try:
+        await start(api, guards=[score], min_bake_s=60)
+        view = await until_status(api, {"rolled_back", "completed", "paused"}, timeout_s=20)
+    finally:
+        await users.stop()
+    rollout = view["rollout"]
+    assert rollout["status"] == "rolled_back", rollout["status_reason"]
+    evidence = rollout["evidence"][0]
+    assert evidence["metric"] == "score" and evidence["verdict"] == "fail"
+    assert evidence["estimate"] == pytest.approx(0.3, abs=0.1)  # baseline minus canary mean
+    stats = await api.ok("GET", f"/admin/routes/{ROUTE}/stats?window=5m", role="viewer")
+    variance = {r["release"]: r["feedback"]["score_variance"] for r in stats["releases"]}
+    assert variance["r1"] == pytest.approx(0.4**2 / 12, rel=0.3)  # uniform noise of width 0.4
