@@ -15,6 +15,7 @@ from aiohttp import web
 
 from control.api import (
     audit,
+    events,
     gate,
     models,
     openapi,
@@ -22,7 +23,9 @@ from control.api import (
     providers,
     rollouts,
     routes,
+    series,
     stats,
+    whoami,
 )
 from control.api.auth import Authenticator, authorize, parse_tokens
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
@@ -31,6 +34,7 @@ from control.errors import BadInput, from_validation
 from control.rollout.controller import Controller
 from control.settings import ControlSettings
 from control.store import Store
+from control.ui import serve as dashboard
 from gateway.contract.redis_url import connect
 
 ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
@@ -42,6 +46,8 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     stats.ENDPOINTS,
     rollouts.ENDPOINTS,
     gate.ENDPOINTS,
+    series.ENDPOINTS,
+    whoami.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 
@@ -131,10 +137,14 @@ def build_admin_app(
         app.cleanup_ctx.append(_controller_lifecycle)
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, _adapt(endpoint))
-    document = _encoder.encode(openapi.document(endpoints, _version()))
+    described = openapi.document(endpoints, _version())
+    described["paths"].update(events.OPENAPI_PATHS)
+    document = _encoder.encode(described)
 
     async def serve_openapi(_request: web.Request) -> web.Response:
         return web.Response(body=document, content_type="application/json")
 
     app.router.add_get(OPENAPI_PATH, serve_openapi)
+    events.install(app, app[AUTH])  # live changes for the dashboard (server-sent events)
+    dashboard.install(app)  # the dashboard's static files at /ui
     return app

@@ -32,7 +32,7 @@ async def test_every_protected_endpoint_needs_a_valid_token(api, redis):
             assert status == 401, (method, path, headers, body)
             assert body["error"]["code"] == "unauthorized"
         checked += 1
-    assert checked == 29
+    assert checked == 32
     assert await redis_contents(redis) == before
 
 
