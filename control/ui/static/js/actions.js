@@ -21,12 +21,13 @@ export function weightsDialog(route, reload) {
   const dialog = formDialog({
     name: "weights",
     title: `Set weights of ${route.name}`,
-    intro: `Editing revision ${revision}. If someone else changes the route first, nothing is changed and you are told.`,
     fields,
     submit: "Set weights",
     onOpen: (api) => {
-      api.extra.appendChild(h("p", { "data-role": "revision" }, `Revision ${revision}`));
-      api.form.appendChild(sum);
+      api.extra.appendChild(h("p", { "data-role": "revision" }, `Editing revision ${revision}. ` +
+        "If someone else changes the route first, nothing is changed and you are told."));
+      const reason = api.form.elements.namedItem("reason").parentElement;
+      api.form.insertBefore(sum, reason);
       const update = () => {
         const total = ids.reduce((acc, id) => acc + Number(api.form.elements.namedItem(`w_${id}`).value || 0), 0);
         fill(sum, `Total ${Math.round(total * 100) / 100}% (must be exactly 100%)`);

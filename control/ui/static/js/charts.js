@@ -4,6 +4,8 @@
 // no third-party code to vendor, audit and keep up to date (about 3 KB instead of ~50 KB).
 import { h, clock } from "./dom.js";
 
+const clockFine = (epochS) => new Date(epochS * 1000).toLocaleTimeString("en-GB");
+
 const finite = (v) => v !== null && v !== undefined && Number.isFinite(v);
 
 function segments(xs, ys) {
@@ -71,8 +73,10 @@ export function lineChart(opts) {
     parts.push(h("svg:text", { class: "tick", x: L - 4, y: sy(y) + 3, "text-anchor": "end" }, fmt(y)));
   }
   if (xs.length) {
-    for (const [x, anchor] of [[x0, "start"], [(x0 + x1) / 2, "middle"], [x1, "end"]]) {
-      parts.push(h("svg:text", { class: "tick", x: sx(x), y: H - 4, "text-anchor": anchor }, clock(x)));
+    const label = x1 - x0 < 600 ? clockFine : clock; // seconds when the span is short
+    const ticks = x1 > x0 ? [[x0, "start"], [(x0 + x1) / 2, "middle"], [x1, "end"]] : [[x0, "middle"]];
+    for (const [x, anchor] of ticks) {
+      parts.push(h("svg:text", { class: "tick", x: sx(x), y: H - 4, "text-anchor": anchor }, label(x)));
     }
   }
   for (const s of opts.series) {

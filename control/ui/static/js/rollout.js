@@ -23,18 +23,16 @@ function guardsTable(rollout) {
   if (!rollout.evidence.length) return h("p", { class: "empty" }, "No look yet: the controller judges from the next tick.");
   return h("div", { class: "table-wrap" }, h("table", { "data-role": "guards" },
     h("caption", { class: "sr-only" }, "Per-guard evidence at the latest look"),
-    h("thead", {}, h("tr", {}, ["Guard", "Verdict", "Canary n", "Baseline n", "Estimate", "Bounds", "Margin", "α"].map(
+    h("thead", {}, h("tr", {}, ["Guard", "Verdict", "n canary / baseline", "Estimate", "Bounds", "Margin"].map(
       (t, i) => h("th", { scope: "col", class: i > 1 ? "num" : null }, t)))),
     h("tbody", {}, rollout.evidence.flatMap((e) => [h("tr", { "data-guard": e.metric, class: "guard" },
       h("th", { scope: "row" }, e.metric),
       h("td", {}, badge(e.verdict, e.verdict)),
-      h("td", { class: "num" }, num(e.n_canary)),
-      h("td", { class: "num" }, num(e.n_baseline)),
+      h("td", { class: "num" }, `${num(e.n_canary)} / ${num(e.n_baseline)}`),
       h("td", { class: "num" }, fmtMetric(e.metric, e.estimate)),
       h("td", { class: "num" }, `${fmtMetric(e.metric, e.lower)} … ${fmtMetric(e.metric, e.upper)}`),
-      h("td", { class: "num" }, margins[e.metric] ? fmtMetric(e.metric, margins[e.metric].margin) : "–"),
-      h("td", { class: "num" }, e.alpha.toPrecision(2))),
-    h("tr", { class: "detail" }, h("td", { colspan: 8, class: "small muted" }, e.detail))]))));
+      h("td", { class: "num" }, margins[e.metric] ? fmtMetric(e.metric, margins[e.metric].margin) : "–")),
+    h("tr", { class: "detail" }, h("td", { colspan: 6, class: "small muted" }, e.detail, ` (α ${e.alpha.toPrecision(2)})`))]))));
 }
 
 function evidenceCharts(rollout, history) {
