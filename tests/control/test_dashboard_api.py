@@ -190,7 +190,13 @@ async def test_dashboard_files_are_served_with_a_strict_policy(admin, http):
     async with http.get(f"{admin.url}/ui/js/app.js") as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/javascript")
+        assert response.headers["Content-Encoding"] == "gzip"  # aiohttp asks for it
+        assert int(response.headers["Content-Length"]) < len(await response.read())
         etag = response.headers["ETag"]
+    plain = {"Accept-Encoding": "identity"}
+    async with http.get(f"{admin.url}/ui/js/app.js", headers=plain) as response:
+        assert "Content-Encoding" not in response.headers
+        assert await response.read() == load_assets()["js/app.js"].body
     async with http.get(f"{admin.url}/ui/js/app.js", headers={"If-None-Match": etag}) as response:
         assert response.status == 304
     async with http.get(f"{admin.url}/ui/../control/settings.py") as response:

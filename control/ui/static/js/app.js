@@ -22,7 +22,7 @@ function currentTheme() {
 export function setLive(state) {
   const el = $("#live");
   el.dataset.state = state || "";
-  el.textContent = { live: "Live", reconnecting: "Reconnecting…", unauthorized: "Signed out" }[state] || "";
+  el.textContent = { live: "Live", reconnecting: "Reconnecting…", paused: "Paused (tab hidden)", unauthorized: "Signed out" }[state] || "";
   if (state === "unauthorized") signOut("Your token is no longer accepted. Sign in again.");
 }
 

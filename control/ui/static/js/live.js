@@ -1,6 +1,8 @@
 // Live changes from GET /admin/events, read with fetch (EventSource cannot send the
 // Authorization header, and the token must never go in a URL). Reconnects with backoff; after
-// a reconnect the page is told to read everything again ("resync").
+// a reconnect the page is told to read everything again ("resync"). A hidden tab closes its
+// stream (browsers allow about six connections per origin over HTTP/1.1, so many open tabs
+// must not each hold one) and reopens it, with a resync, when shown again.
 import { session, stats } from "./api.js";
 
 const SILENCE_MS = 40000; // the server sends a heartbeat every 15 s
@@ -67,9 +69,26 @@ export function watch(route, onEvent, onState) {
     }
   }
 
+  let wake = null; // resolves when the tab is shown again
+  const onVisibility = () => {
+    if (document.visibilityState === "hidden") {
+      if (current) current.abort();
+    } else if (wake) {
+      wake();
+    }
+  };
+  document.addEventListener("visibilitychange", onVisibility);
+
   (async () => {
     let first = true;
     while (!stopped) {
+      if (document.visibilityState === "hidden") {
+        onState("paused");
+        await new Promise((resolve) => { wake = resolve; });
+        wake = null;
+        delay = 0;
+        if (stopped) return;
+      }
       try {
         await connectOnce(first);
       } catch (error) {
@@ -77,14 +96,17 @@ export function watch(route, onEvent, onState) {
       }
       first = false;
       if (stopped) return;
+      if (document.visibilityState === "hidden") continue;
       onState("reconnecting");
       await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 15000);
+      delay = Math.min(Math.max(delay * 2, 1000), 15000);
     }
   })();
 
   return () => {
     stopped = true;
+    document.removeEventListener("visibilitychange", onVisibility);
     if (current) current.abort();
+    if (wake) wake();
   };
 }
