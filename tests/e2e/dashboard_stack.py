@@ -190,16 +190,22 @@ class Shots:
         self.extra = Path(extra) if extra else None
         self.saved: list[Path] = []
 
-    def take(self, driver: Any, name: str, full: bool = False) -> None:
-        """`name`-light.png and `name`-dark.png, the theme set as the toggle sets it."""
+    def take(self, driver: Any, name: str, element: str | None = None) -> None:
+        """`name`-light.png and `name`-dark.png of the window (or of one element), the theme
+        set as the toggle sets it."""
         for theme in ("light", "dark"):
             driver.execute_script("document.documentElement.dataset.theme = arguments[0]", theme)
             path = self.folder / f"{name}-{theme}.png"
-            if full:
-                height = driver.execute_script("return document.documentElement.scrollHeight")
-                driver.set_window_size(WINDOW[0], min(max(height, WINDOW[1]), 4000))
-            driver.save_screenshot(str(path))
-            if full:
+            if element is None:
+                driver.save_screenshot(str(path))
+            else:
+                from selenium.webdriver.common.by import By
+
+                found = driver.find_element(By.CSS_SELECTOR, element)
+                # the whole element, however tall: a taller window for the shot
+                height = found.rect["y"] + found.rect["height"] + 40
+                driver.set_window_size(WINDOW[0], max(WINDOW[1], min(int(height), 3000)))
+                found.screenshot(str(path))
                 driver.set_window_size(*WINDOW)
             self.saved.append(path)
             if self.extra is not None:

@@ -12,10 +12,12 @@ const VERBS_BY_STATUS = {
   paused: ["resume", "promote", "abort"],
 };
 
-function fmtMetric(metric, value) {
+// Rates in percentage points, the score in its own unit, latency as a fractional slow-down.
+function fmtMetric(metric, value, unit = true) {
   if (value === null || value === undefined) return "–";
-  if (metric === "latency") return `${(value * 100).toFixed(1)}%`;
-  return metric === "score" ? value.toFixed(3) : `${(value * 100).toFixed(2)} pp`;
+  if (metric === "score") return value.toFixed(3);
+  const text = (value * 100).toFixed(1);
+  return unit ? `${text}${metric === "latency" ? "%" : " pp"}` : text;
 }
 
 function guardsTable(rollout) {
@@ -30,7 +32,7 @@ function guardsTable(rollout) {
       h("td", {}, badge(e.verdict, e.verdict)),
       h("td", { class: "num" }, `${num(e.n_canary)} / ${num(e.n_baseline)}`),
       h("td", { class: "num" }, fmtMetric(e.metric, e.estimate)),
-      h("td", { class: "num" }, `${fmtMetric(e.metric, e.lower)} … ${fmtMetric(e.metric, e.upper)}`),
+      h("td", { class: "num" }, `${fmtMetric(e.metric, e.lower, false)} … ${fmtMetric(e.metric, e.upper)}`),
       h("td", { class: "num" }, margins[e.metric] ? fmtMetric(e.metric, margins[e.metric].margin) : "–")),
     h("tr", { class: "detail" }, h("td", { colspan: 6, class: "small muted" }, e.detail, ` (α ${e.alpha.toPrecision(2)})`))]))));
 }
@@ -91,14 +93,26 @@ function srmLine(rollout) {
     ` requests p = ${p(s.requests_p)}, distinct users p = ${p(s.keys_p)}`);
 }
 
-function decisions(rollout) {
+function decisions(rollout, open) {
   const items = rollout.decisions.slice().reverse().slice(0, 12);
-  return h("details", {}, h("summary", {}, `Decisions (${rollout.decisions.length})`),
+  return h("details", { "data-key": "decisions", open }, h("summary", {}, `Decisions (${rollout.decisions.length})`),
     h("ul", { class: "small" }, items.map((d) => h("li", {},
       `${when(d.at)} · ${d.action} by ${d.actor}${d.revision ? ` (rev ${d.revision})` : ""}: `, d.reason))));
 }
 
+// Redrawn on every look of the controller: keep what the reader opened and where the keyboard
+// focus was.
 export function renderRollout(panel, view, route, gates, reload) {
+  const opened = Boolean(panel.querySelector("details[data-key=decisions][open]"));
+  const focused = panel.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  draw(panel, view, route, gates, reload, opened);
+  if (focused) {
+    const again = panel.querySelector(`[data-action="${focused}"]`);
+    if (again) again.focus();
+  }
+}
+
+function draw(panel, view, route, gates, reload, opened) {
   const heading = h("h2", { id: "rollout-title" }, "Rollout");
   if (!view) {
     const start = can("operator") && route.weights[route.stable] === 100 && route.releases.length > 1
@@ -132,7 +146,7 @@ export function renderRollout(panel, view, route, gates, reload) {
     guardsTable(rollout),
     srmLine(rollout),
     evidenceCharts(rollout, view.history),
-    decisions(rollout),
+    decisions(rollout, opened),
     h("p", { class: "small muted" }, `α ${rollout.alpha} split across ${rollout.guards.length} guards (${pct(rollout.guard_alpha, 2)} each); ` +
       `min bake ${duration(rollout.min_bake_s)}, min ${num(rollout.min_requests)} canary calls, max ${duration(rollout.max_step_s)} a step`));
 }

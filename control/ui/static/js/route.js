@@ -70,7 +70,7 @@ export function renderRoute(main, name, ctx) {
       if (editing.notify) editing.notify(route.revision);
       renderSummary();
       renderReleases(el.releases, route, state.gates, reloadSoon);
-      if (state.rollout === null) renderRollout(el.rollout, null, route, state.gates, reloadSoon);
+      renderRollout(el.rollout, state.rollout, route, state.gates, reloadSoon); // buttons follow the route
     } catch (failure) {
       if (failure instanceof ApiError && failure.status === 404) {
         fill(main, h("div", { class: "panel" }, h("h1", {}, "Not found"), h("p", {}, failure.message)));
