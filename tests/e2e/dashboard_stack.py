@@ -201,11 +201,11 @@ class Shots:
             else:
                 from selenium.webdriver.common.by import By
 
-                found = driver.find_element(By.CSS_SELECTOR, element)
-                # the whole element, however tall: a taller window for the shot
-                height = found.rect["y"] + found.rect["height"] + 40
+                # the whole element, however tall: a window as tall as the page for the shot
+                height = driver.execute_script("return document.documentElement.scrollHeight")
                 driver.set_window_size(WINDOW[0], max(WINDOW[1], min(int(height), 3000)))
-                found.screenshot(str(path))
+                driver.execute_script("window.scrollTo(0, 0)")
+                driver.find_element(By.CSS_SELECTOR, element).screenshot(str(path))
                 driver.set_window_size(*WINDOW)
             self.saved.append(path)
             if self.extra is not None:
