@@ -27,3 +27,26 @@ def test_turnout_redis_url_wins_over_redis_url_for_every_process(monkeypatch):
 def test_banner_hides_the_redis_password():
     assert redacted("redis://user:hunter2@cache:6379/0") == "redis://user:***@cache:6379/0"
     assert redacted("unix:///data/redis.sock") == "unix:///data/redis.sock"
+
+
+def test_rollout_policies_from_the_environment_override_per_change_type(monkeypatch):
+    import pytest
+
+    from control.rollout.model import RolloutIn
+    from control.rollout.policy import resolve
+    from control.settings import SettingsError, load_settings
+
+    monkeypatch.setenv("TURNOUT_REDIS_URL", "redis://turnout:6379/0")
+    monkeypatch.setenv(
+        "TURNOUT_ROLLOUT_POLICIES",
+        '{"params": {"steps": [50, 100], "min_bake_s": 30, "min_requests": 10, '
+        '"max_step_s": 600, "guards": [{"metric": "error_rate"}]}}',
+    )
+    policies = load_settings({}).rollout_policies
+    chosen, source = resolve(RolloutIn(release="r2", reason="x"), "params", policies)
+    assert chosen.steps == [50, 100] and chosen.min_bake_s == 30 and source == "params defaults"
+    model, _ = resolve(RolloutIn(release="r2", reason="x"), "model", policies)
+    assert model.steps == [1, 5, 10, 25, 50, 100]  # the other types keep their defaults
+    monkeypatch.setenv("TURNOUT_ROLLOUT_POLICIES", "{not json")
+    with pytest.raises(SettingsError, match="rollout_policies"):
+        load_settings({})

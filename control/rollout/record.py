@@ -55,18 +55,28 @@ def with_status(
     )
 
 
-def new_step(rollout: Rollout, index: int, revision: int, now: float) -> Step:
+def new_step(
+    rollout: Rollout, index: int, revision: int, now: float, snapshot: Snapshot | None = None
+) -> Step:
+    """`snapshot`: the counters read just before the step's flip, so judging starts with it."""
     return Step(
         index=index,
         percent=rollout.steps[index],
         revision=revision,
         committed_at=now,
         deadline_at=now + rollout.max_step_s,
+        snapshot=snapshot,
     )
 
 
 def stepped(
-    rollout: Rollout, index: int, revision: int, now: float, reason: str, actor: str
+    rollout: Rollout,
+    index: int,
+    revision: int,
+    now: float,
+    reason: str,
+    actor: str,
+    snapshot: Snapshot | None = None,
 ) -> Rollout:
     """The rollout after its route change to step `index` (committed as `revision`)."""
     return with_status(
@@ -77,7 +87,7 @@ def stepped(
         action="step",
         actor=actor,
         at_revision=revision,
-        step=new_step(rollout, index, revision, now),
+        step=new_step(rollout, index, revision, now, snapshot),
         revision=revision,
         evidence=[],
         srm=None,

@@ -9,7 +9,7 @@ import msgspec
 from control import keyspace
 from control.errors import BadInput, Conflict
 from control.registry import releases as release_rules
-from control.rollout import decide, policy, record, storage
+from control.rollout import counts, decide, policy, record, storage
 from control.rollout.freeze import freeze_refusal
 from control.rollout.gate import gate_refusal
 from control.rollout.model import Policy, Rollout, RolloutIn, Step
@@ -141,6 +141,13 @@ async def start(
         version = existing.version + 1 if existing is not None else 1
         rollout = build(
             data, body, chosen, source, change_type, version=version, actor=actor, now=now
+        )
+        # Counted from just before the flip (the canary had no traffic before it).
+        snapshot = await counts.take_snapshot(
+            store.redis, route, (body.release, data.state.stable), now
+        )
+        rollout = msgspec.structs.replace(
+            rollout, step=msgspec.structs.replace(rollout.step, snapshot=snapshot)
         )
         weights = decide.step_weights(rollout, rollout.steps[0])
         state = transitions.flip(data.state, weights, data.releases)

@@ -105,7 +105,8 @@ async def _adopt(tick: Tick, rollout: Rollout, revision: int) -> Rollout:
 async def _judge(tick: Tick, rollout: Rollout, state: RouteState) -> None:
     redis, route, step = tick.store.redis, rollout.route, rollout.step
     arms = (rollout.release, rollout.stable)
-    if step.snapshot is None:  # judging begins: counts are measured from here
+    if step.snapshot is None:  # judging begins: counts are measured from here (a step whose
+        # flip did not read the counters first, e.g. one put back by an operator's resume)
         snapshot = await counts.take_snapshot(redis, route, arms, tick.now)
         await tick.put(rollout, record.with_snapshots(rollout, snapshot, None))
         return
@@ -190,7 +191,13 @@ async def _advance(
         return
     weights = decide.step_weights(rollout, rollout.steps[following])
     after_state = transitions.flip(state, weights, set(weights))
-    after = record.stepped(looked, following, after_state.revision, tick.now, reason, ACTOR)
+    # Counted from just before the flip: the next look already judges the new step.
+    snapshot = await counts.take_snapshot(
+        tick.store.redis, rollout.route, (rollout.release, rollout.stable), tick.now
+    )
+    after = record.stepped(
+        looked, following, after_state.revision, tick.now, reason, ACTOR, snapshot
+    )
     outcome = await storage.commit_with_route(
         tick.store,
         state.revision,

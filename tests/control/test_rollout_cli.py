@@ -31,7 +31,7 @@ async def test_rollout_verbs_from_the_shell(admin, api, capsys):
     code, out, _ = await cli("rollout", "status", "support", "--json", role="viewer")
     view = msgspec.json.decode(out)
     assert code == 0 and view["rollout"]["status"] == "running"
-    assert view["progress"]["bake_remaining_s"] == 120  # not judged yet: no controller here
+    assert 110 < view["progress"]["bake_remaining_s"] <= 120  # baking from the start
 
     code, out, _ = await cli("rollout", "pause", "support", "-m", "lunch", role="operator")
     assert code == 0 and "status paused: lunch" in out

@@ -248,3 +248,24 @@ async def test_a_lower_feedback_score_rolls_back_on_the_score_guard(stack, http)
     stats = await api.ok("GET", f"/admin/routes/{ROUTE}/stats?window=5m", role="viewer")
     variance = {r["release"]: r["feedback"]["score_variance"] for r in stats["releases"]}
     assert variance["r1"] == pytest.approx(0.4**2 / 12, rel=0.3)  # uniform noise of width 0.4
+
+
+async def test_an_inconclusive_step_extends_when_asked_to(stack, http):
+    api, gateway = stack
+    users = Users(http, gateway, rate=60, thumbs_down={"r1": 0.1, "r2": 0.1}).start()
+    tight = {**THUMBS, "margin": 0.001, "tau": 0.02}
+    try:
+        started = await start(api, guards=[tight], max_step_s=1.5, on_inconclusive="extend")
+        first_deadline = started["rollout"]["step"]["deadline_at"]
+
+        async def extended() -> bool:
+            return any(d["action"] == "extend" for d in (await rollout_of(api))["rollout"][
+                "decisions"])  # fmt: skip
+
+        await wait_for(extended, timeout_s=10, step_s=0.05)
+    finally:
+        await users.stop()
+    rollout = (await rollout_of(api))["rollout"]
+    assert rollout["status"] == "running"
+    assert rollout["step"]["deadline_at"] > first_deadline and rollout["step"]["index"] == 0
+    assert rollout_entries(await audit(api))[-1]["action"] == "rollout.extend"
