@@ -11,9 +11,12 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
+import redis.asyncio as aioredis
 
 from control.live.hub import QUEUE_LIMIT, RESYNC, Subscriber
 from control.ui.serve import load_assets
+from gateway.contract import keys
+from gateway.contract.events import RouteChanged, event_encoder
 from simulator.behaviour import Behaviour
 from tests.conftest import Admin, wait_for
 from tests.control.conftest import seed_route
@@ -242,3 +245,28 @@ def test_scripts_never_write_html_from_strings():
     scripts = {n: a.body.decode() for n, a in load_assets().items() if n.endswith(".js")}
     assert len(scripts) >= 10
     assert {n: banned.findall(text) for n, text in scripts.items() if banned.search(text)} == {}
+
+
+async def test_a_stream_is_told_to_resync_after_redis_comes_back(api, admin, http, redis_server):
+    """Changes published while the hub's subscription was down are lost: the pages are told to
+    read everything again once it is back, and later changes flow as before."""
+    route = await seed_route(api, "http://127.0.0.1:9/v1")
+    async with http.get(
+        f"{admin.url}/admin/events?route=support", headers=Admin.auth("viewer")
+    ) as response:
+        stream = Stream(response)
+        await stream.until("hello")
+        redis_server.kill()
+        await asyncio.sleep(0.5)
+        redis_server.start()
+        assert await stream.until("resync", timeout_s=10) == {
+            "reason": "missed events: read the state again"
+        }
+        # (the killed server lost its data; a published change shows the hub listens again)
+        event = RouteChanged(route="support", revision=route["revision"] + 7)
+        client = aioredis.Redis.from_url(redis_server.url)
+        try:
+            await client.publish(keys.CHANGES_CHANNEL, event_encoder.encode(event))
+        finally:
+            await client.aclose()
+        assert (await stream.until("route"))["revision"] == route["revision"] + 7

@@ -9,6 +9,15 @@ const base = (route) => `/admin/routes/${enc(route)}`;
 // The open weights dialog, told when the route changes underneath it.
 export const editing = { notify: null };
 
+// Servers with release operations (freeze windows, kill switch, review items) say so by the
+// route's `kill_switch` field; older ones refuse the `emergency` field, so it is sent only then.
+export const hasOperations = (route) => Object.hasOwn(route, "kill_switch");
+
+const EMERGENCY = {
+  name: "emergency", type: "checkbox",
+  label: "Emergency: override a freeze window (leaves a needs-review item on the route)",
+};
+
 export function weightsDialog(route, reload) {
   const revision = route.revision;
   const ids = route.releases.map((r) => r.id);
@@ -17,6 +26,7 @@ export function weightsDialog(route, reload) {
     value: route.weights[id] ?? 0, attrs: { min: 0, max: 100, step: 0.01, "data-release": id },
   }));
   fields.push({ name: "reason", label: "Reason", type: "textarea", required: true, help: "Recorded in the audit trail." });
+  if (hasOperations(route)) fields.push(EMERGENCY);
   const sum = h("p", { class: "small muted", "data-role": "sum" });
   const dialog = formDialog({
     name: "weights",
@@ -39,7 +49,9 @@ export function weightsDialog(route, reload) {
       const weights = {};
       for (const id of ids) weights[id] = values[`w_${id}`] ?? 0;
       try {
-        await put(`${base(route.name)}/weights`, { weights, expected_revision: revision, reason: values.reason });
+        const body = { weights, expected_revision: revision, reason: values.reason };
+        if (values.emergency) body.emergency = true;
+        await put(`${base(route.name)}/weights`, body);
       } catch (failure) {
         if (failure instanceof ApiError && failure.status === 409) {
           const now = await get(base(route.name)).catch(() => null);
@@ -73,12 +85,15 @@ export function rollbackDialog(route, reload) {
     fields: [
       { name: "to", label: "Send traffic to", type: "select", value: "", options: [["", `${route.stable} (stable)`], ...others] },
       { name: "reason", label: "Reason (required)", type: "textarea", required: true },
+      ...(hasOperations(route) ? [{ name: "emergency", type: "checkbox",
+        label: "Emergency: also engage the kill switch on that release (leaves a needs-review item)" }] : []),
     ],
     submit: "Roll back now",
     danger: true,
     onSubmit: async (values, api) => {
       const body = { reason: values.reason };
       if (values.to) body.to = values.to;
+      if (values.emergency) body.emergency = true;
       await post(`${base(route.name)}/rollback`, body);
       api.close();
       toast(`${route.name} rolled back.`);
@@ -110,10 +125,49 @@ export function promoteDialog(route, release, reload) {
     name: "promote",
     title: `Promote ${release} on ${route.name}`,
     intro: `${release} becomes the stable release with 100% of the traffic.`,
-    fields: [{ name: "reason", label: "Reason", type: "textarea", required: true }],
+    fields: [{ name: "reason", label: "Reason", type: "textarea", required: true },
+      ...(hasOperations(route) ? [EMERGENCY] : [])],
     submit: `Promote ${release}`,
     onSubmit: async (values, api) => {
-      await post(`${base(route.name)}/promote`, { release, reason: values.reason, expected_revision: route.revision });
+      const body = { release, reason: values.reason, expected_revision: route.revision };
+      if (values.emergency) body.emergency = true;
+      await post(`${base(route.name)}/promote`, body);
+      api.close();
+      reload();
+    },
+  });
+}
+
+export function killDialog(route, reload) {
+  if (route.kill_switch) {
+    formDialog({
+      name: "unkill",
+      title: `Lift the kill switch of ${route.name}`,
+      intro: `Calls follow the weights again instead of all going to ${route.kill_switch}.`,
+      fields: [{ name: "reason", label: "Reason", type: "textarea", required: true }],
+      submit: "Lift kill switch",
+      onSubmit: async (values, api) => {
+        await post(`${base(route.name)}/unkill`, { reason: values.reason, expected_revision: route.revision });
+        api.close();
+        reload();
+      },
+    });
+    return;
+  }
+  formDialog({
+    name: "kill",
+    title: `Kill switch on ${route.name}`,
+    intro: "Every call gets one release, whatever the weights, pins and rollouts say, in one audited flip. " +
+      "Allowed in a freeze; leaves a needs-review item.",
+    fields: [
+      { name: "release", label: "Serve everyone", type: "select", value: route.stable,
+        options: route.releases.map((r) => [r.id, `${r.id}${r.id === route.stable ? " (stable)" : ""}`]) },
+      { name: "reason", label: "Reason (required)", type: "textarea", required: true },
+    ],
+    submit: "Engage kill switch",
+    danger: true,
+    onSubmit: async (values, api) => {
+      await post(`${base(route.name)}/kill`, { release: values.release, reason: values.reason });
       api.close();
       reload();
     },

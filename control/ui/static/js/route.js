@@ -3,7 +3,7 @@
 import { h, fill, badge, weightsBar } from "./dom.js";
 import { ApiError, can, get, optional, enc } from "./api.js";
 import { watch } from "./live.js";
-import { editing, weightsDialog, rollbackDialog, pinDialog } from "./actions.js";
+import { editing, hasOperations, killDialog, weightsDialog, rollbackDialog, pinDialog } from "./actions.js";
 import { renderRollout, mergeRolloutEvent } from "./rollout.js";
 import { renderReleases } from "./releases.js";
 import { renderCharts, renderTotals, windowPicker } from "./metrics.js";
@@ -47,6 +47,10 @@ export function renderRoute(main, name, ctx) {
       h("button", { type: "button", class: "primary", "data-action": "weights", onclick: () => weightsDialog(route, reloadSoon) }, "Set weights…"),
       h("button", { type: "button", class: "danger", "data-action": "rollback", onclick: () => rollbackDialog(route, reloadSoon) }, "Roll back…"),
       h("button", { type: "button", "data-action": route.pinned ? "unpin" : "pin", onclick: () => pinDialog(route, reloadSoon) }, route.pinned ? "Unpin…" : "Pin…"),
+      hasOperations(route)
+        ? h("button", { type: "button", class: route.kill_switch ? "" : "danger", "data-action": route.kill_switch ? "unkill" : "kill",
+          onclick: () => killDialog(route, reloadSoon) }, route.kill_switch ? "Lift kill switch…" : "Kill switch…")
+        : null,
     ] : [];
     fill(el.summary,
       h("div", { class: "row" }, h("h1", {}, route.name),
