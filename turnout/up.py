@@ -60,6 +60,7 @@ def _banner(
         "",
         f"Turnout gateway  {base}",
         f"Turnout admin    http://{settings.host}:{args.admin_port}/admin",
+        f"Dashboard        http://{settings.host}:{args.admin_port}/ui/",
         f"Redis            {redacted(settings.redis_url or '')}",
         *_token_lines(settings, fresh_token),
     ]

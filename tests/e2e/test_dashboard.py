@@ -8,6 +8,7 @@ One `turnout up` and one browser serve the whole module; the tests run in file o
 """
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -345,3 +346,18 @@ def test_keyboard_labels_and_contrast(driver, stack):
     until(lambda: not all_css(driver, "dialog[open]"), what="dialog closed by Escape")
     assert box is not None
     driver.execute_script("delete document.documentElement.dataset.theme")
+
+
+def test_no_script_error_or_policy_violation_in_the_whole_session(driver):
+    """Every page the tests opened, in this browser: no uncaught error, no CSP refusal (the
+    expected 401/403/404/409 answers of the admin API are network entries, not errors)."""
+    driver.execute_script("setTimeout(() => { throw new Error('probe-1234') })")
+    time.sleep(0.2)
+    entries = driver.get_log("browser")
+    problems = [
+        e["message"]
+        for e in entries
+        if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]
+    ]
+    assert len(problems) == 1 and "probe-1234" in problems[0]  # the log does see errors
+    assert not [e for e in entries if "Content Security Policy" in e["message"]]
