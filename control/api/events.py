@@ -106,7 +106,7 @@ def install(app: web.Application, authenticator: Authenticator) -> None:
                 if data == CLOSED:
                     break
                 await response.write(data)
-        except (ConnectionResetError, ConnectionError):
+        except ConnectionError:
             pass  # the browser went away
         finally:
             hub.unsubscribe(subscriber)

@@ -80,7 +80,6 @@ class EventHub:
         self._subscribers: set[Subscriber] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._seen: dict[str, tuple[bytes, float]] = {}  # route -> (record, last point's time)
-        self.frames_sent = 0  # frames offered, for the cost measurement
         self._closing = False
 
     @property
@@ -117,7 +116,6 @@ class EventHub:
         for subscriber in self._subscribers:
             if subscriber.route is None or route is None or subscriber.route == route:
                 subscriber.offer(data)
-                self.frames_sent += 1
 
     async def _listen(self) -> None:
         subscribed_before = False
