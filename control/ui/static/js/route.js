@@ -58,6 +58,8 @@ export function renderRoute(main, name, ctx) {
         badge(`stable ${route.stable}`, "ok"),
         route.pinned ? badge("pinned", "pinned") : null,
         route.kill_switch ? badge(`kill switch: ${route.kill_switch}`, "bad") : null,
+        route.freeze ? h("span", { title: route.freeze.reason }, badge(route.freeze.kind === "freeze"
+          ? `frozen: ${route.freeze.window}` : "outside release windows", "bad")) : null,
         route.sticky ? null : badge("not sticky", ""),
         h("span", { class: "spacer" }),
         h("a", { href: `#/routes/${enc(route.name)}/timeline` }, "Timeline")),

@@ -1,10 +1,9 @@
 // The routes page: every route with its weights, stable release, revision, rollout state,
 // windows, pin, open review items, and the last hour's error and thumbs-down rates per release.
-import { h, fill, badge, weightsBar, colour, pct } from "./dom.js";
+import { h, fill, badge, weightsBar, colour, pct, when } from "./dom.js";
 import { get, optional, enc } from "./api.js";
 import { watch } from "./live.js";
 import { sparkline } from "./charts.js";
-import { windowText } from "./ops.js";
 
 const SPARK_EVERY_MS = 30000;
 
@@ -57,7 +56,9 @@ export function renderRoutes(main, ctx) {
       h("td", {}, route.stable),
       h("td", { class: "num" }, String(route.revision)),
       h("td", { "data-role": "rollout" }, rolloutCell(rollout)),
-      h("td", { class: "small" }, windows === null ? "–" : open.length ? open.map((w) => h("div", {}, windowText(w), w.window.reason)) : "none open"),
+      h("td", { class: "small" }, windows === null ? "–" : open.length ? open.map((w) => h("div", {},
+        badge(w.window.kind === "freeze" ? "frozen" : "release window", w.window.kind === "freeze" ? "bad" : "ok"), " ",
+        w.window.reason, w.until ? ` (until ${when(w.until)})` : "")) : "none open"),
       h("td", {}, route.pinned ? badge("pinned", "pinned") : "no"),
       h("td", {}, reviews === null ? "–" : reviews.length ? badge(`${reviews.length} open`, "warn") : "none"),
       h("td", {}, sparks(series, "error_rate", `Error rate of ${name}`)),
