@@ -53,7 +53,9 @@ export function weightsDialog(route, reload) {
         if (values.emergency) body.emergency = true;
         await put(`${base(route.name)}/weights`, body);
       } catch (failure) {
-        if (failure instanceof ApiError && failure.status === 409) {
+        // Only a stale revision is "someone else was first"; other 409s (a freeze window, a
+        // running rollout) carry their own message.
+        if (failure instanceof ApiError && failure.status === 409 && failure.code === "revision_conflict") {
           const now = await get(base(route.name)).catch(() => null);
           throw new Error(
             `Someone else changed this route first: it is now at revision ${now ? now.revision : "?"}, ` +
