@@ -5,21 +5,28 @@ import { h } from "./dom.js";
 
 function inline(text) {
   const parts = [];
-  const pattern = /(`[^`]+`|\*\*[^*]+\*\*)/g;
+  // `code`, **bold**, and _emphasis_ only where it starts a word (names like thumbs_down_rate
+  // keep their underscores)
+  const pattern = /(`[^`]+`|\*\*[^*]+\*\*|(?<![\w])_[^_]+_(?![\w]))/g;
   let last = 0;
   for (const match of text.matchAll(pattern)) {
     if (match.index > last) parts.push(text.slice(last, match.index));
     const token = match[0];
-    parts.push(token.startsWith("`") ? h("code", {}, token.slice(1, -1)) : h("strong", {}, token.slice(2, -2)));
+    if (token.startsWith("`")) parts.push(h("code", {}, token.slice(1, -1)));
+    else if (token.startsWith("**")) parts.push(h("strong", {}, token.slice(2, -2)));
+    else parts.push(h("em", {}, token.slice(1, -1)));
     last = match.index + token.length;
   }
   if (last < text.length) parts.push(text.slice(last));
   return parts;
 }
 
-const cells = (line) => line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
+// A table row's cells; "\|" is a pipe inside a cell.
+const cells = (line) => line.trim().replace(/^\|/, "").replace(/(?<!\\)\|$/, "")
+  .split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, "|"));
 
-export function markdown(source) {
+// `shift` moves headings down (a report's "#" under the page's own h1 becomes h2).
+export function markdown(source, shift = 0) {
   const out = [];
   const lines = source.split("\n");
   let i = 0;
@@ -31,7 +38,7 @@ export function markdown(source) {
       out.push(h("pre", {}, code.join("\n")));
       i += 1;
     } else if (/^#{1,6} /.test(line)) {
-      const level = Math.min(line.indexOf(" ") + 1, 6);
+      const level = Math.min(line.indexOf(" ") + shift, 6);
       out.push(h(`h${level}`, {}, inline(line.slice(line.indexOf(" ") + 1))));
       i += 1;
     } else if (/^\s*[-*] /.test(line)) {

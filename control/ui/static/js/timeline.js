@@ -19,10 +19,10 @@ export function renderTimeline(main, name, ctx) {
     fill(picker, PERIODS.map((p) => h("button", { type: "button", "aria-pressed": String(p === since),
       onclick: () => { since = p; load(); } }, p)));
     try {
-      const found = await get(`/admin/routes/${enc(name)}/timeline?since=${since}&format=md`);
+      const found = await get(`/admin/routes/${enc(name)}/timeline?since=${since}`);
       if (stopped) return;
       const text = typeof found === "string" ? found : found.markdown;
-      fill(body, markdown(text || ""));
+      fill(body, markdown(text || "", 1));
     } catch (failure) {
       if (stopped) return;
       const missing = failure instanceof ApiError && (failure.status === 404 || failure.status === 405) && !failure.field;
