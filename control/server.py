@@ -6,7 +6,8 @@ from aiohttp import web
 
 from control.api.app import build_admin_app
 from control.api.auth import parse_tokens
-from control.settings import ControlSettings, SettingsError
+from control.settings import ControlSettings
+from gateway.contract.settings import SettingsError
 
 log = logging.getLogger("turnout.control")
 

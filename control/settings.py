@@ -10,6 +10,7 @@ import msgspec
 
 from control.rollout.model import Policy
 from control.rollout.policy import DEFAULT_POLICIES
+from gateway.contract.settings import SettingsError, env_name, load
 
 
 def default_policies() -> dict[str, Policy]:
@@ -35,37 +36,26 @@ class ControlSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return f"ControlSettings(host={self.host!r}, port={self.port})"
 
 
-class SettingsError(ValueError):
-    """Bad start-up configuration: reported as one line, exit 1."""
-
-
 # TURNOUT_PORT is the gateway's port; the admin API's is TURNOUT_ADMIN_PORT (as in `turnout up`).
-_ENV_NAMES = {"port": "TURNOUT_ADMIN_PORT"}
+ENV_NAMES = {"port": "TURNOUT_ADMIN_PORT"}
 
 
 def load_settings(flags: dict[str, Any]) -> ControlSettings:
-    """Flags (None = not given) over `TURNOUT_<FIELD>` variables over defaults; one clear error.
+    """Flags (None = not given) over `TURNOUT_<FIELD>` variables over defaults; one clear error
+    (`gateway.contract.settings.load`, shared with the gateway).
 
-    `REDIS_URL` is honoured as well as `TURNOUT_REDIS_URL`; admin tokens come only from the
-    environment, never from a flag (flags show up in process listings).
+    Admin tokens come only from the environment (or `turnout up`'s generated one), never from a
+    command-line flag: flags show up in process listings.
     """
-    raw: dict[str, Any] = {}
-    for name in ControlSettings.__struct_fields__:
-        value = os.environ.get(_ENV_NAMES.get(name, f"TURNOUT_{name.upper()}"))
-        if value is not None:
-            raw[name] = value
-    if isinstance(raw.get("rollout_policies"), str):  # JSON: change type -> Policy
-        try:
-            raw["rollout_policies"] = msgspec.json.decode(raw["rollout_policies"])
-        except msgspec.DecodeError as error:
-            raise SettingsError(f"invalid setting rollout_policies: {error}") from None
-    if "redis_url" not in raw and os.environ.get("REDIS_URL"):
-        raw["redis_url"] = os.environ["REDIS_URL"]
-    raw.update({k: v for k, v in flags.items() if v is not None})
-    if not raw.get("redis_url"):
+    settings_env = ("TURNOUT_REDIS_URL", "REDIS_URL")
+    if not (flags.get("redis_url") or any(os.environ.get(name) for name in settings_env)):
         raise SettingsError("no Redis: set REDIS_URL or --redis-url")
-    try:
-        settings = msgspec.convert(raw, ControlSettings, strict=False)
-    except msgspec.ValidationError as error:
-        raise SettingsError(f"invalid setting: {error}") from None
-    return settings
+    policies = os.environ.get(env_name("rollout_policies"))
+    if flags.get("rollout_policies") is None and policies:  # JSON: change type -> Policy
+        try:
+            flags = {**flags, "rollout_policies": msgspec.json.decode(policies)}
+        except msgspec.DecodeError as error:
+            raise SettingsError(
+                f"invalid setting rollout_policies ({env_name('rollout_policies')}): {error}"
+            ) from None
+    return load(ControlSettings, flags, renamed=ENV_NAMES)

@@ -2,19 +2,42 @@
 
 The scripts live as `.lua` files beside this package (`control/lua/`) and are registered once
 with redis-py's `register_script` (EVALSHA, reloaded on NOSCRIPT). Only this module runs them.
+Every write first passes the data-epoch check (`control.durability`): 503 while Redis lost its
+data.
+
+Retries: the client retries a command once on a connection error (`redis_client`), so the first
+call after a Redis restart does not fail on a dead pooled connection. That is safe for reads and
+for the idempotent scripts (versions are keyed by content; an identical provider upsert writes
+nothing). A route change cannot be applied twice: its script compare-and-sets the revision, so a
+retry of a change that did land answers "conflict", which `control.routes.changes` recognises as
+its own change by reading the route back. A command that times out is never retried.
 """
 
+import time
 from importlib import resources
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from control import keyspace
+from control.durability import EpochGuard
 from gateway.contract import keys
+from gateway.contract.durability import RouteDeletion
+from gateway.contract.redis_url import connect
 from gateway.contract.snapshot import ProviderSpec, ReleaseSpec, RouteState
 
 _encoder = msgspec.json.Encoder()
+
+
+def redis_client(url: str, **options: Any) -> aioredis.Redis:
+    """The control plane's client: one retry on a connection error, none on a time-out."""
+    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    return connect(url, retry=retry, **options)
 
 
 def load_script(name: str) -> str:
@@ -49,6 +72,8 @@ class Store:
         self._commit_route: AsyncScript = redis.register_script(load_script("commit_route.lua"))
         self._put_version: AsyncScript = redis.register_script(load_script("put_version.lua"))
         self._put_provider: AsyncScript = redis.register_script(load_script("put_provider.lua"))
+        self._delete_route: AsyncScript = redis.register_script(load_script("delete_route.lua"))
+        self.guard = EpochGuard(redis)
         self._rollout_put: AsyncScript = redis.register_script(load_script("rollout_put.lua"))
         self._lease: AsyncScript = redis.register_script(load_script("lease.lua"))
         self._lease_release: AsyncScript = redis.register_script(load_script("lease_release.lua"))
@@ -70,6 +95,7 @@ class Store:
         """`fence`: the controller's fencing token (a stale leader is refused); `rollout`: the
         route's new rollout record, stored in the same step if its version is `rollout_version`."""
         route = state.name
+        await self.guard.check()
         reply = await self._commit_route(
             keys=[
                 keys.route_state(route),
@@ -107,6 +133,7 @@ class Store:
         self, kind: str, name: str, content_hash: str, record: bytes
     ) -> tuple[int, bool]:
         """The version number holding this content, and whether this call created it."""
+        await self.guard.check()
         reply = await self._put_version(
             keys=[keyspace.versions(kind, name), keyspace.content_index(kind, name)],
             args=[content_hash, record],
@@ -115,6 +142,7 @@ class Store:
 
     async def put_provider(self, provider: ProviderSpec, *, actor: str, reason: str) -> int:
         """Upsert with its audit entry: 2 created, 1 changed, 0 already identical."""
+        await self.guard.check()
         outcome = await self._put_provider(
             keys=[keys.PROVIDERS, keyspace.PROVIDERS_AUDIT],
             args=[
@@ -127,6 +155,32 @@ class Store:
             ],
         )
         return int(outcome)
+
+    async def delete_route(self, route: str, *, actor: str, reason: str) -> int | None:
+        """The deleted route's last revision, or None when it does not exist. The deletion
+        record is written first (outside the route's slot): gateways drop a route only when it
+        is both recorded as deleted and absent, so a refused deletion leaves nothing to act on."""
+        await self.guard.check()
+        deletion = RouteDeletion(deleted_at=time.time(), actor=actor, reason=reason)
+        await self.redis.hset(keys.DELETED_ROUTES, route, _encoder.encode(deletion))
+        reply = await self._delete_route(
+            keys=[
+                keys.route_state(route),
+                keys.route_releases(route),
+                keyspace.release_meta(route),
+                keys.route_audit(route),
+                keyspace.rollout(route),
+                keyspace.rollout_fence(route),
+                keyspace.rollout_history(route),
+            ],
+            args=[route, actor, reason, keys.CHANGES_CHANNEL, self.audit_max_entries],
+        )
+        if text(reply[0]) != "ok":
+            await self.redis.hdel(keys.DELETED_ROUTES, route)
+            return None
+        await self.redis.srem(keys.ROUTE_INDEX, route)
+        await self.redis.srem(keyspace.ROLLOUTS_ACTIVE, route)
+        return int(reply[1])
 
     async def put_rollout(
         self,
@@ -141,6 +195,7 @@ class Store:
     ) -> CommitOutcome:
         """Store a rollout record (compare-and-set on its version) without changing the route.
         `audit`: (action, actor, reason, evidence JSON, route revision) of an entry to append."""
+        await self.guard.check()
         action, actor, reason, evidence, revision = audit or ("", "", "", b"", 0)
         reply = await self._rollout_put(
             keys=[

@@ -14,10 +14,11 @@ from gateway.context import GatewayContext
 from gateway.contract.redis_url import connect
 from gateway.endpoints import feedback, info, proxy
 from gateway.errors import GatewayError
-from gateway.keys import CONTEXT, REGISTRY
+from gateway.keys import CALL_TAGS, CONTEXT, REGISTRY
+from gateway.listener import GatewayRunner
 from gateway.settings import GatewaySettings
-from gateway.sync import Syncer, load_file
-from gateway.telemetry.prometheus import GatewayCollector
+from gateway.sync import SnapshotHolder, Syncer, load_file
+from gateway.telemetry.prometheus import GatewayCollector, SnapshotStatus
 from gateway.telemetry.store import TelemetryStore
 
 log = logging.getLogger("turnout.gateway")
@@ -28,22 +29,49 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def error_layer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost: every failure leaves as an OpenAI-shaped error, never a traceback."""
+    """Outermost: every failure leaves as an OpenAI-shaped error, never a traceback. A call past
+    resolution keeps its tags (the proxy has recorded it as a gateway failure already); one that
+    failed before is counted in `turnout_rejected_total{code="internal_error"}`."""
     try:
         return await handler(request)
     except GatewayError as error:
-        return error.response()
+        return error.response(request.get(CALL_TAGS))
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise
         return GatewayError(
             http_error.status, http_error.reason, code=http_error.reason.lower().replace(" ", "_")
         ).response()
-    except Exception:  # the one place a surprise becomes a clean 500
-        log.exception("unhandled error serving %s %s", request.method, request.path)
+    except Exception:  # the one place a surprise becomes a clean 500 (logged)
+        context = request.app[CONTEXT]
+        context.notices.warn(
+            "internal_error",
+            "unhandled error serving %s %s",
+            request.method,
+            request.path,
+            exc_info=True,
+        )
+        if request.writer.output_size:  # a stream had started: aiohttp closes the connection
+            raise
+        if CALL_TAGS not in request:  # not recorded against a release: count it here
+            context.recorder.reject("internal_error")
         return GatewayError(
             500, "internal gateway error", type_="server_error", code="internal_error"
-        ).response()
+        ).response(request.get(CALL_TAGS))
+
+
+def snapshot_status(holder: SnapshotHolder) -> SnapshotStatus:
+    return SnapshotStatus(
+        revisions={name: route.revision for name, route in holder.table.routes.items()},
+        weights_bp={
+            name: dict(route.snapshot.state.weights_bp)
+            for name, route in holder.table.routes.items()
+        },
+        rejected=list(holder.table.rejected),
+        staleness_s=holder.staleness_s(),
+        redis_connected=holder.redis_connected,
+        data_lost=holder.data_lost is not None,
+    )
 
 
 def redis_client(url: str) -> aioredis.Redis:
@@ -70,10 +98,11 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
         return
     redis = redis_client(settings.redis_url)
     syncer = Syncer(redis, context.holder, settings.poll_interval_s)
+    # The file first: its data epoch is how a Redis that lost its data is told from a fresh one.
+    syncer.start_from_file()
     with contextlib.suppress(RedisError, OSError, TimeoutError):
         # A first load bounded in time; Redis being down must not stop the start.
         await asyncio.wait_for(syncer.full_reload(), timeout=2.0)
-    syncer.start_from_file()
     store = TelemetryStore(
         redis,
         context.recorder,
@@ -102,11 +131,20 @@ async def _redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 def make_runner(app: web.Application, *, handle_signals: bool = False) -> web.AppRunner:
-    """How every gateway runner is set up (`turnout up`, tests; `server` mirrors it): no access
+    """How every runner of `turnout up` and the tests is set up (`server` mirrors it): no access
     log on the hot path; a caller that disconnects cancels its handler, so a stalled upstream
-    call is abandoned at once."""
-    return web.AppRunner(
-        app, access_log=None, handler_cancellation=True, handle_signals=handle_signals
+    call is abandoned at once. The gateway's own app also answers malformed HTTP OpenAI-shaped
+    (`gateway.listener`); other apps (admin API, simulator) keep aiohttp's answer."""
+    if CONTEXT not in app:
+        return web.AppRunner(
+            app, access_log=None, handler_cancellation=True, handle_signals=handle_signals
+        )
+    return GatewayRunner(
+        app,
+        app[CONTEXT].notices,
+        access_log=None,
+        handler_cancellation=True,
+        handle_signals=handle_signals,
     )
 
 
@@ -118,7 +156,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
     context = GatewayContext(settings)
     app[CONTEXT] = context
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(GatewayCollector(context.recorder, context.holder))
+    registry.register(GatewayCollector(context.recorder, lambda: snapshot_status(context.holder)))
     app[REGISTRY] = registry
     app.cleanup_ctx.append(_redis_lifecycle)
     app.router.add_post("/v1/chat/completions", proxy.chat_completions)

@@ -7,7 +7,7 @@ the release's `params`. The release is the versioned, reviewed choice, so it has
 from typing import Any
 
 from gateway.errors import bad_request
-from gateway.render import MissingVariableError
+from gateway.render import MissingVariableError, VariableTypeError
 from gateway.snapshot import ServedRelease
 
 
@@ -31,6 +31,13 @@ def apply_chat(release: ServedRelease, body: dict[str, Any]) -> dict[str, Any]:
                 "'prompt_variables'",
                 param=f"prompt_variables.{missing.name}",
                 code="missing_prompt_variable",
+            ) from None
+        except VariableTypeError as wrong:
+            raise bad_request(
+                f"prompt variable {wrong.name!r} must be a string or a number, not "
+                f"{wrong.json_type}",
+                param=f"prompt_variables.{wrong.name}",
+                code="invalid_prompt_variable",
             ) from None
         payload["messages"] = rendered + messages
     return payload

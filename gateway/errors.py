@@ -55,3 +55,26 @@ def upstream_unreachable(message: str) -> GatewayError:
 
 def upstream_timeout(message: str) -> GatewayError:
     return GatewayError(504, message, type_="upstream_error", code="upstream_timeout")
+
+
+def upstream_too_large(limit_bytes: int) -> GatewayError:
+    return GatewayError(
+        502,
+        f"upstream answer is larger than the gateway's limit of {limit_bytes} bytes "
+        "(TURNOUT_UPSTREAM_BODY_LIMIT_BYTES)",
+        type_="upstream_error",
+        code="upstream_body_too_large",
+    )
+
+
+def upstream_bad_response(detail: str) -> GatewayError:
+    return GatewayError(
+        502,
+        f"upstream sent a malformed HTTP response: {detail}",
+        type_="upstream_error",
+        code="upstream_bad_response",
+    )
+
+
+# Upstream answers the gateway refuses (counted per code, the connection closed).
+UPSTREAM_REFUSALS = frozenset({"upstream_body_too_large", "upstream_bad_response"})

@@ -1,6 +1,7 @@
 """Forwarding one resolved call upstream and relaying the answer (buffered or SSE).
 
-Maps upstream failures to OpenAI-shaped 502/504 errors, records telemetry, tags every response.
+Maps upstream failures to OpenAI-shaped 502/504 errors and tags every response. A caller who
+goes away ends the exchange at once, so the upstream connection is closed, not held.
 """
 
 import asyncio
@@ -11,12 +12,24 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.errors import GatewayError, upstream_timeout, upstream_unreachable
+from gateway.errors import (
+    GatewayError,
+    upstream_bad_response,
+    upstream_timeout,
+    upstream_too_large,
+    upstream_unreachable,
+)
+from gateway.intake import too_deep
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.usage import StreamTap
 from gateway.upstream.client import UpstreamClient, UpstreamTarget
-from gateway.upstream.exchange import Exchange, ResponseHead
+from gateway.upstream.exchange import (
+    Exchange,
+    ProtocolError,
+    ResponseHead,
+    UpstreamBodyTooLarge,
+)
 
 # Never passed between caller and upstream in either direction.
 HOP_BY_HOP = frozenset(
@@ -93,18 +106,35 @@ async def send(
             type_="upstream_error",
             code="provider_not_configured",
         )
-    pool = client.pool_for(target, release.max_connections)
     try:
-        exchange = await client.send(target, pool, orjson.dumps(payload), streaming, extra_headers)
+        data = orjson.dumps(payload)
+    except orjson.JSONEncodeError:  # loaded JSON always encodes, but for orjson's depth limit
+        raise too_deep() from None
+    pool = client.pool_for(target, release.max_connections)
+    exchange: Exchange | None = None
+    try:
+        exchange = await client.send(target, pool, data, streaming, extra_headers)
         return exchange, await exchange.head()
+    except asyncio.CancelledError:
+        if exchange is not None:
+            exchange.abandon()
+        raise
     except TimeoutError:
         raise upstream_timeout(
             f"upstream {target.origin.host_header} did not answer within {target.timeout_s:g} s"
         ) from None
+    except ProtocolError as error:
+        raise _refused(error) from None
     except OSError as error:
         raise upstream_unreachable(
             f"could not reach upstream {target.origin.host_header}: {error.strerror or error}"
         ) from None
+
+
+def _refused(error: ProtocolError) -> GatewayError:
+    if isinstance(error, UpstreamBodyTooLarge):
+        return upstream_too_large(error.limit_bytes)
+    return upstream_bad_response(str(error))
 
 
 async def relay_buffered(
@@ -112,8 +142,13 @@ async def relay_buffered(
 ) -> tuple[web.Response, bytes]:
     try:
         body = await exchange.body()
+    except asyncio.CancelledError:
+        exchange.abandon()
+        raise
     except TimeoutError:
         raise upstream_timeout("upstream timed out while sending its answer") from None
+    except ProtocolError as error:
+        raise _refused(error) from None
     except OSError as error:
         raise upstream_unreachable(f"upstream connection failed mid-answer: {error}") from None
     response = web.Response(status=head.status, body=body, headers=response_headers(head, tags))
@@ -152,16 +187,19 @@ async def relay_stream(
             await response.write(rest)
     except OSError as failure:  # TimeoutError included
         if exchange.error is None:  # the caller is gone: stop reading the upstream, tell nobody
-            exchange.on_error(ConnectionAbortedError("client went away"))
+            exchange.abandon()
             return response, first_byte, outcomes.CLIENT
         if isinstance(failure, TimeoutError):
             cut = outcomes.TIMEOUT
             error = upstream_timeout("upstream stalled in the middle of the stream")
+        elif isinstance(failure, ProtocolError):
+            cut = outcomes.UPSTREAM_5XX
+            error = upstream_bad_response(str(failure))
         else:
             cut = outcomes.CONNECT
             error = upstream_unreachable(f"upstream connection failed mid-stream: {failure}")
     except asyncio.CancelledError:
-        exchange.on_error(ConnectionAbortedError("client went away"))
+        exchange.abandon()
         raise
     try:
         if cut is not None:

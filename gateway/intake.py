@@ -9,6 +9,9 @@ from aiohttp import web
 from gateway.errors import GatewayError, bad_request
 from gateway.settings import ClientKey
 
+# orjson encodes at most 254 levels of nesting: a deeper body could never be forwarded.
+MAX_JSON_DEPTH = 254
+
 
 def authenticate(request: web.Request, keys: dict[str, ClientKey]) -> ClientKey | None:
     """The caller's key when keys are configured; None when the gateway is open."""
@@ -38,10 +41,18 @@ async def read_json_object(request: web.Request, limit_bytes: int) -> dict[str, 
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
+        if str(error).startswith("depth limit exceeded"):
+            raise too_deep() from None
         raise bad_request(f"request body is not valid JSON: {error}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object", code="invalid_json")
     return body
+
+
+def too_deep() -> GatewayError:
+    return bad_request(
+        f"request body nests JSON deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep"
+    )
 
 
 def too_large(limit_bytes: int) -> GatewayError:

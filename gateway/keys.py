@@ -7,3 +7,5 @@ from gateway.context import GatewayContext
 
 CONTEXT = web.AppKey("turnout_gateway_context", GatewayContext)
 REGISTRY = web.AppKey("turnout_gateway_registry", CollectorRegistry)
+# The tags of a call past resolution, for the error layer to put on an unexpected 500.
+CALL_TAGS = web.RequestKey("turnout_call_tags", dict[str, str])

@@ -20,6 +20,26 @@ class MissingVariableError(KeyError):
         self.name = name
 
 
+class VariableTypeError(TypeError):
+    """A variable that is not a string or a number: rendering it would put a Python repr
+    (`True`, `None`, `{'a': 1}`) into the prompt."""
+
+    def __init__(self, name: str, value: object) -> None:
+        super().__init__(name)
+        self.name = name
+        self.json_type = _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+_JSON_TYPES: dict[type, str] = {
+    dict: "object",
+    list: "array",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    type(None): "null",
+}
+
+
 def render(compiled: Compiled, variables: Mapping[str, Any]) -> str:
     if len(compiled) == 1:
         return compiled[0]
@@ -32,7 +52,12 @@ def render(compiled: Compiled, variables: Mapping[str, Any]) -> str:
             value = variables[part]
         except KeyError:
             raise MissingVariableError(part) from None
-        out.append(value if isinstance(value, str) else str(value))
+        if isinstance(value, str):
+            out.append(value)
+        elif type(value) in (int, float):  # not bool: str(True) is Python's spelling
+            out.append(str(value))
+        else:
+            raise VariableTypeError(part, value)
     return "".join(out)
 
 

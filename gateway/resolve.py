@@ -34,7 +34,9 @@ def choose_release(
     headers: Mapping[str, str],
     client: ClientKey | None,
     rng: Any,
-) -> ServedRelease:
+) -> tuple[ServedRelease, bool]:
+    """The release serving a call, and whether its sticky key placed it (a pinned call records
+    no key: it is not part of the split, and counts among the requests drawn per call)."""
     pinned = headers.get(PIN_HEADER)
     if pinned is not None:
         if client is not None and not client.may_pin:
@@ -51,7 +53,7 @@ def choose_release(
                 param=PIN_HEADER,
                 code="unknown_release",
             )
-        return release
+        return release, False
     key = headers.get(STICKY_HEADER)
     if key is None:
         user = body.get("user")
@@ -59,4 +61,4 @@ def choose_release(
     release = route.pick(key, rng)
     if key is not None:
         release.stats.note_key(key)  # in-process set; the flush sends it to a HyperLogLog
-    return release
+    return release, route.sticky and key is not None

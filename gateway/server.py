@@ -1,6 +1,7 @@
 """Running the gateway: uvloop, one process per worker sharing the port (SO_REUSEPORT)."""
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -10,7 +11,7 @@ import sys
 
 from aiohttp import web
 
-from gateway.app import build_app
+from gateway.app import build_app, make_runner
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger("turnout.gateway")
@@ -31,19 +32,35 @@ async def _freeze_startup_objects(app: web.Application) -> None:
 
 
 def _serve_one(settings: GatewaySettings, reuse_port: bool) -> None:
+    """One serving process, as `web.run_app` would run it but with the gateway's runner (see
+    `gateway.listener`). SIGTERM/SIGINT end it gracefully: the app's cleanup runs."""
     install_uvloop()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     app = build_app(settings)
     app.on_startup.append(_freeze_startup_objects)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        handler_cancellation=True,  # as in gateway.app.make_runner
-        reuse_port=reuse_port,
-        print=None,
-        handle_signals=True,
-    )
+    main = loop.create_task(_listen(app, settings, reuse_port))
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        main.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(main)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+async def _listen(app: web.Application, settings: GatewaySettings, reuse_port: bool) -> None:
+    runner = make_runner(app, handle_signals=True)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port)
+        await site.start()
+        await asyncio.Event().wait()  # until a signal raises GracefulExit
+    finally:
+        await runner.cleanup()
 
 
 def serve(settings: GatewaySettings) -> None:

@@ -1,12 +1,13 @@
 """Gateway settings: typed, loaded once from flags and `TURNOUT_*` variables, failing fast."""
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 
+from gateway.contract.settings import SettingsError, load
 from gateway.telemetry.recorder import DEFAULT_CALL_QUEUE_LIMIT
+from gateway.upstream.exchange import DEFAULT_BODY_LIMIT_BYTES as DEFAULT_UPSTREAM_BODY_LIMIT
 
 DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024
 
@@ -23,6 +24,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str = "./data"
     workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
     body_limit_bytes: Annotated[int, msgspec.Meta(ge=1024)] = DEFAULT_BODY_LIMIT_BYTES
+    # a buffered (non-streaming) upstream answer larger than this is refused with a 502
+    upstream_body_limit_bytes: Annotated[int, msgspec.Meta(ge=1024, le=2**40)] = (
+        DEFAULT_UPSTREAM_BODY_LIMIT
+    )
     poll_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     api_keys: str = ""  # TURNOUT_API_KEYS: "app:token" or "app:pin:token", comma-separated
     flush_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # telemetry batches to Redis
@@ -38,10 +43,6 @@ class GatewaySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def client_keys(self) -> dict[str, ClientKey]:
         return parse_client_keys(self.api_keys)
-
-
-class SettingsError(ValueError):
-    """Bad start-up configuration: reported as one line, exit 1."""
 
 
 def parse_client_keys(text: str) -> dict[str, ClientKey]:
@@ -60,21 +61,8 @@ def parse_client_keys(text: str) -> dict[str, ClientKey]:
 
 
 def load_settings(flags: dict[str, Any]) -> GatewaySettings:
-    """Flags (None = not given) over `TURNOUT_<FIELD>` variables over defaults; one clear error.
-
-    `REDIS_URL` is honoured as well as `TURNOUT_REDIS_URL`.
-    """
-    raw: dict[str, Any] = {}
-    for name in GatewaySettings.__struct_fields__:
-        value = os.environ.get(f"TURNOUT_{name.upper()}")
-        if value is not None:
-            raw[name] = value
-    if "redis_url" not in raw and os.environ.get("REDIS_URL"):
-        raw["redis_url"] = os.environ["REDIS_URL"]
-    raw.update({k: v for k, v in flags.items() if v is not None})
-    try:
-        settings = msgspec.convert(raw, GatewaySettings, strict=False)
-    except msgspec.ValidationError as error:
-        raise SettingsError(f"invalid setting: {error}") from None
+    """Flags (None = not given) over `TURNOUT_<FIELD>` variables over defaults; one clear error
+    (`gateway.contract.settings.load`, shared with the control plane)."""
+    settings = load(GatewaySettings, flags)
     settings.client_keys()  # fail fast on malformed TURNOUT_API_KEYS
     return settings

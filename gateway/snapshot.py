@@ -157,7 +157,12 @@ class RoutingTable:
         self.snapshot = (
             snapshot
             if not self.rejected
-            else Snapshot(routes=kept, providers=snapshot.providers, schema_version=SCHEMA_VERSION)
+            else Snapshot(
+                routes=kept,
+                providers=snapshot.providers,
+                schema_version=SCHEMA_VERSION,
+                epoch=snapshot.epoch,
+            )
         )
         recorder.retain(
             {(name, release) for name, route in self.routes.items() for release in route.releases}

@@ -3,6 +3,11 @@
 Pub/sub events trigger a read of the changed route; a periodic revision check repairs any lost
 message; every applied snapshot is saved as the last-known-good file so a gateway can start and
 serve while Redis is down. Redis errors are logged and retried here, never seen by a call.
+
+An absent route is never read as a deleted one: only an audited deletion (RouteDeleted, or the
+deletion record the revision check reads) drops a route. A Redis that lost its data (its data
+epoch vanished or changed without a restore) is reported, not applied: the last known good
+snapshot keeps serving and its file is left as it is until the epoch is back.
 """
 
 import asyncio
@@ -16,6 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.contract import keys
+from gateway.contract.durability import loss_reason
 from gateway.contract.events import ProvidersChanged, RouteChanged, RouteDeleted, event_decoder
 from gateway.contract.snapshot import (
     ProviderSpec,
@@ -24,6 +30,7 @@ from gateway.contract.snapshot import (
     RouteState,
     Snapshot,
 )
+from gateway.dataloss import LOST_MESSAGE, leave_marker, merged, read_durability
 from gateway.snapshot import RoutingTable
 from gateway.telemetry.recorder import Recorder
 
@@ -149,6 +156,8 @@ class SnapshotHolder:
         self.source = "none"
         self.last_confirmed = 0.0  # monotonic time Redis last confirmed the table was current
         self.redis_connected = False
+        self.data_lost: str | None = None  # why Redis's data is not applied, while it is not
+        self.unconfirmed: list[str] = []  # served, absent from Redis, never deleted
 
     def apply(self, snapshot: Snapshot, source: str) -> None:
         table = RoutingTable(snapshot, self.recorder, self.table)
@@ -181,6 +190,7 @@ class Syncer:
         # Checked every wake-up: a cancel can be swallowed by a read timeout firing at the same
         # moment (asyncio.timeout on Python 3.11), so stopping must not rely on it alone.
         self._stopping = False
+        self._marker_left = False  # this process added its account to the data-lost marker
 
     def stop(self) -> None:
         self._stopping = True
@@ -225,12 +235,36 @@ class Syncer:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def full_reload(self) -> None:
-        snapshot = await read_snapshot(self.redis, self.holder.table.snapshot)
+        found = await read_durability(self.redis)
+        current = self.holder.table.snapshot
+        reason = found.marker or loss_reason(current.epoch, found.epoch)
+        if reason is not None:
+            self._marker_left = self._marker_left and found.marker is not None  # lost twice
+            await self._lost(reason)
+            return
+        snapshot, kept = merged(await read_snapshot(self.redis, current), current, found)
+        if kept != self.holder.unconfirmed and kept:
+            log.warning("absent from Redis, never deleted, still served: %s", ", ".join(kept))
+        self.holder.unconfirmed = kept
+        if self.holder.data_lost is not None:
+            log.warning("Redis data epoch is back: applying Redis again")
+            self.holder.data_lost = None
+            self._marker_left = False
         self.holder.confirm()
-        if snapshot != self.holder.table.snapshot or not self.holder.loaded:
+        if snapshot != current or not self.holder.loaded:
             await self._publish(snapshot)
         elif self.holder.source != "redis":
             self.holder.source = "redis"
+
+    async def _lost(self, reason: str) -> None:
+        """Keep serving what is held; the file is not touched; report it once, mark it once."""
+        if self.holder.data_lost is None:
+            log.error(LOST_MESSAGE, reason, len(self.holder.table.routes))
+        self.holder.data_lost = reason
+        self.holder.redis_connected = True
+        if not self._marker_left:
+            await leave_marker(self.redis, reason, self.holder.table.snapshot)
+            self._marker_left = True
 
     async def handle_event(self, data: bytes | str) -> None:
         try:
@@ -239,6 +273,8 @@ class Syncer:
             log.warning("ignoring malformed change event: %s", error)
             return
         current = self.holder.table.snapshot
+        if self.holder.data_lost is not None:
+            return  # nothing is applied until the epoch is back; the revision check sees to it
         if isinstance(event, RouteChanged):
             served = self.holder.table.routes.get(event.route)
             if served is not None and served.revision >= event.revision:
@@ -248,28 +284,36 @@ class Syncer:
             except BadRouteData as error:
                 log.error("keeping the served version: %s", error)
                 return
-            routes = dict(current.routes)
             if route is None:
-                routes.pop(event.route, None)
-            else:
-                routes[event.route] = route
-            await self._publish(Snapshot(routes=routes, providers=current.providers))
+                return  # absent is not deleted: only RouteDeleted drops a route
+            routes = {**current.routes, event.route: route}
+            self.holder.unconfirmed = [n for n in self.holder.unconfirmed if n != event.route]
+            await self._publish(msgspec.structs.replace(current, routes=routes))
         elif isinstance(event, RouteDeleted):
             routes = {k: v for k, v in current.routes.items() if k != event.route}
-            await self._publish(Snapshot(routes=routes, providers=current.providers))
+            self.holder.unconfirmed = [n for n in self.holder.unconfirmed if n != event.route]
+            log.warning("route %s deleted by an audited deletion: no longer served", event.route)
+            await self._publish(msgspec.structs.replace(current, routes=routes))
         elif isinstance(event, ProvidersChanged):
-            providers = await read_providers(self.redis, current.providers)
-            await self._publish(Snapshot(routes=current.routes, providers=providers))
+            found = await read_providers(self.redis, current.providers)
+            providers = {**current.providers, **found}  # a provider is never deleted
+            await self._publish(msgspec.structs.replace(current, providers=providers))
         self.holder.confirm()
 
     async def poll(self) -> None:
         """The safety net for lost messages: compare revisions and providers with Redis."""
         current = self.holder.table.snapshot
+        found = await read_durability(self.redis)
+        if self.holder.data_lost is not None or found.marker or found.epoch != current.epoch:
+            await self.full_reload()  # judges the epoch: reports a loss or applies a restore
+            return
         revisions = await read_revisions(self.redis)
         providers = await read_providers(self.redis, current.providers)
         known = {name: route.state.revision for name, route in current.routes.items()}
         known.update(dict.fromkeys(self.holder.table.rejected, -2))  # differ until repaired
-        if revisions != known or providers != current.providers:
+        moved = any(known.get(name) != revision for name, revision in revisions.items())
+        deleted = any(name in found.deleted and name not in revisions for name in known)
+        if moved or deleted or any(current.providers.get(n) != p for n, p in providers.items()):
             log.info("revision check found a missed change; reloading")
             await self.full_reload()
         self.holder.confirm()

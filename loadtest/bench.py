@@ -27,8 +27,8 @@ from loadtest.report import (
     markdown,
     target_checks,
 )
+from loadtest.seed import STREAM_ROUTE
 from loadtest.stack import REQUEST_BODY, Stack, Target, counted_calls
-from loadtest.turnout_gateway import STREAM_ROUTE
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent

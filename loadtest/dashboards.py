@@ -12,6 +12,7 @@ with thumbs feedback, and one Chromium with a window per page.
 import argparse
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,13 +22,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port
-from tests.e2e.dashboard_stack import Http, browser_missing, start_browser
+from loadtest.browser import Http, browser_missing, start_browser
 from turnout.embedded_redis import EmbeddedRedis
 
 TOKEN = "dashboards-admin-token-0001"
 ROUTE = "bot"
 TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def cpu_s(pid: int) -> float:

@@ -1,13 +1,17 @@
 """Figures for the eval gate: wall time, calls and cost of one `turnout eval run` against the
-simulator, everything on loopback (embedded Redis, simulator, gateway and admin API in this
-process; the CLI in a thread, as an operator would run it).
+simulator, everything on loopback (embedded Redis, simulator and gateway in this process, the
+admin API as a `turnout control` process; the CLI in a thread, as an operator would run it).
+Like the benchmark, it never imports the control plane.
 
     .venv/bin/python -m loadtest.eval_gate --cases 500 --concurrency 8
 """
 
 import argparse
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,8 +21,6 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
-from control.api.app import build_admin_app
-from control.settings import ControlSettings
 from gateway.app import build_app, make_runner
 from gateway.settings import GatewaySettings
 from simulator.server import SIM_STATE
@@ -42,6 +44,40 @@ async def _serve(app: web.Application, port: int) -> web.AppRunner:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner
+
+
+def _start_control(port: int, redis_url: str, tokens: str) -> subprocess.Popen[bytes]:
+    """The admin API as an operator runs it: a `turnout control` process."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TURNOUT_")}
+    command = [sys.executable, "-m", "turnout.cli", "control", "--port", str(port)]
+    return subprocess.Popen(
+        [*command, "--redis-url", redis_url, "--log-level", "warning"],
+        env={**base, "TURNOUT_ADMIN_TOKENS": tokens},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+
+
+async def _admin_up(url: str, process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"turnout control exited with status {process.returncode}")
+            try:
+                async with http.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"turnout control did not answer at {url} in time")
+            await asyncio.sleep(0.05)
 
 
 async def _seed(http: aiohttp.ClientSession, admin: str, sim: str) -> None:
@@ -92,10 +128,7 @@ async def figures(cases: int, concurrency: int, margin: float, latency_ms: float
         sim_app = build_sim_app()
         runners = [await _serve(sim_app, sim_port)]
         tokens = f"ops:operator:{TOKEN},root:admin:{ADMIN_TOKEN}"
-        admin_settings = msgspec.convert(
-            {"port": admin_port, "redis_url": redis.url, "admin_tokens": tokens}, ControlSettings
-        )
-        runners.append(await _serve(build_admin_app(admin_settings), admin_port))
+        control = _start_control(admin_port, redis.url, tokens)
         gw_settings = msgspec.convert(
             {"port": gw_port, "redis_url": redis.url, "data_dir": str(root / "gw")},
             GatewaySettings,
@@ -106,6 +139,7 @@ async def figures(cases: int, concurrency: int, margin: float, latency_ms: float
         runners.append(gateway)
         sim, admin = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{admin_port}"
         try:
+            await _admin_up(admin, control)
             async with aiohttp.ClientSession() as http:
                 await _seed(http, admin, sim)
                 dataset = root / "cases.jsonl"
@@ -132,6 +166,7 @@ async def figures(cases: int, concurrency: int, margin: float, latency_ms: float
                 async with http.get(path, headers=headers) as response:
                     record = (await response.json())["record"]
         finally:
+            _stop(control)
             for runner in reversed(runners):
                 await runner.cleanup()
             redis.stop()

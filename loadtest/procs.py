@@ -25,16 +25,22 @@ def free_port() -> int:
         return port
 
 
-def pinned(cpu: int, command: list[str]) -> list[str]:
-    """`command` started on one CPU only (the affinity is set before exec, so children inherit)."""
-    return ["taskset", "-c", str(cpu), *command]
+def pinned(cpu: int | None, command: list[str]) -> list[str]:
+    """`command` started on one CPU only (the affinity is set before exec, so children inherit);
+    `None` leaves it to the scheduler."""
+    return command if cpu is None else ["taskset", "-c", str(cpu), *command]
 
 
 class Child:
     """One started process (pid = the pinned command's pid: taskset execs into it)."""
 
     def __init__(
-        self, name: str, command: list[str], cpu: int, log: Path, env: dict[str, str] | None = None
+        self,
+        name: str,
+        command: list[str],
+        cpu: int | None,
+        log: Path,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.log = log

@@ -12,8 +12,10 @@ from pathlib import Path
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 # Start-up frames under which everything runs: left out of the inclusive ranking.
 _BOOTSTRAP = ("<frozen runpy>", "turnout/cli.py", "gateway/server.py", "aiohttp/web.py")
-# A sample whose innermost Python frame is aiohttp's run_app is in the C event loop (uvloop
-# callbacks, syscalls) with no Python frame above it.
+# A sample whose innermost Python frame is the function running the loop (the gateway's
+# `_serve_one`, or aiohttp's run_app) is in the C event loop (uvloop callbacks, syscalls) with no
+# Python frame above it.
+_LOOP_RUNNERS = ("_serve_one (gateway/server.py", "run_app (aiohttp/web.py")
 EVENT_LOOP = "event loop: uvloop and syscalls (C, no Python frame)"
 
 
@@ -96,7 +98,7 @@ def analyse(raw_file: Path, root: Path, top: int = 25) -> Profile:
             continue
         total += count
         leaf_function, leaf_line, leaf_file = frames[-1]
-        if leaf_function.startswith("run_app (aiohttp/web.py"):
+        if leaf_function.startswith(_LOOP_RUNNERS):
             leaf_function = leaf_line = leaf_file = EVENT_LOOP
         functions[leaf_function] += count
         lines[leaf_line] += count

@@ -14,14 +14,8 @@ import orjson
 from loadtest import nginx
 from loadtest.procs import Child, ChildFailed, free_port
 from loadtest.report import DIRECT, NGINX, TURNOUT
-from loadtest.turnout_gateway import (
-    BENCH_ROUTE,
-    STREAM_ROUTE,
-    PinnedRedis,
-    run_publish,
-    start_gateway,
-    wait_ready,
-)
+from loadtest.seed import BENCH_ROUTE, STREAM_ROUTE, seed_routes
+from loadtest.turnout_gateway import PinnedRedis, start_gateway, wait_ready
 
 CHAT_PATH = "/v1/chat/completions"
 REQUEST_BODY = orjson.dumps({"model": BENCH_ROUTE, "messages": [{"role": "user", "content": "hi"}]})
@@ -82,10 +76,12 @@ class Stack:
         proxy.wait_port(proxy_port)
         self.redis = PinnedRedis(self.workdir / "redis", self.load_cpu)
         self.redis.start()
-        run_publish(
+        seed_routes(
+            self.workdir / "seed",
             self.redis.url,
             f"http://127.0.0.1:{upstream_port}/v1",
             f"http://127.0.0.1:{simulator_port}/v1",
+            self.load_cpu,
         )
         gateway = self._keep(
             start_gateway(

@@ -1,30 +1,15 @@
-"""Turnout under test: its own redis-server, the benchmark's routes, `turnout gateway` pinned.
-
-The routes are written with the control plane's publisher, the way `turnout up --demo` does.
+"""Turnout under test: its own redis-server and `turnout gateway` pinned; the routes come from
+`loadtest.seed` (the admin API, as an operator writes them).
 """
 
-import asyncio
 import os
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
-from control.publish import put_provider, put_route
-from gateway.contract.snapshot import (
-    ModelSpec,
-    PromptSpec,
-    ProviderSpec,
-    ReleaseSpec,
-    RouteState,
-)
 from loadtest.procs import Child, ChildFailed, pinned
 from turnout.embedded_redis import EmbeddedRedis
-
-BENCH_ROUTE = "bench"  # non-streaming, to the canned nginx upstream
-STREAM_ROUTE = "stream"  # streaming, to the simulator
 
 
 class PinnedRedis(EmbeddedRedis):
@@ -36,42 +21,6 @@ class PinnedRedis(EmbeddedRedis):
 
     def command(self) -> list[str]:
         return pinned(self.cpu, super().command())
-
-
-def _release(release_id: str, provider: str, system: str) -> ReleaseSpec:
-    return ReleaseSpec(
-        id=release_id,
-        model=ModelSpec(
-            ref="bench-model@1",
-            provider=provider,
-            upstream_model="bench-model",
-            params={"temperature": 0.2},
-        ),
-        prompt=PromptSpec(ref=f"bench-prompt@{release_id[1:]}", system=system),
-        params={"max_tokens": 64},
-    )
-
-
-async def publish_routes(redis_url: str, upstream_url: str, simulator_url: str) -> None:
-    """`bench`: two releases at 90/10 (weighted choice, prompt, params); `stream`: one release."""
-    redis = aioredis.Redis.from_url(redis_url)
-    try:
-        await put_provider(redis, ProviderSpec(name="canned", base_url=upstream_url))
-        await put_provider(redis, ProviderSpec(name="sim", base_url=simulator_url))
-        bench = [
-            _release("r1", "canned", "You are a terse assistant."),
-            _release("r2", "canned", "You are a terse and friendly assistant."),
-        ]
-        state = RouteState(
-            name=BENCH_ROUTE, revision=1, stable="r1", weights_bp={"r1": 9000, "r2": 1000}
-        )
-        await put_route(redis, state, bench)
-        stream_state = RouteState(
-            name=STREAM_ROUTE, revision=1, stable="r1", weights_bp={"r1": 10000}
-        )
-        await put_route(redis, stream_state, [_release("r1", "sim", "You stream.")])
-    finally:
-        await redis.aclose()
 
 
 def start_gateway(
@@ -116,7 +65,3 @@ def wait_ready(gateway: Child, port: int, timeout_s: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise ChildFailed("turnout gateway did not become ready (no routing snapshot)")
         time.sleep(0.05)
-
-
-def run_publish(redis_url: str, upstream_url: str, simulator_url: str) -> None:
-    asyncio.run(publish_routes(redis_url, upstream_url, simulator_url))

@@ -10,7 +10,7 @@ import msgspec
 import orjson
 from aiohttp import web
 
-from simulator import answers, quality
+from simulator import answers, anthropic, quality
 from simulator.behaviour import Behaviour, BehaviourUpdate
 
 RECORD_LIMIT = 10_000
@@ -115,9 +115,15 @@ async def chat(request: web.Request) -> web.StreamResponse:
             body=orjson.dumps(answers.completion(body, number, text)),
             content_type="application/json",
         )
+    return await _stream(request, answers.stream_events(body, number), behaviour)
+
+
+async def _stream(
+    request: web.Request, events: list[bytes], behaviour: Behaviour
+) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
-    for index, event in enumerate(answers.stream_events(body, number)):
+    for index, event in enumerate(events):
         if index and behaviour.chunk_delay_ms:
             await asyncio.sleep(behaviour.chunk_delay_ms / 1000)
         if index == behaviour.stall_after_chunks and behaviour.stall_ms:
@@ -125,6 +131,53 @@ async def chat(request: web.Request) -> web.StreamResponse:
         await response.write(event)
     await response.write_eof()
     return response
+
+
+def _anthropic_error(status: int, message: str) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(anthropic.error(status, message)),
+        content_type="application/json",
+    )
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """Anthropic's Messages API: `x-api-key` and `anthropic-version` headers required."""
+    if not request.headers.get("x-api-key"):
+        return _anthropic_error(401, "x-api-key header is required")
+    if not request.headers.get("anthropic-version"):
+        return _anthropic_error(400, "anthropic-version header is required")
+    body, behaviour, number, failure = await _admit(request)
+    if failure is not None:
+        answer = _anthropic_error(failure.status, f"simulated failure {failure.status}")
+        if "Retry-After" in failure.headers:
+            answer.headers["Retry-After"] = failure.headers["Retry-After"]
+        return answer
+    refused = anthropic.problem(body)
+    if refused is not None:
+        return _anthropic_error(400, refused)
+    if body.get("stream") is not True:
+        return web.json_response(anthropic.message(body, number))
+    return await _stream(request, anthropic.stream_events(body, number), behaviour)
+
+
+async def azure_chat(request: web.Request) -> web.StreamResponse:
+    """Azure OpenAI: the deployment in the path is the model; `api-version` and `api-key`."""
+    if not request.headers.get("api-key"):
+        return web.json_response(
+            {"error": {"code": "401", "message": "api-key missing"}}, status=401
+        )
+    if not request.query.get("api-version"):
+        return web.json_response(
+            {"error": {"code": "404", "message": "api-version missing"}}, status=404
+        )
+    body, behaviour, number, failure = await _admit(request)
+    if failure is not None:
+        return failure
+    body = {**body, "model": request.match_info["deployment"]}
+    if body.get("stream") is not True:
+        return web.json_response(answers.completion(body, number))
+    return await _stream(request, answers.stream_events(body, number), behaviour)
 
 
 async def embeddings(request: web.Request) -> web.Response:
@@ -168,6 +221,10 @@ async def received(request: web.Request) -> web.Response:
     )
 
 
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
 def build_app(state: SimState | None = None) -> web.Application:
     app = web.Application()
     app[SIM_STATE] = state or SimState()
@@ -176,6 +233,9 @@ def build_app(state: SimState | None = None) -> web.Application:
         app.router.add_post(f"{prefix}/embeddings", embeddings)
     app.router.add_post("/_sim/behaviour", set_behaviour)
     app.router.add_get("/_sim/received", received)
+    app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/openai/deployments/{deployment}/chat/completions", azure_chat)
+    app.router.add_get("/healthz", healthz)
     app.router.add_post("/_sim/quality", set_quality)
     app.router.add_post("/_sim/answer_key", set_answer_key)
     return app

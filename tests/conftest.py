@@ -20,7 +20,6 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from control.publish import put_provider, put_route
 from gateway.app import build_app, make_runner
 from gateway.contract.snapshot import ReleaseSpec, RouteState
 from gateway.keys import CONTEXT
@@ -28,6 +27,7 @@ from gateway.settings import GatewaySettings
 from simulator.server import SIM_STATE, SimState
 from simulator.server import build_app as build_sim_app
 from tests import builders
+from tests.seeding import seed_provider, seed_route
 from turnout.embedded_redis import EmbeddedRedis
 
 
@@ -169,9 +169,11 @@ async def publish_route(
     route: RouteState,
     releases: list[ReleaseSpec],
     **provider_fields: Any,
-) -> None:
-    await put_provider(redis, builders.provider(simulator.url, **provider_fields))
-    await put_route(redis, route, releases)
+) -> int:
+    """The simulator as provider `sim` and `route` with `releases`, through the registry;
+    returns the route's revision."""
+    await seed_provider(redis, builders.provider(simulator.url, **provider_fields))
+    return await seed_route(redis, route, releases)
 
 
 async def wait_for(
@@ -306,3 +308,32 @@ async def admin_factory() -> AsyncIterator[AdminFactory]:
     yield start
     for admin in started:
         await admin.stop()
+
+
+# --- Redis Cluster -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A 3-master Redis Cluster shared by the run's cluster tests (they flush it before use)."""
+    from tests.redis_cluster import LocalCluster
+
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def replicated_cluster(tmp_path: Path) -> Iterator[Any]:
+    """3 masters with one replica each, for failover tests (a cluster of its own)."""
+    from tests.redis_cluster import LocalCluster
+
+    cluster = LocalCluster(tmp_path / "cluster", replicas=1)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

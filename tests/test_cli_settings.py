@@ -29,6 +29,30 @@ def test_banner_hides_the_redis_password():
     assert redacted("unix:///data/redis.sock") == "unix:///data/redis.sock"
 
 
+def test_turnout_up_reads_every_control_setting_through_the_one_loader(monkeypatch, tmp_path):
+    from turnout.up import plan_up
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("TURNOUT_REDIS_URL", raising=False)
+    monkeypatch.setenv("TURNOUT_AUDIT_MAX_ENTRIES", "5000")
+    monkeypatch.setenv("TURNOUT_ADMIN_PORT", "18181")
+    monkeypatch.setenv("TURNOUT_SIM_PORT", "18190")
+    args = build_parser().parse_args(["up", "--demo", "--data-dir", str(tmp_path)])
+    from turnout.cli import gateway_settings
+
+    plan = plan_up(args, gateway_settings(args))
+    assert plan.control.audit_max_entries == 5000
+    assert (plan.control.port, plan.sim_port) == (18181, 18190)
+    assert plan.control.redis_url == f"unix://{tmp_path.resolve()}/redis/redis.sock"
+
+
+def test_a_bad_variable_names_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("TURNOUT_SIM_PORT", "99999")
+    assert main(["up", "--demo", "--redis-url", "redis://127.0.0.1:1/0"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "TURNOUT_SIM_PORT" in error and "\n" not in error
+
+
 def test_rollout_policies_from_the_environment_override_per_change_type(monkeypatch):
     import pytest
 

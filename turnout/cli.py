@@ -8,8 +8,10 @@ import sys
 from collections.abc import Callable
 
 from control.cli.parser import add_operator_verbs
-from control.settings import SettingsError as ControlSettingsError
-from gateway.settings import GatewaySettings, SettingsError, load_settings
+from gateway.contract.settings import SettingsError
+from gateway.settings import GatewaySettings, load_settings
+from loadtest.rehearsal.cli import add_command as add_loadtest
+from turnout.ports import check_free
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -46,7 +48,9 @@ def gateway_settings(args: argparse.Namespace, port: int | None = None) -> Gatew
 def cmd_gateway(args: argparse.Namespace) -> int:
     from gateway.server import serve
 
-    serve(gateway_settings(args))
+    settings = gateway_settings(args)
+    check_free(settings.host, settings.port, "gateway", "--port (or TURNOUT_PORT)")
+    serve(settings)
     return 0
 
 
@@ -57,6 +61,7 @@ def cmd_control(args: argparse.Namespace) -> int:
 
     flags = {"host": args.host, "port": args.port, "redis_url": args.redis_url}
     settings = load_settings({**flags, "data_dir": args.data_dir})
+    check_free(settings.host, settings.port, "admin API", "--port (or TURNOUT_ADMIN_PORT)")
     install_uvloop()
     serve(settings)
     return 0
@@ -74,6 +79,7 @@ def cmd_simulator(args: argparse.Namespace) -> int:
     from gateway.server import install_uvloop
     from simulator.server import build_app
 
+    check_free(args.host, args.port, "simulator", "--port")
     install_uvloop()
     web.run_app(build_app(), host=args.host, port=args.port, access_log=None, print=None)
     return 0
@@ -100,10 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("up", help="gateway + control plane in one process")
     add_process_flags(up)
-    # string defaults go through `type=int` only for the command being run
-    up.add_argument("--admin-port", type=int, default=_env("ADMIN_PORT") or "8081")
+    up.add_argument(
+        "--admin-port", type=int, default=None, help="default TURNOUT_ADMIN_PORT or 8081"
+    )
     up.add_argument("--demo", action="store_true", help="simulated provider and a demo route")
-    up.add_argument("--sim-port", type=int, default=_env("SIM_PORT") or "8090")
+    up.add_argument(
+        "--sim-port",
+        type=int,
+        default=None,
+        help="the demo's simulated provider; default TURNOUT_SIM_PORT or 8090",
+    )
     up.set_defaults(run=cmd_up)
 
     simulator = commands.add_parser("simulator", help="run the simulated OpenAI-style provider")
@@ -112,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulator.set_defaults(run=cmd_simulator)
 
     add_operator_verbs(commands)
+    add_loadtest(commands)
     return parser
 
 
@@ -121,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.run(args))
-    except (SettingsError, ControlSettingsError) as error:
+    except SettingsError as error:
         print(f"turnout: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from control.errors import Conflict
 from control.registry import models, prompts, providers
 from control.registry.releases import ReleaseIn
-from control.routes import changes
+from control.routes import changes, views
 from control.store import Store
 from gateway.contract import keys
 
@@ -54,3 +54,11 @@ async def create_demo(redis: aioredis.Redis, sim_url: str) -> bool:
     second = ReleaseIn(model=chat.ref, prompt=concise.ref, note="a more concise prompt")
     await changes.add_release(store, DEMO_ROUTE, second, actor=ACTOR, now=now)
     return True
+
+
+async def describe(redis: aioredis.Redis) -> str:
+    """The demo route as it is now, for the banner: "r1 at 100%, r2 at 0% (stable r1, …)"."""
+    route = views.view(await views.read(Store(redis), DEMO_ROUTE))
+    shares = ", ".join(f"{r.id} at {r.weight:g}%" for r in route.releases)
+    pinned = ", pinned" if route.pinned else ""
+    return f"{shares} (stable {route.stable}, revision {route.revision}{pinned})"

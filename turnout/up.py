@@ -1,15 +1,21 @@
 """`turnout up`: embedded Redis (when no REDIS_URL), optional simulator and demo route, the gateway
 and the admin API, all in one process on one event loop. Without TURNOUT_ADMIN_TOKENS an admin
-token is generated on the first start, printed once and kept in the data dir."""
+token is generated on the first start, printed once and kept in the data dir.
+
+One `turnout up` per data dir (a lock, see `turnout.data_lock`); every port is checked before
+anything starts, so a clash is one line naming the flag.
+"""
 
 import argparse
 import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -18,29 +24,36 @@ from aiohttp import web
 from control.api.app import build_admin_app
 from control.cli.client import TOKEN_FILE
 from control.settings import ControlSettings
+from control.settings import load_settings as load_control_settings
 from gateway.app import build_app as build_gateway_app
 from gateway.app import make_runner
 from gateway.contract.redis_url import connect
+from gateway.contract.settings import SettingsError, load
 from gateway.server import install_uvloop
 from gateway.settings import GatewaySettings
 from simulator.server import build_app as build_simulator_app
 from turnout.admin_token import admin_tokens
-from turnout.demo import DEMO_ROUTE, create_demo
+from turnout.data_lock import DataDirInUse, DataDirLock, Holder
+from turnout.demo import DEMO_ROUTE, create_demo, describe
 from turnout.embedded_redis import EmbeddedRedis, RedisBinaryMissing
+from turnout.ports import check_distinct, check_free
 
 log = logging.getLogger("turnout.up")
 
 
-def _token_lines(settings: GatewaySettings, fresh_token: str | None) -> list[str]:
-    stored = Path(settings.data_dir) / TOKEN_FILE
-    if fresh_token is not None:
-        return [
-            f"Admin token      {fresh_token}",
-            f"                 (shown once; kept in {stored} for the next starts and the CLI)",
-        ]
-    if os.environ.get("TURNOUT_ADMIN_TOKENS"):
-        return ["Admin tokens     from TURNOUT_ADMIN_TOKENS"]
-    return [f"Admin token      in {stored}"]
+class DemoSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # TURNOUT_SIM_PORT / --sim-port: the simulated provider of `turnout up --demo`
+    sim_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8090
+
+
+class Plan(msgspec.Struct, frozen=True):
+    """Everything `turnout up` runs, settled before anything starts."""
+
+    gateway: GatewaySettings
+    control: ControlSettings
+    sim_port: int | None  # None without --demo
+    data_dir: Path  # absolute
+    embedded_redis: bool  # no Redis configured: run one in the data dir
 
 
 def redacted(url: str) -> str:
@@ -52,22 +65,58 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _banner(
-    settings: GatewaySettings, args: argparse.Namespace, demo: bool, fresh_token: str | None
-) -> str:
+def _cli_command() -> str:
+    """How to call the CLI from any directory: `turnout` when it is on PATH, else its path."""
+    if shutil.which("turnout"):
+        return "turnout"
+    beside = Path(sys.executable).parent / "turnout"
+    return str(beside) if beside.exists() else "turnout"
+
+
+def _token_lines(plan: Plan, fresh_token: str | None) -> list[str]:
+    stored = plan.data_dir / TOKEN_FILE
+    if os.environ.get("TURNOUT_ADMIN_TOKENS"):
+        return ["Admin tokens     from TURNOUT_ADMIN_TOKENS"]
+    if fresh_token is not None:
+        return [
+            f"Admin token      {fresh_token}",
+            f"                 (shown once; kept in {stored} for the next starts and the CLI)",
+        ]
+    return [f"Admin token      in {stored}"]
+
+
+def _cli_lines(plan: Plan) -> list[str]:
+    admin_url = f"http://{plan.control.host}:{plan.control.port}"
+    exports = f"export TURNOUT_ADMIN_URL={admin_url}"
+    if not os.environ.get("TURNOUT_ADMIN_TOKENS"):
+        exports += f' TURNOUT_ADMIN_TOKEN="$(cat {plan.data_dir / TOKEN_FILE})"'
+    return [
+        "Use the CLI from any directory (copy-paste into your shell):",
+        f"  {exports}",
+        f"  alias turnout={_cli_command()}",
+    ]
+
+
+def banner(plan: Plan, fresh_token: str | None, demo_state: str | None) -> str:
+    settings = plan.gateway
     base = f"http://{settings.host}:{settings.port}/v1"
     lines = [
         "",
         f"Turnout gateway  {base}",
-        f"Turnout admin    http://{settings.host}:{args.admin_port}/admin",
-        f"Dashboard        http://{settings.host}:{args.admin_port}/ui/",
+        f"Turnout admin    http://{plan.control.host}:{plan.control.port}/admin",
+        f"Dashboard        http://{plan.control.host}:{plan.control.port}/ui/",
         f"Redis            {redacted(settings.redis_url or '')}",
-        *_token_lines(settings, fresh_token),
+        f"Data dir         {plan.data_dir}  (routes, snapshot, token; Ctrl-C stops everything)",
+        *_token_lines(plan, fresh_token),
     ]
-    if demo:
+    if plan.sim_port is not None:
+        lines.append(f"Simulator        http://127.0.0.1:{plan.sim_port}/v1")
+    lines += ["", *_cli_lines(plan)]
+    if demo_state is not None:
         lines += [
             "",
-            f"Try the demo route ({DEMO_ROUTE}: r1 at 100%, r2 at 0%):",
+            f"Demo route       {DEMO_ROUTE}: {demo_state}",
+            "Try it:",
             f"  curl -s {base}/chat/completions -H 'Content-Type: application/json' \\",
             f'    -d \'{{"model": "{DEMO_ROUTE}", "messages": '
             '[{"role": "user", "content": "hello"}]}\' -i',
@@ -77,7 +126,7 @@ def _banner(
             f'  client.chat.completions.create(model="{DEMO_ROUTE}", '
             'messages=[{"role": "user", "content": "hello"}])',
             "",
-            "Move traffic (the CLI reads the admin token from the data dir):",
+            "Move traffic:",
             f"  turnout route show {DEMO_ROUTE}",
             f"  turnout weights set {DEMO_ROUTE} r1=90 r2=10 --reason 'try the concise prompt'",
             f"  turnout rollback {DEMO_ROUTE} --reason 'back to stable'",
@@ -85,37 +134,31 @@ def _banner(
     return "\n".join(lines)
 
 
-async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
-    tokens, fresh_token = admin_tokens(settings.data_dir)
-    assert settings.redis_url is not None
-    control = ControlSettings(
-        redis_url=settings.redis_url,
-        host=settings.host,
-        port=args.admin_port,
-        data_dir=settings.data_dir,
-        admin_tokens=tokens,
-    )
+async def _serve(plan: Plan, fresh_token: str | None) -> None:
+    settings = plan.gateway
     runners: list[web.AppRunner] = []
 
     async def start(app: web.Application, port: int) -> None:
         runner = make_runner(app)
         await runner.setup()
-        await web.TCPSite(runner, settings.host, port).start()
         runners.append(runner)
+        await web.TCPSite(runner, settings.host, port).start()
 
     try:
-        if args.demo:
-            await start(build_simulator_app(), args.sim_port)
-            redis = connect(settings.redis_url)
+        demo_state: str | None = None
+        if plan.sim_port is not None:
+            await start(build_simulator_app(), plan.sim_port)
+            redis = connect(plan.control.redis_url)
             try:
-                sim_url = f"http://127.0.0.1:{args.sim_port}/v1"
+                sim_url = f"http://127.0.0.1:{plan.sim_port}/v1"
                 created = await create_demo(redis, sim_url)
                 log.info("demo route %s", "created" if created else "already present, kept")
+                demo_state = await describe(redis)
             finally:
                 await redis.aclose()
         await start(build_gateway_app(settings), settings.port)
-        await start(build_admin_app(control), args.admin_port)
-        print(_banner(settings, args, args.demo, fresh_token), flush=True)
+        await start(build_admin_app(plan.control), plan.control.port)
+        print(banner(plan, fresh_token, demo_state), flush=True)
         stop = asyncio.Event()
         # SIGTERM (docker stop, systemd) stops as cleanly as Ctrl-C: runners, then Redis.
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -125,23 +168,87 @@ async def _serve(settings: GatewaySettings, args: argparse.Namespace) -> None:
             await runner.cleanup()
 
 
+def plan_up(args: argparse.Namespace, settings: GatewaySettings) -> Plan:
+    """Settings of every part, from flags and `TURNOUT_*` variables (one loader for all)."""
+    data_dir = Path(settings.data_dir).resolve()
+    redis_url = settings.redis_url or EmbeddedRedis(data_dir / "redis").url
+    control = load_control_settings(
+        {
+            "host": settings.host,
+            "port": args.admin_port,
+            "redis_url": redis_url,
+            "data_dir": str(data_dir),
+        }
+    )
+    sim_port = load(DemoSettings, {"sim_port": args.sim_port}).sim_port if args.demo else None
+    return Plan(
+        gateway=msgspec.structs.replace(settings, redis_url=redis_url, data_dir=str(data_dir)),
+        control=control,
+        sim_port=sim_port,
+        data_dir=data_dir,
+        embedded_redis=not settings.redis_url,
+    )
+
+
+def _check_ports(plan: Plan) -> None:
+    host = plan.gateway.host
+    ports = [
+        (plan.gateway.port, "gateway", "--port (or TURNOUT_PORT)"),
+        (plan.control.port, "admin API", "--admin-port (or TURNOUT_ADMIN_PORT)"),
+    ]
+    if plan.sim_port is not None:
+        ports.append((plan.sim_port, "demo simulator", "--sim-port (or TURNOUT_SIM_PORT)"))
+    check_distinct(ports)
+    for port, what, flag in ports:
+        check_free(host, port, what, flag)
+
+
 def run_up(args: argparse.Namespace, settings: GatewaySettings) -> int:
+    plan = plan_up(args, settings)
+    lock = DataDirLock(plan.data_dir)
+    holder = Holder(
+        pid=os.getpid(),
+        host=plan.gateway.host,
+        port=plan.gateway.port,
+        admin_port=plan.control.port,
+        sim_port=plan.sim_port,
+    )
+    try:
+        lock.acquire(holder)
+    except DataDirInUse as error:
+        print(f"turnout: {error}", file=sys.stderr)
+        return 1
+    try:
+        return _run_locked(plan)
+    finally:
+        lock.release()
+
+
+def _run_locked(plan: Plan) -> int:
+    try:
+        _check_ports(plan)
+    except SettingsError as error:
+        print(f"turnout: {error}", file=sys.stderr)
+        return 1
+    tokens, fresh_token = admin_tokens(str(plan.data_dir))
+    plan = msgspec.structs.replace(
+        plan, control=msgspec.structs.replace(plan.control, admin_tokens=tokens)
+    )
     embedded: EmbeddedRedis | None = None
-    if not settings.redis_url:
+    if plan.embedded_redis:
         # Absolute: redis-server changes into --dir before it opens its log file.
-        embedded = EmbeddedRedis(Path(settings.data_dir).resolve() / "redis")
+        embedded = EmbeddedRedis(plan.data_dir / "redis")
         try:
             embedded.start()
         except (RedisBinaryMissing, RuntimeError, TimeoutError) as error:
             embedded.stop()  # a server that started but never answered must not linger
             print(f"turnout: embedded Redis: {error}", file=sys.stderr)
             return 1
-        settings = msgspec.structs.replace(settings, redis_url=embedded.url)
         log.info("embedded redis-server started on %s", embedded.url)
     install_uvloop()
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(settings, args))
+            asyncio.run(_serve(plan, fresh_token))
     finally:
         if embedded is not None:
             embedded.stop()

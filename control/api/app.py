@@ -12,9 +12,11 @@ from importlib import metadata
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from control.api import (
     audit,
+    backup,
     events,
     gate,
     models,
@@ -28,14 +30,14 @@ from control.api import (
     whoami,
 )
 from control.api.auth import Authenticator, authorize, parse_tokens
+from control.api.bodies import BodyDecoder
 from control.api.endpoint import STORE, Call, Endpoint, decode_query, status_of
 from control.api.errors import Handler, error_layer
-from control.errors import BadInput, from_validation
+from control.errors import BadInput, ControlError, from_validation
 from control.rollout.controller import Controller
 from control.settings import ControlSettings
-from control.store import Store
+from control.store import Store, redis_client
 from control.ui import serve as dashboard
-from gateway.contract.redis_url import connect
 
 ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     providers.ENDPOINTS,
@@ -44,12 +46,14 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     routes.ENDPOINTS,
     audit.ENDPOINTS,
     stats.ENDPOINTS,
+    backup.ENDPOINTS,
     rollouts.ENDPOINTS,
     gate.ENDPOINTS,
     series.ENDPOINTS,
     whoami.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
+RESTORE_LIMIT_BYTES = 64 * 1024 * 1024
 
 SETTINGS = web.AppKey("turnout_control_settings", ControlSettings)
 AUTH = web.AppKey("turnout_control_auth", Authenticator)
@@ -65,13 +69,15 @@ def _version() -> str:
 
 
 def _adapt(endpoint: Endpoint) -> Handler:
-    body_decoder = msgspec.json.Decoder(endpoint.body) if endpoint.body is not None else None
+    body_decoder = BodyDecoder(endpoint.body) if endpoint.body is not None else None
 
     async def handle(request: web.Request) -> web.StreamResponse:
         identity = None
         if endpoint.role is not None:
             identity = request.app[AUTH].identify(request.headers.get("Authorization"))
             authorize(identity, endpoint.role)
+        if endpoint.epoch_check:  # before anything is read: a change over lost data is a 503
+            await request.app[STORE].guard.check()
         arguments = {}
         try:  # only what the caller sent is a 400; a record read from Redis that does not
             # decode is a server error (500 from the error layer)
@@ -97,12 +103,30 @@ def _adapt(endpoint: Endpoint) -> Handler:
 
 async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    redis = connect(
+    redis = redis_client(
         settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0, health_check_interval=5
     )
-    app[STORE] = Store(redis, settings.audit_max_entries)
+    store = Store(redis, settings.audit_max_entries)
+    app[STORE] = store
+    with contextlib.suppress(RedisError, OSError, TimeoutError, ControlError):
+        # A fresh registry gets its data epoch now; Redis down or data lost must not stop the start
+        await asyncio.wait_for(store.guard.check(), timeout=2.0)
     yield
     await redis.aclose()
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """Liveness for container and Kubernetes probes: the process serves HTTP (no auth, no I/O)."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: Redis answers, so admin calls can succeed (no auth; names no secret)."""
+    try:
+        await request.app[STORE].redis.ping()
+    except (RedisError, OSError) as error:
+        return web.json_response({"ready": False, "redis": str(error)}, status=503)
+    return web.json_response({"ready": True})
 
 
 async def _controller_lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -127,8 +151,9 @@ def build_admin_app(
     settings: ControlSettings, *, extra: Sequence[Endpoint] = ()
 ) -> web.Application:
     endpoints = [*itertools.chain.from_iterable(ENDPOINT_TABLES), *extra]
-    # 8 MiB: an eval gate record carries per-case scores (~40 bytes a case and metric)
-    app = web.Application(middlewares=[error_layer], client_max_size=8 * 1024 * 1024)
+    # A restore carries the whole registry, an eval gate record its per-case scores: larger
+    # than aiohttp's 1 MiB default; only read after the caller's token and role are checked.
+    app = web.Application(middlewares=[error_layer], client_max_size=RESTORE_LIMIT_BYTES)
     app[SETTINGS] = settings
     app[AUTH] = Authenticator(parse_tokens(settings.admin_tokens))
     app[rollouts.POLICIES] = settings.rollout_policies
@@ -145,6 +170,8 @@ def build_admin_app(
         return web.Response(body=document, content_type="application/json")
 
     app.router.add_get(OPENAPI_PATH, serve_openapi)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     events.install(app, app[AUTH])  # live changes for the dashboard (server-sent events)
     dashboard.install(app)  # the dashboard's static files at /ui
     return app

@@ -12,7 +12,7 @@ from typing import Literal
 import msgspec
 
 from control.errors import Forbidden, Unauthorized
-from control.settings import SettingsError
+from gateway.contract.settings import SettingsError
 
 Role = Literal["viewer", "operator", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")  # each includes the ones before

@@ -59,6 +59,7 @@ class Endpoint:
     body: Any  # request body type, or None
     query: Any  # query-string Struct, or None
     reply: Any  # response type
+    epoch_check: bool  # refused with a 503 while Redis lost its data (every change but restore)
 
     @property
     def path_params(self) -> list[str]:
@@ -66,10 +67,18 @@ class Endpoint:
 
 
 def endpoint(
-    method: str, path: str, *, role: Role | None, summary: str, status: int = 200
+    method: str,
+    path: str,
+    *,
+    role: Role | None,
+    summary: str,
+    status: int = 200,
+    epoch_check: bool | None = None,
 ) -> Callable[[HandlerFn], Endpoint]:
+    """`epoch_check` defaults to True for every method but GET."""
+
     def declare(handler: HandlerFn) -> Endpoint:
-        hints = typing.get_type_hints(handler)
+        hints = typing.get_type_hints(handler, include_extras=True)  # keep Meta on bodies
         params = inspect.signature(handler).parameters
         unexpected = set(params) - {"call", "body", "query"}
         if unexpected:
@@ -84,6 +93,7 @@ def endpoint(
             body=hints.get("body") if "body" in params else None,
             query=hints.get("query") if "query" in params else None,
             reply=hints["return"],
+            epoch_check=method != "GET" if epoch_check is None else epoch_check,
         )
 
     return declare

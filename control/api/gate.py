@@ -3,7 +3,7 @@
 import msgspec
 
 from control.api.endpoint import Call, endpoint
-from control.errors import BadInput
+from control.errors import BROKEN_RULE, BadInput
 from control.eval import gate
 from control.eval.record import GateRecord
 from control.routes import views
@@ -20,10 +20,16 @@ GATE_PATH = "/admin/routes/{route}/releases/{release}/gate"
 async def put_gate(call: Call, body: GateRecord) -> gate.GateView:
     route, release = call.param("route"), call.param("release")
     if body.route != route:
-        raise BadInput(f"route: {body.route!r} differs from the path's {route!r}", field="route")
+        raise BadInput(
+            f"route: {body.route!r} differs from the path's {route!r}",
+            field="route",
+            code=BROKEN_RULE,
+        )
     if body.candidate != release:
         raise BadInput(
-            f"candidate: {body.candidate!r} differs from the path's {release!r}", field="candidate"
+            f"candidate: {body.candidate!r} differs from the path's {release!r}",
+            field="candidate",
+            code=BROKEN_RULE,
         )
     await gate.save(call.store, msgspec.structs.replace(body, actor=call.actor))
     return await gate.view(call.store, route, release)

@@ -10,16 +10,43 @@ from typing import Any
 import msgspec
 
 from control.api.endpoint import Endpoint
-from control.api.errors import ErrorBody
+from control.errors import ErrorBody
+from control.registry.rules import NAME_PATTERN, VERSION_PATTERN, anchored
 
 _REF = "#/components/schemas/{name}"
+# Path parameters by name, as strict as the server: a name of a route, prompt, model or
+# provider, and a version number.
+_NAME_SCHEMA = {"type": "string", "pattern": anchored(NAME_PATTERN)}
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "name": _NAME_SCHEMA,
+    "route": _NAME_SCHEMA,
+    "release": _NAME_SCHEMA,  # a release id (r1, r2, …): an unknown one is a 404
+    "n": {"type": "string", "pattern": anchored(VERSION_PATTERN)},
+}
 _ERRORS = {
-    400: "bad input: the message names the field and the rule; nothing was written",
+    400: "bad input: the message names the field and the rule; nothing was written. `code` is "
+    "`invalid_input` for a rule this schema states, `unknown_reference` for a name of a "
+    "provider, version or release that does not exist, `broken_rule` for a rule across fields "
+    "or values that the descriptions state (weights sum to exactly 100 with at most two "
+    "decimals; a prompt has a system text or messages, a template that parses and declared "
+    "variables that match it; a stats window from 1m to 7d; a time in the calendar; rollout "
+    "steps above 0, at most 100 and two decimals, increasing, the first below 100; rollout "
+    "guards distinct, a hard ceiling only on a rate guard; a rollout of a release that is not "
+    "the stable one)",
     401: "missing or invalid bearer token",
     403: "the token's role is too low",
     404: "no such route, prompt, model or version",
     409: "conflict: a stale expected_revision, or the name exists",
 }
+
+
+def _beside_ref(schema: Any) -> Any:
+    """`{"$ref": …, "oneOf": …}` (a Meta on a Struct) as `allOf`: tools that read OpenAPI the
+    3.0 way drop whatever stands beside a `$ref`, and the rule with it."""
+    if isinstance(schema, dict) and "$ref" in schema and len(schema) > 1:
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return {"allOf": [{"$ref": schema["$ref"]}], **rest}
+    return schema
 
 
 def _json(schema: Any, description: str) -> dict[str, Any]:
@@ -37,7 +64,7 @@ def _query_parameters(query_type: Any, components: dict[str, Any]) -> list[dict[
 
 def _operation(endpoint: Endpoint, schemas: dict[Any, Any], components: dict[str, Any]) -> Any:
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS[name]}
         for name in endpoint.path_params
     ]
     if endpoint.query is not None:
@@ -72,7 +99,7 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
         types += [t for t in (endpoint.body, endpoint.query, endpoint.reply) if t is not None]
     unique = list(dict.fromkeys(types))
     generated, components = msgspec.json.schema_components(unique, ref_template=_REF)
-    schemas = dict(zip(unique, generated, strict=True))
+    schemas = dict(zip(unique, [_beside_ref(s) for s in generated], strict=True))
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         operation = _operation(endpoint, schemas, components)

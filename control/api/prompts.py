@@ -2,7 +2,7 @@
 
 from control.api.endpoint import Call, endpoint
 from control.errors import BadInput
-from control.registry import prompts
+from control.registry import prompts, rules
 
 
 @endpoint(
@@ -26,8 +26,8 @@ async def list_prompt_versions(call: Call) -> list[prompts.PromptVersion]:
 @endpoint("GET", "/admin/prompts/{name}/versions/{n}", role="viewer", summary="One prompt version")
 async def get_prompt_version(call: Call) -> prompts.PromptVersion:
     number = call.param("n")
-    if not number.isdigit():
-        raise BadInput(f"n: the version must be a number, got {number!r}", field="n")
+    if not rules.is_version_number(number):
+        raise BadInput(f"n: the version must be a number from 1, got {number!r}", field="n")
     return await prompts.get_version(call.store, call.param("name"), int(number))
 
 

@@ -1,5 +1,6 @@
-"""Admin endpoints for routes: create, read, add releases, flip, promote, roll back, pin, and
-resolve a sticky key. Every change is one atomic, audited step (`control.routes.changes`).
+"""Admin endpoints for routes: create, read, add releases, flip, promote, roll back, pin,
+delete, and resolve a sticky key. Every change is one atomic, audited step
+(`control.routes.changes`).
 """
 
 import msgspec
@@ -10,9 +11,10 @@ from control.routes import changes, views
 from control.routes.resolve import Resolution, ResolveQuery, resolve
 
 
-class ReleaseCreated(msgspec.Struct, frozen=True, kw_only=True):
-    release: views.ReleaseOut  # with its id and change type versus stable
-    revision: int  # the route's revision after adding it
+class RouteDeleted(msgspec.Struct, frozen=True, kw_only=True):
+    route: str
+    deleted: bool  # always True: a missing route is a 404
+    revision: int  # the route's last revision
 
 
 @endpoint(
@@ -40,12 +42,12 @@ async def get_route(call: Call) -> views.RouteOut:
     summary="New immutable release (at 0% until traffic is moved)",
     status=201,
 )
-async def create_release(call: Call, body: ReleaseIn) -> ReleaseCreated:
+async def create_release(call: Call, body: ReleaseIn) -> views.ReleaseCreated:
     route = call.param("route")
     data, release_id = await changes.add_release(
         call.store, route, body, actor=call.actor, now=call.now()
     )
-    return ReleaseCreated(
+    return views.ReleaseCreated(
         release=views.release_view(data, release_id), revision=data.state.revision
     )
 
@@ -76,14 +78,41 @@ async def promote(call: Call, body: changes.PromoteIn) -> views.RouteOut:
     "POST",
     "/admin/routes/{route}/rollback",
     role="operator",
-    summary="All traffic back to stable (or to `to`) in one step; always allowed",
+    summary="All traffic back to stable (or to `to`) in one step; always allowed; "
+    "a no-op (`changed: false`) when already there",
 )
-async def rollback(call: Call, body: changes.RollbackIn) -> views.RouteOut:
-    data = await changes.rollback(call.store, call.param("route"), body, actor=call.actor)
-    return views.view(data)
+async def rollback(call: Call, body: changes.RollbackIn) -> views.RollbackOut:
+    data, changed = await changes.rollback(call.store, call.param("route"), body, actor=call.actor)
+    state = data.state
+    message = (
+        f"rolled back: all traffic on {state.stable} (revision {state.revision})"
+        if changed
+        else f"nothing to do: all traffic is already on {state.stable} (revision {state.revision})"
+    )
+    view = views.view(data)
+    return views.RollbackOut(
+        **msgspec.structs.asdict(msgspec.structs.replace(view, changed=changed)), message=message
+    )
 
 
-@endpoint("POST", "/admin/routes/{route}/pin", role="operator", summary="Freeze against automation")
+@endpoint(
+    "DELETE",
+    "/admin/routes/{route}",
+    role="admin",
+    summary="Delete a route (audited); the only way a route leaves the gateways",
+)
+async def delete_route(call: Call, body: changes.DeleteIn) -> RouteDeleted:
+    route = call.param("route")
+    revision = await changes.delete_route(call.store, route, body, actor=call.actor)
+    return RouteDeleted(route=route, deleted=True, revision=revision)
+
+
+@endpoint(
+    "POST",
+    "/admin/routes/{route}/pin",
+    role="operator",
+    summary="Set the pinned mark (audited; nothing acts on it yet: no automation exists)",
+)
 async def pin(call: Call, body: changes.PinIn) -> views.RouteOut:
     data = await changes.set_pinned(
         call.store, call.param("route"), body, pin=True, actor=call.actor
@@ -91,7 +120,7 @@ async def pin(call: Call, body: changes.PinIn) -> views.RouteOut:
     return views.view(data)
 
 
-@endpoint("POST", "/admin/routes/{route}/unpin", role="operator", summary="Release the freeze")
+@endpoint("POST", "/admin/routes/{route}/unpin", role="operator", summary="Clear the pinned mark")
 async def unpin(call: Call, body: changes.PinIn) -> views.RouteOut:
     data = await changes.set_pinned(
         call.store, call.param("route"), body, pin=False, actor=call.actor
@@ -119,5 +148,6 @@ ENDPOINTS = [
     rollback,
     pin,
     unpin,
+    delete_route,
     resolve_key,
 ]

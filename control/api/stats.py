@@ -3,14 +3,15 @@
 import msgspec
 
 from control.api.endpoint import Call, endpoint
-from control.errors import BadInput
+from control.durations import Duration, duration_s
+from control.errors import BROKEN_RULE, BadInput
 from control.routes import views
 from control.stats.compute import RouteStats, WindowError, parse_window, route_stats
 from control.stats.read import bucket_keys, read_buckets, read_distinct_keys
 
 
 class StatsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    window: str = "15m"  # 1m to 7d: "90s", "15m", "6h", "7d"
+    window: Duration = "15m"  # 1m to 7d: "90s", "15m", "6h", "7d"
 
 
 @endpoint(
@@ -24,7 +25,9 @@ async def read_stats(call: Call, query: StatsQuery) -> RouteStats:
     try:
         window_s = parse_window(query.window)
     except WindowError as error:
-        raise BadInput(str(error), field="window") from None
+        # the pattern is in the schema; the range (1m to 7d) only in words
+        code = BROKEN_RULE if duration_s(query.window) is not None else None
+        raise BadInput(str(error), field="window", code=code) from None
     route = call.param("route")
     data = await views.read(call.store, route)
     now_s = int(call.now().timestamp())

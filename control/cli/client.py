@@ -3,13 +3,18 @@
 Errors come back as `ApiError` carrying the server's uniform error body, or `Unreachable`.
 """
 
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar, overload
 
 import msgspec
+
+from control.errors import ErrorBody
+
+T = TypeVar("T")
 
 DEFAULT_URL = "http://127.0.0.1:8081"
 TOKEN_FILE = "admin-token"  # in the data dir; written by `turnout up` when it generates a token
@@ -28,28 +33,28 @@ class Unreachable(Exception):
     """No answer from the admin API (connection refused, DNS, time-out)."""
 
 
-class _ErrorDetail(msgspec.Struct):
-    message: str
-    code: str = "error"
-    field: str | None = None
+_error_decoder = msgspec.json.Decoder(ErrorBody)
 
 
-class _ErrorBody(msgspec.Struct):
-    error: _ErrorDetail
+class Token(NamedTuple):
+    value: str | None
+    source: str  # where it came from; when none was found, everywhere that was looked at
 
 
-_error_decoder = msgspec.json.Decoder(_ErrorBody)
-
-
-def find_token(explicit: str | None, data_dir: str) -> str | None:
-    """--token / TURNOUT_ADMIN_TOKEN, else the token `turnout up` stored in the data dir."""
+def find_token(explicit: str | None, data_dir: str) -> Token:
+    """--token, else TURNOUT_ADMIN_TOKEN, else the token `turnout up` stored in the data dir."""
     if explicit:
-        return explicit
-    stored = Path(data_dir) / TOKEN_FILE
+        return Token(explicit, "--token")
+    if os.environ.get("TURNOUT_ADMIN_TOKEN"):
+        return Token(os.environ["TURNOUT_ADMIN_TOKEN"], "TURNOUT_ADMIN_TOKEN")
+    stored = Path(data_dir).resolve() / TOKEN_FILE
     try:
-        return stored.read_text().strip() or None
+        value = stored.read_text().strip()
     except OSError:
-        return None
+        value = ""
+    if value:
+        return Token(value, str(stored))
+    return Token(None, f"--token, TURNOUT_ADMIN_TOKEN and {stored} (no token in any)")
 
 
 class AdminClient:
@@ -58,13 +63,36 @@ class AdminClient:
         self.token = token
         self.timeout_s = timeout_s
 
+    @overload
     def call(
         self,
         method: str,
         path: str,
         body: Any = None,
         query: dict[str, str | int | None] | None = None,
+    ) -> Any: ...
+
+    @overload
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str | int | None] | None = None,
+        *,
+        reply: type[T],
+    ) -> T: ...
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str | int | None] | None = None,
+        *,
+        reply: Any = Any,
     ) -> Any:
+        """The answer decoded into `reply`, the API's own response type (plain JSON without)."""
         url = f"{self.base_url}{path}"
         given = {k: str(v) for k, v in (query or {}).items() if v is not None}
         if given:
@@ -79,17 +107,24 @@ class AdminClient:
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return msgspec.json.decode(response.read())
+                raw = response.read()
         except urllib.error.HTTPError as error:
             raise _api_error(error.code, error.read()) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             reason = getattr(error, "reason", error)
             raise Unreachable(f"cannot reach the admin API at {self.base_url}: {reason}") from None
+        try:
+            return msgspec.json.decode(raw, type=reply)
+        except msgspec.DecodeError as error:  # ValidationError included
+            raise Unreachable(
+                f"the admin API at {self.base_url} answered {method} {path} with an unexpected "
+                f"body ({error}); is it the same Turnout version as this CLI?"
+            ) from None
 
 
 def _api_error(status: int, raw: bytes) -> ApiError:
     try:
         detail = _error_decoder.decode(raw).error
-    except msgspec.DecodeError:
+    except msgspec.DecodeError:  # not Turnout's error body (a proxy's page, say)
         return ApiError(status, f"HTTP {status}: {raw[:200].decode(errors='replace')}", None, "")
     return ApiError(status, detail.message, detail.field, detail.code)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
+from control.cli import backup, verbs
 from control.cli import eval as cli_eval
 from control.cli import rollout as cli_rollout
 from control.cli import stats as cli_stats
-from control.cli import verbs
 from control.cli.client import DEFAULT_URL
 
 
@@ -21,10 +21,14 @@ def _common() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--token",
-        default=os.environ.get("TURNOUT_ADMIN_TOKEN"),
-        help="admin bearer token (TURNOUT_ADMIN_TOKEN; default: <data-dir>/admin-token)",
+        default=None,
+        help="admin bearer token (else TURNOUT_ADMIN_TOKEN, else <data-dir>/admin-token)",
     )
-    common.add_argument("--data-dir", default=os.environ.get("TURNOUT_DATA_DIR") or "./data")
+    common.add_argument(
+        "--data-dir",
+        default=os.environ.get("TURNOUT_DATA_DIR") or "./data",
+        help="where `turnout up` keeps its admin-token (TURNOUT_DATA_DIR, default ./data)",
+    )
     common.add_argument("--json", action="store_true", help="machine-readable output")
     return common
 
@@ -49,6 +53,7 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     show = route.add_parser("show", help="a route with its releases", parents=[common])
     show.add_argument("route")
     show.set_defaults(run=verbs.runner(verbs.route_show))
+    backup.add_verbs(commands, route, common, verbs.runner)
 
     release = commands.add_parser("release", help="releases").add_subparsers(
         dest="verb", required=True
@@ -86,7 +91,8 @@ def add_operator_verbs(commands: argparse._SubParsersAction[argparse.ArgumentPar
     rollback.add_argument("--to", help="roll back to this release instead (it becomes stable)")
     _reason(rollback)
 
-    for name, help_ in (("pin", "freeze a route against automation"), ("unpin", "lift a pin")):
+    pin_help = "mark a route pinned (audited; nothing acts on the mark yet)"
+    for name, help_ in (("pin", pin_help), ("unpin", "clear the pinned mark")):
         pinning = verb(name, help_, verbs.pin)
         pinning.add_argument("route")
         pinning.set_defaults(verb=name)

@@ -13,29 +13,40 @@ import msgspec
 
 from control.cli import output
 from control.cli.apply import apply
-from control.cli.client import AdminClient, ApiError, Unreachable, find_token
+from control.cli.client import AdminClient, ApiError, Token, Unreachable, find_token
+from control.eval import gate
 from control.registry.declared import parse
+from control.routes import views
+from control.routes.audit import AuditEntry
+from control.routes.resolve import Resolution
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE = 1, 2, 3, 4
 
 Verb = Callable[[AdminClient, argparse.Namespace], int]
 
 
-def _client(args: argparse.Namespace) -> AdminClient:
-    return AdminClient(args.admin_url, find_token(args.token, args.data_dir))
+def _token_hint(token: Token, admin_url: str) -> str:
+    """What to do about a 401: where a token was looked for, or which one was refused."""
+    if token.value is None:
+        return (
+            f"no admin token found: looked at {token.source}; pass --token, set "
+            "TURNOUT_ADMIN_TOKEN, or --data-dir of the `turnout up` that generated one"
+        )
+    return f"the admin API at {admin_url} does not accept the token from {token.source}"
 
 
 def runner(verb: Verb) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        token = find_token(args.token, args.data_dir)
         try:
-            return verb(_client(args), args)
+            return verb(AdminClient(args.admin_url, token.value), args)
         except ApiError as error:
             named = error.field and not error.message.startswith(error.field)
             where = f" [{error.field}]" if named else ""
             print(f"turnout: {error.message}{where} (HTTP {error.status})", file=sys.stderr)
             if error.status in (401, 403):
                 if error.status == 401:
-                    print("turnout: pass --token or set TURNOUT_ADMIN_TOKEN", file=sys.stderr)
+                    print(f"turnout: {_token_hint(token, args.admin_url)}", file=sys.stderr)
                 return EXIT_AUTH
             return EXIT_REFUSED if error.status < 500 else EXIT_UNREACHABLE
         except Unreachable as error:
@@ -71,50 +82,42 @@ def _weights(items: list[str]) -> dict[str, Any]:
     return weights
 
 
-def _route_table(route: Any) -> str:
+def _route_table(route: views.RouteOut) -> str:
     head = (
-        f"route {route['name']}  revision {route['revision']}  stable {route['stable']}  "
-        f"sticky {'yes' if route['sticky'] else 'no'}  pinned {'yes' if route['pinned'] else 'no'}"
+        f"route {route.name}  revision {route.revision}  stable {route.stable}  "
+        f"sticky {'yes' if route.sticky else 'no'}  pinned {'yes' if route.pinned else 'no'}"
     )
     rows = [
         [
-            r["id"],
-            output.percent(r["weight"]),
-            r["change_type"],
-            r["prompt"]["ref"] if r["prompt"] else None,
-            r["model"]["ref"],
-            output.pairs(r["params"]),
-            output.pairs(r["artifacts"]),
-            r["author"],
-            (r["created_at"] or "")[:19].replace("T", " "),
-            r["note"],
+            r.id,
+            output.percent(r.weight),
+            r.change_type,
+            r.prompt.ref if r.prompt else None,
+            r.model.ref,
+            output.pairs(r.params),
+            output.pairs(r.artifacts),
+            r.author,
+            r.created_at.isoformat()[:19].replace("T", " ") if r.created_at else "",
+            r.note,
         ]
-        for r in route["releases"]
+        for r in route.releases
     ]
     headers = ["RELEASE", "WEIGHT%", "CHANGE", "PROMPT", "MODEL", "PARAMS", "ARTIFACTS"]
     return f"{head}\n{output.table([*headers, 'AUTHOR', 'CREATED', 'NOTE'], rows)}"
 
 
-def _show(args: argparse.Namespace, route: Any) -> int:
+def _show(args: argparse.Namespace, route: views.RouteOut) -> int:
     output.emit_json(route) if args.json else output.emit(_route_table(route))
     return 0
 
 
 def routes(client: AdminClient, args: argparse.Namespace) -> int:
-    found = client.call("GET", "/admin/routes")
+    found = client.call("GET", "/admin/routes", reply=list[views.RouteSummary])
     if args.json:
         output.emit_json(found)
         return 0
     rows = [
-        [
-            r["name"],
-            r["revision"],
-            r["stable"],
-            output.weights(r["weights"]),
-            r["sticky"],
-            r["pinned"],
-            r["releases"],
-        ]
+        [r.name, r.revision, r.stable, output.weights(r.weights), r.sticky, r.pinned, r.releases]
         for r in found
     ]
     headers = ["ROUTE", "REV", "STABLE", "WEIGHTS%", "STICKY", "PINNED", "RELEASES"]
@@ -122,11 +125,16 @@ def routes(client: AdminClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _route_call(client: AdminClient, method: str, path: str, body: object = None) -> views.RouteOut:
+    return client.call(method, path, body, reply=views.RouteOut)
+
+
 def route_show(client: AdminClient, args: argparse.Namespace) -> int:
-    route = client.call("GET", f"/admin/routes/{args.route}")
-    gates = client.call("GET", f"/admin/routes/{args.route}/gates")  # eval verdict per release
+    route = _route_call(client, "GET", f"/admin/routes/{args.route}")
+    path = f"/admin/routes/{args.route}/gates"  # eval verdict per release
+    gates = client.call("GET", path, reply=dict[str, gate.Status])
     if args.json:
-        output.emit_json({**route, "gates": gates})
+        output.emit_json({**msgspec.structs.asdict(route), "gates": gates})
         return 0
     shown = " ".join(f"{r}={status}" for r, status in gates.items()) or "no verdicts"
     output.emit(f"{_route_table(route)}\neval gate: {shown}")
@@ -141,14 +149,15 @@ def release_create(client: AdminClient, args: argparse.Namespace) -> int:
         "artifacts": _key_values(args.artifact, "--artifact", parse_json=False),
         "note": args.note,
     }
-    created = client.call("POST", f"/admin/routes/{args.route}/releases", body)
+    path = f"/admin/routes/{args.route}/releases"
+    created = client.call("POST", path, body, reply=views.ReleaseCreated)
     if args.json:
         output.emit_json(created)
     else:
-        release = created["release"]
+        release = created.release
         output.emit(
-            f"{args.route}: created {release['id']} (change: {release['change_type']}) at 0%; "
-            f"route revision {created['revision']}"
+            f"{args.route}: created {release.id} (change: {release.change_type}) at 0%; "
+            f"route revision {created.revision}"
         )
     return 0
 
@@ -156,48 +165,55 @@ def release_create(client: AdminClient, args: argparse.Namespace) -> int:
 def weights_set(client: AdminClient, args: argparse.Namespace) -> int:
     revision = args.expected_revision
     if revision is None:
-        revision = client.call("GET", f"/admin/routes/{args.route}")["revision"]
+        revision = _route_call(client, "GET", f"/admin/routes/{args.route}").revision
     body = {"weights": _weights(args.weights), "expected_revision": revision, "reason": args.reason}
-    return _show(args, client.call("PUT", f"/admin/routes/{args.route}/weights", body))
+    return _show(args, _route_call(client, "PUT", f"/admin/routes/{args.route}/weights", body))
 
 
 def promote(client: AdminClient, args: argparse.Namespace) -> int:
     body = {"release": args.release, "reason": args.reason}
     if args.expected_revision is not None:
         body["expected_revision"] = args.expected_revision
-    return _show(args, client.call("POST", f"/admin/routes/{args.route}/promote", body))
+    return _show(args, _route_call(client, "POST", f"/admin/routes/{args.route}/promote", body))
 
 
 def rollback(client: AdminClient, args: argparse.Namespace) -> int:
     body = {"reason": args.reason, "to": args.to}
-    return _show(args, client.call("POST", f"/admin/routes/{args.route}/rollback", body))
+    path = f"/admin/routes/{args.route}/rollback"
+    answer = client.call("POST", path, body, reply=views.RollbackOut)
+    if not args.json and not answer.changed:
+        output.emit(f"{args.route}: {answer.message}")
+        return 0
+    return _show(args, answer)
 
 
 def pin(client: AdminClient, args: argparse.Namespace) -> int:
     verb = "pin" if args.verb == "pin" else "unpin"
-    return _show(
-        args, client.call("POST", f"/admin/routes/{args.route}/{verb}", {"reason": args.reason})
-    )
+    path = f"/admin/routes/{args.route}/{verb}"
+    return _show(args, _route_call(client, "POST", path, {"reason": args.reason}))
 
 
 def resolve(client: AdminClient, args: argparse.Namespace) -> int:
-    answer = client.call("GET", "/admin/resolve", query={"route": args.route, "key": args.key})
+    query: dict[str, str | int | None] = {"route": args.route, "key": args.key}
+    answer = client.call("GET", "/admin/resolve", query=query, reply=Resolution)
     if args.json:
         output.emit_json(answer)
         return 0
-    prompt = answer["prompt"]["ref"] if answer["prompt"] else "-"
+    prompt = answer.prompt.ref if answer.prompt else "-"
     output.emit(
-        f"{answer['route']} key {answer['key']!r} -> {answer['release']} "
-        f"(bucket {answer['bucket']}, revision {answer['revision']}): prompt {prompt}, "
-        f"model {answer['model']['ref']}, artifacts {output.pairs(answer['artifacts']) or '-'}"
+        f"{answer.route} key {answer.key!r} -> {answer.release} "
+        f"(bucket {answer.bucket}, revision {answer.revision}): prompt {prompt}, "
+        f"model {answer.model.ref}, artifacts {output.pairs(answer.artifacts) or '-'}"
     )
     return 0
 
 
-def _change(entry: Any) -> str:
-    before, after = entry["before"], entry["after"]
-    if entry["route"] is None:
+def _change(entry: AuditEntry) -> str:
+    before, after = entry.before, entry.after
+    if entry.route is None:
         return str((after or {}).get("base_url", ""))
+    if after is None:
+        return "deleted"
     if before is None:
         return f"-> {output.weights(after['weights'], skip_zero=True)}"
     parts = []
@@ -210,26 +226,30 @@ def _change(entry: Any) -> str:
         parts.append(f"stable {before['stable']} -> {after['stable']}")
     if before["pinned"] != after["pinned"]:
         parts.append("pinned" if after["pinned"] else "unpinned")
-    if entry["release"]:
-        parts.append(f"+{entry['release']}")
+    if entry.release:
+        parts.append(f"+{entry.release}")
     return "; ".join(parts)
 
 
 def audit(client: AdminClient, args: argparse.Namespace) -> int:
-    query = {"route": args.route, "since": args.since, "limit": args.limit}
-    entries = client.call("GET", "/admin/audit", query=query)
+    query: dict[str, str | int | None] = {
+        "route": args.route,
+        "since": args.since,
+        "limit": args.limit,
+    }
+    entries = client.call("GET", "/admin/audit", query=query, reply=list[AuditEntry])
     if args.json:
         output.emit_json(entries)
         return 0
     rows = [
         [
-            e["time"][:19].replace("T", " "),
-            e["route"] or f"provider {e['provider']}",
-            e["action"],
-            e["actor"],
-            e["revision"],
+            e.time.isoformat()[:19].replace("T", " "),
+            e.route or f"provider {e.provider}",
+            e.action,
+            e.actor,
+            e.revision,
             _change(e),
-            e["reason"],
+            e.reason,
         ]
         for e in entries
     ]

@@ -4,11 +4,11 @@ A record says what was compared (route, candidate, baseline), on what (dataset h
 judged by what (the judge's route, release, prompt and model), at what cost, and the verdict.
 """
 
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
 
+from control.durations import Time
 from control.eval.judge import JudgeProvenance
 from control.eval.verdict import MetricScores, Verdict
 
@@ -31,7 +31,7 @@ class GateRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     cached: Annotated[int, msgspec.Meta(ge=0)]  # answers and ratings reused from the cache
     cost_estimate_usd: Annotated[float, msgspec.Meta(ge=0)]
     cost_usd: Annotated[float, msgspec.Meta(ge=0)]  # of the calls sent (cache hits are free)
-    finished_at: datetime
+    finished_at: Time
     actor: str | None = None  # set by the admin API from the poster's token
 
 

@@ -9,6 +9,11 @@ if existing then
   return {tonumber(existing), 0}
 end
 local version = redis.call('HLEN', KEYS[1]) + 1
+-- A restore from a gateway's snapshot brings back only the versions releases use, so numbers
+-- may have gaps: never reuse a number that is taken.
+while redis.call('HEXISTS', KEYS[1], tostring(version)) == 1 do
+  version = version + 1
+end
 redis.call('HSET', KEYS[1], tostring(version), ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], tostring(version))
 return {version, 1}

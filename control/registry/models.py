@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from control.errors import BadInput, NotFound
+from control.durations import Time
+from control.errors import UNKNOWN_REFERENCE, BadInput, NotFound
 from control.registry import providers, rules, versions
 from control.store import Store
 from gateway.contract.snapshot import ModelSpec
@@ -19,9 +20,9 @@ Price = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class ModelIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    provider: str
+    provider: rules.Name
     upstream_model: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-    params: dict[str, Any] = {}  # defaults; the caller's fields and the release's params win
+    params: rules.Params = {}  # defaults; the caller's fields and the release's params win
     input_usd_per_mtok: Price = 0.0  # USD per million input tokens
     output_usd_per_mtok: Price = 0.0
     note: str = ""
@@ -38,7 +39,7 @@ class ModelRecord(msgspec.Struct, frozen=True, kw_only=True):
     content_hash: str
     author: str
     note: str
-    created_at: datetime
+    created_at: Time
 
 
 class ModelVersion(ModelRecord, frozen=True, kw_only=True):
@@ -66,7 +67,11 @@ async def create(
 ) -> ModelVersion:
     validate(name, body)
     if body.provider not in await providers.names(store):
-        raise BadInput(f"provider: unknown provider {body.provider!r}", field="provider")
+        raise BadInput(
+            f"provider: unknown provider {body.provider!r}",
+            field="provider",
+            code=UNKNOWN_REFERENCE,
+        )
     content = [
         body.provider,
         body.upstream_model,
@@ -107,7 +112,9 @@ async def resolve(store: Store, field: str, ref: str) -> ModelSpec:
     name, version = rules.parse_ref(field, ref)
     record = await versions.read_one(store, KIND, name, version, _decoder)
     if record is None:
-        raise BadInput(f"{field}: unknown model version {ref!r}", field=field)
+        raise BadInput(
+            f"{field}: unknown model version {ref!r}", field=field, code=UNKNOWN_REFERENCE
+        )
     return ModelSpec(
         ref=ref,
         provider=record.provider,

@@ -8,7 +8,8 @@ from datetime import datetime
 
 import msgspec
 
-from control.errors import BadInput, NotFound
+from control.durations import Time
+from control.errors import UNKNOWN_REFERENCE, BadInput, NotFound
 from control.registry import rules, versions
 from control.store import Store
 from gateway.contract.snapshot import PromptMessage, PromptSpec
@@ -34,7 +35,7 @@ class PromptRecord(msgspec.Struct, frozen=True, kw_only=True):
     content_hash: str
     author: str
     note: str
-    created_at: datetime
+    created_at: Time
 
 
 class PromptVersion(PromptRecord, frozen=True, kw_only=True):
@@ -100,7 +101,9 @@ async def resolve(store: Store, field: str, ref: str) -> PromptSpec:
     name, version = rules.parse_ref(field, ref)
     record = await versions.read_one(store, KIND, name, version, _decoder)
     if record is None:
-        raise BadInput(f"{field}: unknown prompt version {ref!r}", field=field)
+        raise BadInput(
+            f"{field}: unknown prompt version {ref!r}", field=field, code=UNKNOWN_REFERENCE
+        )
     return PromptSpec(
         ref=ref, system=record.system, messages=record.messages, variables=record.variables
     )

@@ -11,13 +11,18 @@ from control.store import Store, text
 from gateway.contract import keys
 from gateway.contract.snapshot import ProviderSpec
 
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 0.01, 3600.0
+MAX_CONNECTIONS = 10_000
+
 
 class ProviderIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    base_url: str  # http(s) URL of an OpenAI-compatible API, e.g. "https://api.openai.com/v1"
+    base_url: rules.BaseUrl  # of an OpenAI-compatible API, e.g. "https://api.openai.com/v1"
     kind: Literal["openai"] = "openai"
-    api_key_env: str | None = None  # name of the environment variable holding the key
-    timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
-    max_connections: Annotated[int, msgspec.Meta(ge=1)] = 256
+    api_key_env: rules.KeyEnvName | None = None  # name of the environment variable with the key
+    # per call (per chunk for streams): 10 ms to 1 hour
+    timeout_s: Annotated[float, msgspec.Meta(ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)] = 60.0
+    # per gateway process: 1 to 10,000
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=MAX_CONNECTIONS)] = 256
     reason: str = ""  # recorded in the audit trail
 
 

@@ -5,20 +5,18 @@ Building a release resolves its references (BadInput naming the field when one i
 atomic write is `control.routes.changes`.
 """
 
-from datetime import datetime
-from typing import Any
-
 import msgspec
 
+from control.durations import Time
 from control.registry import models, prompts, rules
 from control.store import Store
 from gateway.contract.snapshot import ReleaseSpec
 
 
 class ReleaseIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    model: str  # a model version, "name@N"
-    prompt: str | None = None  # a prompt version, "name@N", or none
-    params: dict[str, Any] = {}  # overrides the model's defaults and the caller's fields
+    model: rules.VersionRef  # a model version, "name@N"
+    prompt: rules.VersionRef | None = None  # a prompt version, "name@N", or none
+    params: rules.Params = {}  # overrides the model's defaults and the caller's fields
     artifacts: dict[str, str] = {}  # coordinated artefacts, e.g. {"index": "v7"}
     note: str = ""
 
@@ -28,7 +26,7 @@ class ReleaseMeta(msgspec.Struct, frozen=True, kw_only=True):
 
     author: str
     note: str
-    created_at: datetime
+    created_at: Time
 
 
 meta_encoder = msgspec.json.Encoder()
@@ -40,7 +38,10 @@ CHANGE_ASPECTS = ("prompt", "model", "params", "artifacts")
 async def build(store: Store, release_id: str, body: ReleaseIn, field: str = "") -> ReleaseSpec:
     """Resolve the references of `body`; `field` prefixes field names (e.g. "release.")."""
     rules.check_params(f"{field}params", body.params)
-    prompt = await prompts.resolve(store, f"{field}prompt", body.prompt) if body.prompt else None
+    # `is not None`: an empty reference is a bad reference (as the schema says), not "no prompt"
+    prompt = None
+    if body.prompt is not None:
+        prompt = await prompts.resolve(store, f"{field}prompt", body.prompt)
     model = await models.resolve(store, f"{field}model", body.model)
     return ReleaseSpec(
         id=release_id, model=model, prompt=prompt, params=body.params, artifacts=body.artifacts

@@ -5,6 +5,8 @@ the sum of the buckets from that moment's minute on, minus the counters that min
 moment (the `Snapshot`). Reads Redis; the arithmetic is `arms`, which is pure.
 """
 
+import asyncio
+
 import redis.asyncio as aioredis
 
 from control.rollout.model import Snapshot
@@ -19,10 +21,12 @@ NOT_ERRORS = frozenset({OK, "client"})  # a caller's own mistake is not the rele
 class Arm:
     """One release's counts since a snapshot, in the shapes the guards take."""
 
-    __slots__ = ("errors", "latency", "ratings", "requests", "scores")
+    __slots__ = ("errors", "keyed", "latency", "ratings", "requests", "scores")
 
     def __init__(self, totals: Totals) -> None:
         self.requests = totals.get(tk.REQUESTS)
+        # placed by a sticky key: clustered by user, so the split check counts their keys
+        self.keyed = min(totals.get(tk.KEYED), self.requests)
         errors = sum(v for k, v in totals.outcomes.items() if k not in NOT_ERRORS)
         self.errors = Counts(n=max(self.requests, errors), events=errors)
         up, down = totals.get(tk.THUMBS_UP), totals.get(tk.THUMBS_DOWN)
@@ -83,13 +87,18 @@ async def take_snapshot(
 async def distinct_keys(
     redis: aioredis.Redis, route: str, releases: tuple[str, ...], first: int, last: int
 ) -> dict[str, int]:
-    """Distinct sticky keys per release over the full minutes first..last (HyperLogLogs)."""
+    """Distinct sticky keys per release over the minutes first..last (HyperLogLogs; the last
+    may be the current minute, which the gateways' flushes are still adding to)."""
     if last < first:
         return dict.fromkeys(releases, 0)
-    async with redis.pipeline(transaction=False) as pipe:
-        for release in releases:
-            pipe.pfcount(
+    # One PFCOUNT per release (its keys share the route's slot), not pipelined: Redis Cluster
+    # clients refuse PFCOUNT in a pipeline.
+    counts = await asyncio.gather(
+        *(
+            redis.pfcount(
                 *(tk.sticky_keys_minute(route, release, m) for m in range(first, last + 1))
             )
-        counts = await pipe.execute()
+            for release in releases
+        )
+    )
     return {release: int(c) for release, c in zip(releases, counts, strict=True)}

@@ -2,7 +2,8 @@
 the route's state and the two arms' counts. No I/O, no clock (the time is given).
 
 Order of a look: the route must still be where the rollout put it (else hold, pause or end);
-hard ceilings act at once; a sample-ratio mismatch holds without judging; any failing guard rolls
+hard ceilings act at once; a sample-ratio mismatch holds without judging (`srm_check`, at the
+randomisation unit: see there); any failing guard rolls
 back; when the step has baked long enough with enough canary calls and every guard passes, the
 latency look (planned, at the step's end) decides between advancing and rolling back; a step
 past its deadline without a verdict pauses or extends.
@@ -14,8 +15,8 @@ import msgspec
 
 from control.rollout.counts import Arm
 from control.rollout.model import Guard, Rollout, Srm
+from control.rollout.srm import HLL_RELATIVE_ERROR, SRM_SEQUENTIAL_ALPHA, sequential_srm_p_value
 from control.rollout.statistics import (
-    SRM_P_THRESHOLD,
     Evidence,
     hard_ceiling,
     latency_guard,
@@ -23,11 +24,8 @@ from control.rollout.statistics import (
     rate_guard,
     score_guard,
     split_alpha,
-    srm_p_value,
 )
 from gateway.contract.bucketing import BUCKETS
-
-SRM_MIN_EXPECTED = 50  # expected count of the smaller arm before the split is checked
 
 RouteCheck = Literal["ok", "adopt", "pinned", "manual", "rolled_back", "promoted"]
 Action = Literal["wait", "rollback", "advance", "hold", "timeout"]
@@ -76,21 +74,42 @@ def check_route(
 
 
 def srm_check(
-    percent: float, requests: dict[str, int], keys: dict[str, int], canary: str, stable: str
+    percent: float,
+    requests: dict[str, int],
+    keys: dict[str, int] | None,
+    canary: str,
+    stable: str,
+    keyed: dict[str, int] | None = None,
 ) -> Srm:
-    """Observed vs configured split over requests and over distinct sticky keys."""
+    """Observed vs configured split, judged at the unit that was randomised.
+
+    `requests` are the calls drawn per call (a non-sticky route, or no sticky key) plus pinned
+    calls; `keyed` the calls placed by their sticky key, left out of the request test because
+    one user's calls all go one way (clustered: thousands of calls from a few heavy users are
+    not thousands of independent draws); their distinct keys per release (`keys`, HyperLogLog
+    counts, None on a non-sticky route or before its first minute) are the draws instead.
+    Pinned calls are not part of the split at all: counting them among the per-call draws makes
+    traffic pinned to one arm a mismatch, as it is for the canary's evidence, which includes it.
+    Both tests are sequential (always valid at every tick, see `srm`), so a look every tick
+    holds an exact split by mistake in at most 2·SRM_SEQUENTIAL_ALPHA of steps.
+    """
     share = {canary: percent / 100, stable: 1 - percent / 100}
 
-    def p_value(observed: dict[str, int]) -> float | None:
-        # the chi-square approximation (and a look every tick) needs enough in the small arm
-        if sum(observed.values()) * min(share.values()) < SRM_MIN_EXPECTED:
-            return None
-        return srm_p_value(observed, share)
+    def p_value(observed: dict[str, int] | None, relative_error: float) -> float | None:
+        if observed is None or sum(observed.values()) == 0:
+            return None  # no evidence yet (the mixture test is valid from the first count)
+        return sequential_srm_p_value(observed, share, count_relative_error=relative_error)
 
-    requests_p, keys_p = p_value(requests), p_value(keys)
-    mismatch = any(p is not None and p < SRM_P_THRESHOLD for p in (requests_p, keys_p))
+    requests_p = p_value(requests, 0.0)
+    keys_p = p_value(keys, HLL_RELATIVE_ERROR)
+    mismatch = any(p is not None and p < SRM_SEQUENTIAL_ALPHA for p in (requests_p, keys_p))
     return Srm(
-        requests=requests, requests_p=requests_p, keys=keys, keys_p=keys_p, mismatch=mismatch
+        requests=requests,
+        requests_p=requests_p,
+        keys=keys or {},
+        keys_p=keys_p,
+        mismatch=mismatch,
+        keyed=keyed or {},
     )
 
 
@@ -207,10 +226,10 @@ def _verdicts(head: str, evidence: list[Evidence]) -> str:
 
 def _srm_reason(srm: Srm) -> str:
     parts = []
-    if srm.requests_p is not None and srm.requests_p < SRM_P_THRESHOLD:
-        parts.append(f"requests {srm.requests} (p = {srm.requests_p:.2g})")
-    if srm.keys_p is not None and srm.keys_p < SRM_P_THRESHOLD:
-        parts.append(f"distinct keys {srm.keys} (p = {srm.keys_p:.2g})")
+    if srm.requests_p is not None and srm.requests_p < SRM_SEQUENTIAL_ALPHA:
+        parts.append(f"requests drawn per call or pinned {srm.requests} (p = {srm.requests_p:.2g})")
+    if srm.keys_p is not None and srm.keys_p < SRM_SEQUENTIAL_ALPHA:
+        parts.append(f"distinct sticky keys {srm.keys} (p = {srm.keys_p:.2g})")
     return (
         "sample-ratio mismatch, not judging: observed split differs from the configured one: "
         + "; ".join(parts)

@@ -7,7 +7,9 @@ import msgspec
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 
-SRM_P_THRESHOLD = 0.001  # sample-ratio mismatch is declared below this p-value (see srm_p_value)
+# One-look chi-square (srm_p_value) threshold for figures and reports; the controller holds on the
+# sequential test instead (srm.SRM_SEQUENTIAL_ALPHA), which stays valid when looked at every tick.
+SRM_P_THRESHOLD = 0.001
 
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
 

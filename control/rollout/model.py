@@ -96,11 +96,14 @@ class Step(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Srm(msgspec.Struct, frozen=True, kw_only=True):
-    requests: dict[str, int]  # per arm since the split settled
+    """The split check (decide.srm_check); p-values are sequential (always valid at any look)."""
+
+    requests: dict[str, int]  # per arm since the split settled: drawn per call, or pinned
     requests_p: float | None
-    keys: dict[str, int]  # distinct sticky keys per arm over full minutes of this step
+    keys: dict[str, int]  # distinct sticky keys per arm (sticky routes; see tick._split_keys)
     keys_p: float | None
     mismatch: bool
+    keyed: dict[str, int] = {}  # calls placed by their sticky key (judged by `keys`)
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,7 +6,7 @@ take more steps and bake longer. Settings may replace any of these; a request ov
 
 from decimal import Decimal
 
-from control.errors import BadInput
+from control.errors import BROKEN_RULE, BadInput
 from control.rollout.model import Guard, GuardIn, Policy, RolloutIn
 
 _RATE_GUARDS = [
@@ -60,17 +60,27 @@ _GUARD_DEFAULTS = {
 def check_steps(steps: list[float]) -> None:
     """Canary percents: each in (0, 100], at most two decimals, strictly increasing."""
     if not steps:
-        raise BadInput("steps: give at least one step (canary percent)", field="steps")
+        raise BadInput(
+            "steps: give at least one step (canary percent)", field="steps", code=BROKEN_RULE
+        )
     previous = 0.0
     for index, step in enumerate(steps):
         field = f"steps[{index}]"
         if not 0 < step <= 100:
-            raise BadInput(f"{field}: must be above 0 and at most 100, got {step}", field=field)
+            raise BadInput(
+                f"{field}: must be above 0 and at most 100, got {step}",
+                field=field,
+                code=BROKEN_RULE,
+            )
         if Decimal(repr(step)) * 100 % 1:
-            raise BadInput(f"{field}: at most two decimals, got {step}", field=field)
+            raise BadInput(
+                f"{field}: at most two decimals, got {step}", field=field, code=BROKEN_RULE
+            )
         if step <= previous:
             raise BadInput(
-                f"{field}: steps must increase strictly ({step} after {previous})", field=field
+                f"{field}: steps must increase strictly ({step} after {previous})",
+                field=field,
+                code=BROKEN_RULE,
             )
         previous = step
 
@@ -81,6 +91,7 @@ def resolve_guard(guard: GuardIn) -> Guard:
         raise BadInput(
             f"guards.hard_ceiling: only rate guards have one, not {guard.metric}",
             field="guards.hard_ceiling",
+            code=BROKEN_RULE,
         )
     return Guard(
         metric=guard.metric,
@@ -104,11 +115,11 @@ def resolve(body: RolloutIn, change_type: str, policies: dict[str, Policy]) -> t
     policy = Policy(**{**{f: getattr(base, f) for f in Policy.__struct_fields__}, **overrides})
     check_steps(policy.steps)
     if not policy.guards:
-        raise BadInput("guards: give at least one guard", field="guards")
+        raise BadInput("guards: give at least one guard", field="guards", code=BROKEN_RULE)
     metrics = [g.metric for g in policy.guards]
     for metric in metrics:
         if metrics.count(metric) > 1:
-            raise BadInput(f"guards: {metric} appears twice", field="guards")
+            raise BadInput(f"guards: {metric} appears twice", field="guards", code=BROKEN_RULE)
     source = f"{kind} defaults"
     if overrides:
         source += f"; overridden: {', '.join(overrides)}"

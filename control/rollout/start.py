@@ -7,7 +7,7 @@ Every check runs before anything is written: a refused start leaves Redis as it 
 import msgspec
 
 from control import keyspace
-from control.errors import BadInput, Conflict
+from control.errors import BROKEN_RULE, UNKNOWN_REFERENCE, BadInput, Conflict
 from control.registry import releases as release_rules
 from control.rollout import counts, decide, policy, record, storage
 from control.rollout.freeze import freeze_refusal
@@ -29,11 +29,13 @@ def _check_release(data: RouteData, body: RolloutIn) -> str:
         raise BadInput(
             f"release: unknown release {body.release!r} of route {state.name!r} (known: {known})",
             field="release",
+            code=UNKNOWN_REFERENCE,
         )
     if body.release == state.stable:
         raise BadInput(
             f"release: {body.release} is already the stable release of {state.name!r}",
             field="release",
+            code=BROKEN_RULE,
         )
     found = release_rules.changes(data.releases[body.release], data.releases.get(state.stable))
     return release_rules.change_type(found)
@@ -127,7 +129,9 @@ async def start(
         chosen, source = policy.resolve(body, change_type, policies)
         if chosen.steps[0] >= 100:
             raise BadInput(
-                "steps[0]: the first step must send the canary less than 100%", field="steps[0]"
+                "steps[0]: the first step must send the canary less than 100%",
+                field="steps[0]",
+                code=BROKEN_RULE,
             )
         existing = await storage.read(store, route)
         _check_route(data, existing)
@@ -170,5 +174,7 @@ async def start(
             await store.redis.delete(keyspace.rollout_history(route))
             return rollout
         if outcome.status == "invalid":
-            raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
+            raise BadInput(
+                f"{outcome.field}: {outcome.rule}", field=outcome.field, code=BROKEN_RULE
+            )
     raise Conflict(f"route {route!r} kept changing; try again", code="busy")

@@ -254,9 +254,9 @@ def srm_p_value(
     *,
     count_relative_error: float = 0.0,
 ) -> float:
-    """Sample-ratio mismatch: Pearson chi-square goodness-of-fit p-value of the observed counts per
-    release (requests, or distinct sticky keys) against the configured shares. Below
-    SRM_P_THRESHOLD the controller must refuse to judge and hold.
+    """Sample-ratio mismatch at one look: Pearson chi-square goodness-of-fit p-value of the
+    observed counts per release (requests, or distinct sticky keys) against the configured shares.
+    The controller holds on `srm.sequential_srm_p_value` instead (valid at every tick).
     """
     return _srm_p_value(observed, expected_share, count_relative_error=count_relative_error)
 

@@ -121,14 +121,15 @@ async def _judge(tick: Tick, rollout: Rollout, state: RouteState) -> None:
     if step.srm_snapshot is not None:
         skip = step.srm_snapshot.minute - step.snapshot.minute
         srm_canary, srm_baseline = counts.arms(buckets[skip:], step.srm_snapshot, *arms)
-        keys_seen = await counts.distinct_keys(
-            redis, route, arms, step.srm_snapshot.minute + 1, counts.minute_of(tick.now) - 1
-        )
         srm = decide.srm_check(
             step.percent,
-            {rollout.release: srm_canary.requests, rollout.stable: srm_baseline.requests},
-            keys_seen,
+            {
+                rollout.release: srm_canary.requests - srm_canary.keyed,
+                rollout.stable: srm_baseline.requests - srm_baseline.keyed,
+            },
+            await _split_keys(tick, rollout, step.srm_snapshot.minute) if state.sticky else None,
             *arms,
+            keyed={rollout.release: srm_canary.keyed, rollout.stable: srm_baseline.keyed},
         )
     found = decide.look(rollout, canary, baseline, srm, tick.now - step.snapshot.at, tick.now)
     looked = msgspec.structs.replace(
@@ -160,6 +161,19 @@ async def _judge(tick: Tick, rollout: Rollout, state: RouteState) -> None:
             await tick.put(rollout, after, ("rollout.resume", "hold cleared"), point)
             return
         await tick.put(rollout, after, None, point)
+
+
+async def _split_keys(tick: Tick, rollout: Rollout, settled_minute: int) -> dict[str, int] | None:
+    """Distinct sticky keys per arm since the first minute that began after the split settled,
+    up to and with the current minute (the gateways' flushes keep adding to it, so the count is
+    there from the first flush of that minute). The minute of the flip itself stays out: its
+    HyperLogLogs hold keys served at the old weights, and users who move to the canary at the
+    flip would be in the stable release's count too. None until that minute has begun."""
+    first, last = settled_minute + 1, counts.minute_of(tick.now)
+    if last < first:
+        return None
+    arms = (rollout.release, rollout.stable)
+    return await counts.distinct_keys(tick.store.redis, rollout.route, arms, first, last)
 
 
 def looked_from(rollout: Rollout, looked: Rollout) -> Rollout:

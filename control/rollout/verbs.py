@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from control.errors import BadInput, Conflict, NotFound
+from control.errors import BROKEN_RULE, BadInput, Conflict, NotFound
 from control.rollout import decide, record, storage
 from control.rollout.freeze import freeze_refusal
 from control.rollout.model import Rollout, Status, VerbIn
@@ -44,7 +44,9 @@ async def _retry(store: Store, route: str, attempt: Attempt) -> Rollout:
             assert found is not None
             return found
         if outcome.status == "invalid":
-            raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
+            raise BadInput(
+                f"{outcome.field}: {outcome.rule}", field=outcome.field, code=BROKEN_RULE
+            )
     raise Conflict(f"route {route!r}: the rollout kept changing; try again", code="busy")
 
 

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import msgspec
 
 from control import keyspace
-from control.durations import duration_s
-from control.errors import BadInput
+from control.durations import DurationOrTime, Time, duration_s, is_iso_time
+from control.errors import BROKEN_RULE, BadInput
 from control.routes.weights import bp_to_percent
 from control.store import Store, text
 from gateway.contract import keys
@@ -19,13 +19,13 @@ from gateway.contract import keys
 
 class AuditQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     route: str | None = None  # only this route; default: every route and the providers
-    since: str | None = None  # a duration back from now ("15m", "2h", "7d") or an ISO time
+    since: DurationOrTime | None = None  # a duration back from now ("15m", "2h") or an ISO time
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100  # the newest entries, oldest first
 
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     id: str  # stream entry id, unique and ordered within its stream
-    time: datetime
+    time: Time
     route: str | None
     provider: str | None
     action: str  # route.create, release.create, route.flip, route.promote, route.rollback, …
@@ -44,16 +44,18 @@ def since_ms(since: str | None, now_s: float) -> int | None:
         return None
     back_s = duration_s(since)
     if back_s is not None:
-        return int((now_s - back_s) * 1000)
-    try:
-        moment = datetime.fromisoformat(since)
-    except ValueError:
+        return max(0, int((now_s - back_s) * 1000))  # before the epoch: everything
+    if not is_iso_time(since):
         raise BadInput(
             "since: must be a duration like 15m, 2h, 7d or an ISO 8601 time", field="since"
-        ) from None
+        )
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError as error:
+        raise BadInput(f"since: {since!r}: {error}", field="since", code=BROKEN_RULE) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return max(0, int(moment.timestamp() * 1000))
 
 
 def _state_view(blob: str) -> dict[str, Any] | None:

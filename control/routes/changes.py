@@ -12,13 +12,13 @@ from typing import Annotated, Any
 
 import msgspec
 
-from control.errors import BadInput, Conflict
+from control.errors import BROKEN_RULE, BadInput, Conflict, NotFound
 from control.registry import releases as release_rules
 from control.registry import rules
 from control.routes import transitions
 from control.routes.views import RouteData, read
 from control.routes.weights import percent_to_bp
-from control.store import NewRelease, Store
+from control.store import CommitOutcome, NewRelease, Store
 from gateway.contract import keys
 from gateway.contract.bucketing import release_number
 from gateway.contract.snapshot import RouteState
@@ -42,7 +42,7 @@ PercentWeights = Annotated[
 
 
 class RouteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    name: str
+    name: rules.Name
     release: release_rules.ReleaseIn  # becomes r1, stable at 100%
     sticky: bool = True
     reason: str = ""
@@ -100,14 +100,28 @@ async def _commit(
         outcome = await store.commit_route(
             data.state.revision, state, action=action, actor=actor, reason=reason, release=release
         )
-        if outcome.status == "ok":
+        if outcome.status == "ok" or await _landed(store, route, state, release):
             return _after(data, state, release)
         if outcome.status == "invalid":
-            raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
+            raise BadInput(
+                f"{outcome.field}: {outcome.rule}", field=outcome.field, code=BROKEN_RULE
+            )
         if expected_revision is not None:
             raise _stale(route, outcome.revision, expected_revision)
         # The route moved between our read and the script: plan again on the fresh state.
     raise Conflict(f"route {route!r} kept changing; try again", code="busy")
+
+
+async def _landed(store: Store, route: str, state: RouteState, release: NewRelease | None) -> bool:
+    """Whether the route now holds exactly the planned change, at its planned revision: the
+    answer to a retried script whose first attempt ran (its retry sees a "conflict")."""
+    try:
+        now = await read(store, route)
+    except NotFound:
+        return False
+    return now.state == state and (
+        release is None or now.releases.get(release.spec.id) == release.spec
+    )
 
 
 def _after(data: RouteData, state: RouteState, release: NewRelease | None) -> RouteData:
@@ -134,12 +148,15 @@ async def create_route(store: Store, body: RouteIn, *, actor: str, now: datetime
     release = NewRelease(spec=spec, meta_json=_meta(actor, body.release.note, now))
     # Indexed first (outside the route's slot, so not in the script): readers skip a name that
     # has no state yet, and a refused creation leaves at most a name that existed already.
+    await store.guard.check()  # before the index entry: nothing is written while data is lost
     await store.redis.sadd(keys.ROUTE_INDEX, body.name)
     outcome = await store.commit_route(
         0, state, action="route.create", actor=actor, reason=body.reason, release=release
     )
+    if outcome.status == "conflict" and await _landed(store, body.name, state, release):
+        outcome = CommitOutcome("ok", revision=1)
     if outcome.status == "invalid":
-        raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field)
+        raise BadInput(f"{outcome.field}: {outcome.rule}", field=outcome.field, code=BROKEN_RULE)
     if outcome.status != "ok":
         raise Conflict(f"name: route {body.name!r} already exists", field="name", code="exists")
     return _after(RouteData(state=state, releases={}, meta={}), state, release)
@@ -189,8 +206,15 @@ async def promote(store: Store, route: str, body: PromoteIn, *, actor: str) -> R
     )
 
 
-async def rollback(store: Store, route: str, body: RollbackIn, *, actor: str) -> RouteData:
-    return await _commit(
+async def rollback(
+    store: Store, route: str, body: RollbackIn, *, actor: str
+) -> tuple[RouteData, bool]:
+    """(the route after, whether anything changed). Already all on the target (stable, or
+    `to` as stable): nothing is written, no revision, no audit entry."""
+    data = await read(store, route)
+    if transitions.at_rollback_target(data.state, body.to):
+        return data, False
+    after = await _commit(
         store,
         route,
         lambda data: (transitions.rollback(data.state, body.to, data.releases), None),
@@ -198,6 +222,7 @@ async def rollback(store: Store, route: str, body: RollbackIn, *, actor: str) ->
         actor=actor,
         reason=body.reason,
     )
+    return after, True
 
 
 async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor: str) -> RouteData:
@@ -213,3 +238,15 @@ async def set_pinned(store: Store, route: str, body: PinIn, *, pin: bool, actor:
         reason=body.reason,
         expected_revision=body.expected_revision,
     )
+
+
+class DeleteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    reason: Reason
+
+
+async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) -> int:
+    """The deleted route's last revision; NotFound when there is no such route."""
+    revision = await store.delete_route(route, actor=actor, reason=body.reason)
+    if revision is None:
+        raise NotFound(f"route {route!r} does not exist", field="route")
+    return revision

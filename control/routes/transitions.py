@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 
 import msgspec
 
-from control.errors import BadInput
+from control.errors import UNKNOWN_REFERENCE, BadInput
 from gateway.contract.bucketing import BUCKETS
 from gateway.contract.snapshot import RouteState
 
@@ -19,6 +19,7 @@ def _require(field: str, release: str, known: Collection[str], route: str) -> No
             f"{field}: unknown release {release!r} of route {route!r} "
             f"(known: {', '.join(sorted(known)) or 'none'})",
             field=field,
+            code=UNKNOWN_REFERENCE,
         )
 
 
@@ -54,6 +55,13 @@ def rollback(state: RouteState, to: str | None, known: Collection[str]) -> Route
     return msgspec.structs.replace(
         state, revision=state.revision + 1, stable=target, weights_bp={target: BUCKETS}
     )
+
+
+def at_rollback_target(state: RouteState, to: str | None) -> bool:
+    """The route already is where a rollback (to stable, or to `to`) would put it."""
+    target = state.stable if to is None else to
+    serving = {release for release, bp in state.weights_bp.items() if bp}
+    return state.stable == target and serving == {target}
 
 
 def pinned(state: RouteState, pin: bool) -> RouteState:

@@ -1,11 +1,11 @@
 """Reading routes for the admin API: state, releases and their metadata, weights in percent."""
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from control import keyspace
+from control.durations import Time
 from control.errors import NotFound
 from control.registry import releases as release_rules
 from control.rollout import record as rollout_record
@@ -28,7 +28,7 @@ class ReleaseOut(msgspec.Struct, frozen=True, kw_only=True):
     artifacts: dict[str, str]
     author: str | None
     note: str | None
-    created_at: datetime | None
+    created_at: Time | None
 
 
 class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,6 +40,18 @@ class RouteOut(msgspec.Struct, frozen=True, kw_only=True):
     pinned: bool
     releases: list[ReleaseOut]
     rollout: Rollout | None = None  # the route's current (or last) canary rollout
+    # set by a change that may find nothing to do (rollback): False = nothing was written, no
+    # revision, no audit entry; None on reads
+    changed: bool | None = None
+
+
+class RollbackOut(RouteOut, frozen=True, kw_only=True):
+    message: str  # what the rollback did, or why it had nothing to do
+
+
+class ReleaseCreated(msgspec.Struct, frozen=True, kw_only=True):
+    release: ReleaseOut  # with its id and change type versus stable
+    revision: int  # the route's revision after adding it
 
 
 class RouteSummary(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,7 +5,7 @@
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
-from control.errors import BadInput
+from control.errors import BROKEN_RULE, BadInput
 from gateway.contract.bucketing import BUCKETS
 
 _HUNDRED = Decimal(100)
@@ -34,14 +34,18 @@ def percent_to_bp(weights: Mapping[str, object]) -> dict[str, int]:
             raise BadInput(f"{field}: must not be negative, got {value!r}", field=field)
         scaled = number * _HUNDRED
         if scaled != scaled.to_integral_value():
-            raise BadInput(f"{field}: at most two decimals, got {value!r}", field=field)
+            raise BadInput(
+                f"{field}: at most two decimals, got {value!r}", field=field, code=BROKEN_RULE
+            )
         if scaled > BUCKETS:
             raise BadInput(f"{field}: must be at most 100, got {value!r}", field=field)
         converted[release] = int(scaled)
     total = sum(converted.values())
     if total != BUCKETS:
         raise BadInput(
-            f"weights: must sum to exactly 100, got {format_percent(total)}", field="weights"
+            f"weights: must sum to exactly 100, got {format_percent(total)}",
+            field="weights",
+            code=BROKEN_RULE,
         )
     return converted
 

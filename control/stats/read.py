@@ -1,5 +1,7 @@
 """Reading a route's telemetry buckets for a window from Redis (minute or hour resolution)."""
 
+import asyncio
+
 import redis.asyncio as aioredis
 
 from gateway.contract import telemetry as tk
@@ -38,8 +40,8 @@ async def read_distinct_keys(
     """Distinct sticky keys per release over the window: PFCOUNT of its HyperLogLogs (one slot)."""
     minutes, periods = _periods(window_s, now_s)
     name = tk.sticky_keys_minute if minutes else tk.sticky_keys_hour
-    async with redis.pipeline(transaction=False) as pipe:
-        for release in releases:
-            pipe.pfcount(*(name(route, release, period) for period in periods))
-        counts = await pipe.execute()
+    # not pipelined: Redis Cluster clients refuse PFCOUNT in a pipeline
+    counts = await asyncio.gather(
+        *(redis.pfcount(*(name(route, release, p) for p in periods)) for release in releases)
+    )
     return {release: int(count) for release, count in zip(releases, counts, strict=True)}

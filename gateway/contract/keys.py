@@ -28,3 +28,10 @@ def route_releases(route: str) -> str:
 def route_audit(route: str) -> str:
     """Stream: audit entries of the route."""
     return f"{route_tag(route)}:audit"
+
+
+# Durability (see `gateway.contract.durability`): the data epoch, the data-lost marker and the
+# explicit deletions, so that an absent route is never read as a deleted one.
+EPOCH = f"{PREFIX}:epoch"  # string: DataEpoch JSON, written by the control plane (and restore)
+DATA_LOST = f"{PREFIX}:data_lost"  # hash: LOST_FIELDS plus "revision:ROUTE:PROCESS" -> revision
+DELETED_ROUTES = f"{PREFIX}:deleted_routes"  # hash: route -> RouteDeletion JSON (audited deletes)

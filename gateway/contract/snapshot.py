@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from gateway.contract.durability import DataEpoch
+
 SCHEMA_VERSION = 1
 
 NonEmptyName = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -31,8 +33,13 @@ class ProviderSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_connections: Annotated[int, msgspec.Meta(ge=1)] = 256  # per gateway process
 
 
+# The roles a prompt version's messages may have (checked by the control plane when a version
+# is created; stated in the admin API's schema through the annotation).
+PROMPT_ROLES = ("system", "developer", "user", "assistant")
+
+
 class PromptMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    role: str
+    role: Annotated[str, msgspec.Meta(extra_json_schema={"enum": list(PROMPT_ROLES)})]
     content: str
 
 
@@ -74,7 +81,7 @@ class RouteState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     stable: str
     weights_bp: dict[str, int]  # release id -> basis points; sums to 10,000
     sticky: bool = True
-    pinned: bool = False  # automation may not move the route
+    pinned: bool = False  # an operator's mark; reserved for automation (none exists yet) to honour
     schema_version: int = SCHEMA_VERSION
 
 
@@ -91,3 +98,4 @@ class Snapshot(msgspec.Struct, frozen=True):
     routes: dict[str, RouteSnapshot]
     providers: dict[str, ProviderSpec]
     schema_version: int = SCHEMA_VERSION
+    epoch: DataEpoch | None = None  # the registry's life this was read from (None: unknown)

@@ -22,6 +22,9 @@ LATENCY = "lat"  # "lat|<bucket index>"
 TTFT = "ttft"  # "ttft|<bucket index>"
 TOKENS_IN = "tin"
 TOKENS_OUT = "tout"
+# Calls placed by their sticky key (a sticky route, a key given) rather than drawn per call or
+# pinned: one user's calls share a release, so their split is judged by distinct keys.
+KEYED = "kn"
 FEEDBACK = "fb"  # feedback count (one per call, replacements not counted twice)
 THUMBS_UP = "up"
 THUMBS_DOWN = "down"

@@ -27,13 +27,20 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     holder = request.app[CONTEXT].holder
+    # Degraded (Redis lost its data) is still 200: this replica serves its last known good
+    # snapshot correctly, and every replica shares the condition, so failing readiness would
+    # take all of them out of the load balancer. Alert on `degraded` / turnout_redis_data_lost.
+    status = "degraded" if holder.data_lost else "ready" if holder.loaded else "not_ready"
     body = {
         "ready": holder.loaded,
+        "status": status,
+        "degraded": holder.data_lost,
         "source": holder.source,
         "redis_connected": holder.redis_connected,
         "staleness_s": None if holder.last_confirmed == 0 else round(holder.staleness_s(), 3),
         "routes": {name: route.revision for name, route in holder.table.routes.items()},
         "rejected": holder.table.rejected,
+        "unconfirmed": holder.unconfirmed,  # served although Redis lacks them
     }
     return web.Response(
         status=200 if holder.loaded else 503,

@@ -1,4 +1,9 @@
-"""`POST /v1/chat/completions` and `POST /v1/embeddings`: resolve, apply, forward, record."""
+"""`POST /v1/chat/completions` and `POST /v1/embeddings`: resolve, apply, forward, record.
+
+Every call that got past resolution is tagged (X-Turnout-* headers) and recorded exactly once,
+whichever way it ends; what escapes as an unexpected exception is rendered by the app's error
+layer with the call's tags (`CALL_TAGS`).
+"""
 
 import asyncio
 import time
@@ -9,7 +14,7 @@ from aiohttp import web
 
 from gateway.apply import apply_chat, apply_embeddings
 from gateway.context import GatewayContext
-from gateway.errors import GatewayError
+from gateway.errors import UPSTREAM_REFUSALS, GatewayError
 from gateway.forward import (
     forwarded_headers,
     outcome_for_status,
@@ -18,11 +23,13 @@ from gateway.forward import (
     send,
 )
 from gateway.intake import authenticate, read_json_object
-from gateway.keys import CONTEXT
+from gateway.keys import CALL_TAGS, CONTEXT
 from gateway.resolve import PIN_HEADER, choose_release, find_route
 from gateway.snapshot import ServedRelease
 from gateway.telemetry import recorder as outcomes
+from gateway.telemetry.recorder import CallOutcome
 from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
+from gateway.upstream.exchange import ProtocolError
 
 EVAL_HEADER = "X-Turnout-Eval"
 Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
@@ -30,7 +37,7 @@ Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
 
 async def _resolve(
     context: GatewayContext, request: web.Request
-) -> tuple[ServedRelease, dict[str, Any]]:
+) -> tuple[ServedRelease, dict[str, Any], bool]:
     holder = context.holder
     if not holder.loaded:
         raise GatewayError(
@@ -40,20 +47,20 @@ async def _resolve(
     body = await read_json_object(request, context.settings.body_limit_bytes)
     route = find_route(holder.table, body)
     try:
-        release = choose_release(route, body, request.headers, client, context.rng)
+        release, keyed = choose_release(route, body, request.headers, client, context.rng)
     except GatewayError as error:
         error.route = route.name  # known by now: the error response names it
         raise
     if client is not None:
         context.recorder.count_app(client.app, route.name)
-    return release, body
+    return release, body, keyed
 
 
 async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamResponse:
     started = time.perf_counter()
     context = request.app[CONTEXT]
     try:
-        release, body = await _resolve(context, request)
+        release, body, keyed = await _resolve(context, request)
     except GatewayError as error:
         context.recorder.reject(error.code or str(error.status))
         headers = {"X-Turnout-Call-Id": context.call_ids.new()[0]}
@@ -72,53 +79,62 @@ async def _proxy(request: web.Request, apply: Apply, chat: bool) -> web.StreamRe
     else:
         context.recorder.note_call(minute, number, stats)
     tags = {**release.tags, "X-Turnout-Call-Id": call_id}
-    upstream_started: float | None = None
+    request[CALL_TAGS] = tags  # for the error layer, should anything unexpected escape below
+    call = CallOutcome(started)
+    call.keyed = keyed
     try:
-        payload = apply(release, body)
-        streaming = chat and payload.get("stream") is True
-        tap = StreamTap(hide_usage=not ask_for_usage(payload)) if streaming else None
-        target = release.chat_target if chat else release.embeddings_target
-        upstream_started = time.perf_counter()
-        exchange, head = await send(
-            context.client, release, target, payload, forwarded_headers(request), streaming
-        )
-        outcome = outcome_for_status(head.status)
-        if tap is not None and head.status == 200:
-            response, first_byte, cut = await relay_stream(
-                request, exchange, head, tags, started, tap
-            )
-            ended = time.perf_counter()
-            tokens_in, tokens_out = tap.usage or (0, 0)
-            stats.record(
-                head.status,
-                cut or outcome,
-                ended - started,
-                ended - upstream_started,
-                first_byte,
-                tokens_in,
-                tokens_out,
-            )
-            return response
-        response, answer = await relay_buffered(exchange, head, tags)
+        return await _forward(request, context, release, body, tags, call, apply, chat)
     except GatewayError as error:
-        ended = time.perf_counter()
-        stats.record(
-            error.status,
-            _outcome_for_error(error),
-            ended - started,
-            None if upstream_started is None else ended - upstream_started,
-        )
+        call.end(error.status, _outcome_for_error(error))
+        if error.code in UPSTREAM_REFUSALS:
+            context.recorder.refuse_upstream(error.code)
+            context.notices.warn(error.code, "refused an upstream answer: %s", error.message)
         return error.response(tags)
     except asyncio.CancelledError:  # the caller went away (the server cancels its handler)
-        ended = time.perf_counter()
-        since_upstream = None if upstream_started is None else ended - upstream_started
-        stats.record(499, outcomes.CLIENT, ended - started, since_upstream)
+        call.end(499, outcomes.CLIENT)
         raise
-    ended = time.perf_counter()
-    tokens_in, tokens_out = (head.status == 200 and usage_of_body(answer)) or (0, 0)
-    stats.record(
-        head.status, outcome, ended - started, ended - upstream_started, None, tokens_in, tokens_out
+    finally:
+        call.record(stats, time.perf_counter())  # the eval statistics for an eval call
+
+
+async def _forward(
+    request: web.Request,
+    context: GatewayContext,
+    release: ServedRelease,
+    body: dict[str, Any],
+    tags: dict[str, str],
+    call: CallOutcome,
+    apply: Apply,
+    chat: bool,
+) -> web.StreamResponse:
+    payload = apply(release, body)
+    streaming = chat and payload.get("stream") is True
+    tap = StreamTap(hide_usage=not ask_for_usage(payload)) if streaming else None
+    target = release.chat_target if chat else release.embeddings_target
+    call.upstream_started = time.perf_counter()
+    exchange, head = await send(
+        context.client, release, target, payload, forwarded_headers(request), streaming
     )
+    outcome = outcome_for_status(head.status)
+    if tap is not None and head.status == 200:
+        response, call.first_byte_s, cut = await relay_stream(
+            request, exchange, head, tags, call.started, tap
+        )
+        if isinstance(exchange.error, ProtocolError):  # bad framing mid-stream: refused too
+            context.recorder.refuse_upstream("upstream_bad_response")
+        if tap.skipped_events:
+            context.recorder.dropped["sse_events"] += tap.skipped_events
+            context.notices.warn(
+                "sse_event_too_large",
+                "an SSE event larger than %d bytes was relayed without a usage scan",
+                tap.event_limit,
+            )
+        call.tokens_in, call.tokens_out = tap.usage or (0, 0)
+        call.end(head.status, cut or outcome)
+        return response
+    response, answer = await relay_buffered(exchange, head, tags)
+    call.tokens_in, call.tokens_out = (head.status == 200 and usage_of_body(answer)) or (0, 0)
+    call.end(head.status, outcome)
     return response
 
 
@@ -127,6 +143,8 @@ def _outcome_for_error(error: GatewayError) -> str:
         return outcomes.TIMEOUT
     if error.code == "upstream_connect_failed":
         return outcomes.CONNECT
+    if error.code in UPSTREAM_REFUSALS:
+        return outcomes.UPSTREAM_5XX
     return outcomes.CLIENT if error.status < 500 else outcomes.GATEWAY
 
 

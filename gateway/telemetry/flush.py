@@ -35,10 +35,14 @@ def load_lua(name: str) -> str:
     return resources.files("gateway.telemetry").joinpath("lua", name).read_text()
 
 
+# Read at import, never on the event loop (a file read there blocks every call in flight).
+APPLY_BATCH_LUA = load_lua("apply_batch.lua")
+
+
 class Baseline:
     """What of one ReleaseStats has already been cut into batches."""
 
-    __slots__ = ("latency", "outcomes", "tokens_in", "tokens_out", "ttft")
+    __slots__ = ("keyed", "latency", "outcomes", "tokens_in", "tokens_out", "ttft")
 
     def __init__(self) -> None:
         self.outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
@@ -46,6 +50,7 @@ class Baseline:
         self.ttft: list[int] = []
         self.tokens_in = 0
         self.tokens_out = 0
+        self.keyed = 0
 
 
 def cut_fields(stats: ReleaseStats, base: Baseline) -> dict[str, int]:
@@ -74,10 +79,12 @@ def cut_fields(stats: ReleaseStats, base: Baseline) -> dict[str, int]:
     for name, now, before in (
         (tk.TOKENS_IN, stats.tokens_in, base.tokens_in),
         (tk.TOKENS_OUT, stats.tokens_out, base.tokens_out),
+        (tk.KEYED, stats.keyed, base.keyed),
     ):
         if now != before:
             fields[tk.field(release, name)] = now - before
     base.tokens_in, base.tokens_out = stats.tokens_in, stats.tokens_out
+    base.keyed = stats.keyed
     return fields
 
 
@@ -106,7 +113,7 @@ class Flusher:
         self.recorder = recorder
         self.interval_s = interval_s
         self.call_ttl_s = call_ttl_s
-        self._apply: AsyncScript = redis.register_script(load_lua("apply_batch.lua"))
+        self._apply: AsyncScript = redis.register_script(APPLY_BATCH_LUA)
         self._baselines: dict[int, tuple[ReleaseStats, Baseline]] = {}
         self._batches: list[Batch] = []  # cut but not yet confirmed by Redis
         self._calls: list[tuple[int, int, ReleaseStats]] = []  # taken from the queue, unwritten

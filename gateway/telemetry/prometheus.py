@@ -3,7 +3,8 @@
 Recording stays plain integer adds on the hot path; the label work happens only at scrape time.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -14,7 +15,6 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from gateway.contract.histogram import UPPER_BOUNDS_S
-from gateway.sync import SnapshotHolder
 from gateway.telemetry.recorder import Recorder
 
 # Exposed `le` bounds: every 4th internal bound (~2.07x apart), so scrapes stay small and sums
@@ -33,10 +33,21 @@ def _buckets(counts: list[int]) -> tuple[list[tuple[str, float]], int]:
     return exposed, running
 
 
+class SnapshotStatus(NamedTuple):
+    """What the metrics show of the served snapshot, read at scrape time."""
+
+    revisions: dict[str, int]  # route -> revision served
+    weights_bp: dict[str, dict[str, int]]  # route -> release -> basis points served
+    rejected: list[str]  # routes whose newest version could not be applied
+    staleness_s: float  # since Redis last confirmed the snapshot (+Inf if never)
+    redis_connected: bool
+    data_lost: bool  # Redis lost its data; the last known good snapshot is served
+
+
 class GatewayCollector(Collector):
-    def __init__(self, recorder: Recorder, holder: SnapshotHolder) -> None:
+    def __init__(self, recorder: Recorder, snapshot_status: Callable[[], SnapshotStatus]) -> None:
         self.recorder = recorder
-        self.holder = holder
+        self.snapshot_status = snapshot_status
 
     def collect(self) -> Iterator[Metric]:
         labels = ["route", "release"]
@@ -122,6 +133,15 @@ class GatewayCollector(Collector):
         for kind, count in self.recorder.dropped.items():
             dropped.add_metric([kind], count)
         yield dropped
+        refused = CounterMetricFamily(
+            "turnout_upstream_refused",
+            "Upstream answers the gateway refused (bad framing, over the size limit); each "
+            "closed its connection",
+            labels=["code"],
+        )
+        for code, count in self.recorder.upstream_refused.items():
+            refused.add_metric([code], count)
+        yield refused
         evals = CounterMetricFamily(
             "turnout_eval_requests",
             "Eval-gate calls (X-Turnout-Eval), kept out of every other per-release metric",
@@ -139,25 +159,40 @@ class GatewayCollector(Collector):
             "Revision of each route in this replica's snapshot",
             labels=["route"],
         )
-        for name, route in self.holder.table.routes.items():
-            revision.add_metric([name], route.revision)
+        status = self.snapshot_status()
+        for name, number in status.revisions.items():
+            revision.add_metric([name], number)
         yield revision
+        weights = GaugeMetricFamily(
+            "turnout_release_weight_percent",
+            "Traffic share of each release in this replica's snapshot (percent)",
+            labels=["route", "release"],
+        )
+        for name, route_weights in status.weights_bp.items():
+            for release, basis_points in route_weights.items():
+                weights.add_metric([name, release], basis_points / 100)
+        yield weights
         rejected = GaugeMetricFamily(
             "turnout_route_change_rejected",
             "1 while a route's newest version could not be applied (the previous one is served)",
             labels=["route"],
         )
-        for name in self.holder.table.rejected:
+        for name in status.rejected:
             rejected.add_metric([name], 1.0)
         yield rejected
-        staleness = self.holder.staleness_s()
         yield GaugeMetricFamily(
             "turnout_snapshot_staleness_seconds",
             "Seconds since Redis last confirmed this replica's snapshot (+Inf if never)",
-            value=staleness,
+            value=status.staleness_s,
         )
         yield GaugeMetricFamily(
             "turnout_redis_connected",
             "1 while the sync task is connected to Redis",
-            value=1.0 if self.holder.redis_connected else 0.0,
+            value=1.0 if status.redis_connected else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "turnout_redis_data_lost",
+            "1 while Redis lost its data (epoch gone or changed): the last known good snapshot "
+            "is served and not overwritten until a restore",
+            value=1.0 if status.data_lost else 0.0,
         )

@@ -34,6 +34,7 @@ class ReleaseStats:
         "added",
         "feedback",
         "input_usd_per_mtok",
+        "keyed",
         "keys",
         "keys_dropped",
         "latency",
@@ -61,6 +62,7 @@ class ReleaseStats:
         self.sums: dict[str, float] = dict.fromkeys(HISTOGRAMS, 0.0)  # seconds, per histogram
         self.tokens_in = 0
         self.tokens_out = 0
+        self.keyed = 0  # calls placed by their sticky key (see telemetry.KEYED)
         self.input_usd_per_mtok = 0.0  # set from the model version when the release is compiled
         self.output_usd_per_mtok = 0.0
         self.feedback: dict[str, int] = dict.fromkeys(FEEDBACK_KINDS, 0)  # posted to this process
@@ -93,8 +95,11 @@ class ReleaseStats:
         ttft_s: float | None = None,
         tokens_in: int = 0,
         tokens_out: int = 0,
+        keyed: bool = False,
     ) -> None:
         self.outcomes[outcome] += 1
+        if keyed:  # counted with the call, like `outcomes`, so the two always agree
+            self.keyed += 1
         status_class = f"{status // 100}xx"
         self.status_classes[status_class] = self.status_classes.get(status_class, 0) + 1
         sums = self.sums
@@ -113,6 +118,52 @@ class ReleaseStats:
         self.tokens_out += tokens_out
 
 
+class CallOutcome:
+    """What one call came to, filled in as it goes and recorded once when it ends.
+
+    Starts as a gateway failure (500): a call that leaves any other way than the paths that set
+    its result is counted as the gateway's fault, never lost.
+    """
+
+    __slots__ = (
+        "first_byte_s",
+        "keyed",
+        "outcome",
+        "started",
+        "status",
+        "tokens_in",
+        "tokens_out",
+        "upstream_started",
+    )
+
+    def __init__(self, started: float) -> None:
+        self.started = started  # perf_counter at arrival
+        self.upstream_started: float | None = None  # perf_counter when sent upstream
+        self.status = 500
+        self.outcome = GATEWAY
+        self.first_byte_s: float | None = None  # streaming: time to the first upstream byte
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.keyed = False  # its release was placed by its sticky key
+
+    def end(self, status: int, outcome: str) -> None:
+        self.status = status
+        self.outcome = outcome
+
+    def record(self, stats: "ReleaseStats", ended: float) -> None:
+        upstream = self.upstream_started
+        stats.record(
+            self.status,
+            self.outcome,
+            ended - self.started,
+            None if upstream is None else ended - upstream,
+            self.first_byte_s,
+            self.tokens_in,
+            self.tokens_out,
+            self.keyed,
+        )
+
+
 class Recorder:
     """All release aggregates of this process, created when a release is first served."""
 
@@ -123,7 +174,11 @@ class Recorder:
         # (minute, call number, stats) waiting to be written to Redis for feedback attribution
         self.calls: deque[tuple[int, int, ReleaseStats]] = deque()
         self.call_queue_limit = call_queue_limit
-        self.dropped: dict[str, int] = {"call_ids": 0, "sticky_keys": 0}
+        # bounded buffers that refused an item: call ids queued for Redis, SSE events too large
+        # for the usage scan (relayed, not scanned), sticky keys past the per-flush cap (served,
+        # not counted among the distinct keys)
+        self.dropped: dict[str, int] = {"call_ids": 0, "sse_events": 0, "sticky_keys": 0}
+        self.upstream_refused: dict[str, int] = {}  # upstream answers refused, by error code
         self.apps: dict[tuple[str, str], int] = {}  # (client app, route) -> calls
         # eval-gate calls per (route, release): Prometheus only, never flushed to Redis
         self.evals: dict[tuple[str, str], ReleaseStats] = {}
@@ -151,6 +206,9 @@ class Recorder:
             self.dropped["call_ids"] += 1
             return
         self.calls.append((minute, number, stats))
+
+    def refuse_upstream(self, code: str) -> None:
+        self.upstream_refused[code] = self.upstream_refused.get(code, 0) + 1
 
     def reject(self, code: str) -> None:
         self.rejected[code] = self.rejected.get(code, 0) + 1

@@ -6,6 +6,8 @@ from redis.commands.core import AsyncScript
 from gateway.telemetry.flush import Flusher, load_lua
 from gateway.telemetry.recorder import Recorder
 
+FEEDBACK_LUA = load_lua("feedback.lua")  # read at import, never on the event loop
+
 
 class TelemetryStore:
     def __init__(
@@ -18,4 +20,4 @@ class TelemetryStore:
     ) -> None:
         self.redis = redis
         self.flusher = Flusher(redis, recorder, flush_interval_s, process, call_ttl_s)
-        self.feedback_script: AsyncScript = redis.register_script(load_lua("feedback.lua"))
+        self.feedback_script: AsyncScript = redis.register_script(FEEDBACK_LUA)

@@ -4,6 +4,7 @@
 callers who did not ask for usage (the gateway asks for it on their behalf).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -65,32 +66,115 @@ def ask_for_usage(payload: dict[str, Any]) -> bool:
     return False
 
 
-class StreamTap:
-    __slots__ = ("_hide_usage", "_tail", "usage")
+# One SSE event larger than this is relayed without being scanned for usage (the scan holds an
+# event until it is complete; usage events are a few hundred bytes).
+SCANNED_EVENT_LIMIT = 1024 * 1024
 
-    def __init__(self, hide_usage: bool) -> None:
+
+def _last_boundary(data: bytes) -> int:
+    """End of the last event boundary (a blank line) in `data`, or 0 when there is none."""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+def _first_boundary(data: bytes) -> int:
+    """End of the first event boundary in `data`, or 0 when there is none."""
+    lf, crlf = data.find(b"\n\n"), data.find(b"\r\n\r\n")
+    ends = [e for e in (lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0) if e]
+    return min(ends) if ends else 0
+
+
+class StreamTap:
+    """Work is linear in the bytes relayed: a partial event is held as a list of chunks and
+    joined once, when its end arrives; an event past `event_limit` is passed through as it comes
+    (counted in `skipped_events`) and the scan resumes after it."""
+
+    __slots__ = (
+        "_hide_usage",
+        "_passing",
+        "_pending",
+        "_pending_bytes",
+        "_seam",
+        "event_limit",
+        "skipped_events",
+        "usage",
+    )
+
+    def __init__(self, hide_usage: bool, event_limit: int = SCANNED_EVENT_LIMIT) -> None:
         self._hide_usage = hide_usage
-        self._tail = b""
+        self._pending: list[bytes] = []  # chunks of the event not complete yet
+        self._pending_bytes = 0
+        self._seam = b""  # the last 3 bytes held or passed: a boundary may straddle two chunks
+        self._passing = False  # inside an event too large to scan
+        self.event_limit = event_limit
+        self.skipped_events = 0
         self.usage: Usage | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes to relay now: every complete event so far, the usage event hidden if asked."""
-        data = self._tail + chunk if self._tail else chunk
-        lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-        end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+        if self._passing:
+            return self._pass(chunk)
+        pending = self._pending
+        end = _last_boundary(chunk)
+        if end == 0 and pending:
+            end = self._straddling(chunk, _last_boundary)
         if end == 0:
-            self._tail = data
+            pending.append(chunk)
+            self._pending_bytes += len(chunk)
+            self._seam = chunk[-3:] if len(chunk) >= 3 else (self._seam + chunk)[-3:]
+            if self._pending_bytes > self.event_limit:
+                self.skipped_events += 1
+                self._passing = True
+                seam = self._seam  # the event's end may straddle this chunk and the next
+                held = self._take_pending()
+                self._seam = seam
+                return held
             return b""
-        complete, self._tail = data[:end], data[end:]
+        if pending:
+            pending.append(chunk[:end])
+            complete = self._take_pending()
+        else:
+            complete = chunk[:end] if end < len(chunk) else chunk
+        if end < len(chunk):
+            self._pending.append(chunk[end:])
+            self._pending_bytes = len(chunk) - end
+            self._seam = chunk[max(end, len(chunk) - 3) :]
         if b'"usage"' not in complete:
             return complete
+        lf, crlf = complete.rfind(b"\n\n"), complete.rfind(b"\r\n\r\n")
         separator = b"\r\n\r\n" if crlf > lf else b"\n\n"
         kept = [event for event in complete.split(separator) if self._keep(event)]
         return separator.join(kept)
 
     def rest(self) -> bytes:
-        tail, self._tail = self._tail, b""
-        return tail
+        return self._take_pending()
+
+    def _take_pending(self) -> bytes:
+        pending = self._pending
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        self._pending_bytes = 0
+        self._seam = b""
+        return data
+
+    def _straddling(self, chunk: bytes, find: Callable[[bytes], int]) -> int:
+        """End (in `chunk`) of a boundary that begins in the bytes before it, or 0."""
+        seam = self._seam
+        end = find(seam + chunk[:3])
+        return end - len(seam) if end > len(seam) else 0
+
+    def _pass(self, chunk: bytes) -> bytes:
+        """Inside an oversized event: relay as it comes until the event ends, then scan again."""
+        ends = [e for e in (self._straddling(chunk, _first_boundary), _first_boundary(chunk)) if e]
+        if not ends:
+            self._seam = chunk[-3:] if len(chunk) >= 3 else (self._seam + chunk)[-3:]
+            return chunk
+        end = min(ends)
+        self._passing = False
+        self._seam = b""
+        if end == len(chunk):
+            return chunk
+        return chunk[:end] + self.feed(chunk[end:])
 
     def _keep(self, event: bytes) -> bool:
         if b'"usage"' not in event or b'"usage":null' in event:

@@ -1,6 +1,6 @@
 """Upstream client facade: one pool per origin, request bytes built from precomputed parts."""
 
-from gateway.upstream.exchange import Exchange
+from gateway.upstream.exchange import DEFAULT_BODY_LIMIT_BYTES, Exchange
 from gateway.upstream.pool import ConnectionPool, Origin
 
 CONNECT_TIMEOUT_S = 10.0
@@ -39,8 +39,9 @@ class UpstreamTarget:
 
 
 class UpstreamClient:
-    def __init__(self) -> None:
+    def __init__(self, body_limit_bytes: int = DEFAULT_BODY_LIMIT_BYTES) -> None:
         self._pools: dict[tuple[str, str, int], ConnectionPool] = {}
+        self.body_limit_bytes = body_limit_bytes  # cap of one buffered (non-streaming) answer
 
     def pool_for(self, target: UpstreamTarget, max_connections: int) -> ConnectionPool:
         key = target.origin.key
@@ -61,7 +62,10 @@ class UpstreamClient:
         extra_headers: bytes = b"",
     ) -> Exchange:
         return await pool.send(
-            target.request_bytes(body, extra_headers), streaming, target.timeout_s
+            target.request_bytes(body, extra_headers),
+            streaming,
+            target.timeout_s,
+            self.body_limit_bytes,
         )
 
     def close(self) -> None:

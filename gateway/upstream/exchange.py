@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 HIGH_WATER_CHUNKS = 64
+DEFAULT_BODY_LIMIT_BYTES = 4 * 1024 * 1024
 
 
 class FlowControl(Protocol):
@@ -25,6 +26,18 @@ class UpstreamClosed(ConnectionError):
     def __init__(self, message: str, *, before_any_byte: bool) -> None:
         super().__init__(message)
         self.before_any_byte = before_any_byte
+
+
+class ProtocolError(ConnectionError):
+    """The upstream sent something that is not strict HTTP/1.1 (the connection is closed)."""
+
+
+class UpstreamBodyTooLarge(ProtocolError):
+    """A buffered (non-streaming) answer grew past the cap: the connection is closed."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"upstream answer is larger than the limit of {limit_bytes} bytes")
+        self.limit_bytes = limit_bytes
 
 
 class ResponseHead:
@@ -62,14 +75,22 @@ class Exchange:
         "_head",
         "_paused",
         "_wakeup",
+        "body_limit",
         "error",
         "finished",
         "on_done",
         "streaming",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, streaming: bool, flow: FlowControl) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        streaming: bool,
+        flow: FlowControl,
+        body_limit: int = DEFAULT_BODY_LIMIT_BYTES,
+    ) -> None:
         self.streaming = streaming
+        self.body_limit = body_limit  # cap of a buffered body; a stream is bounded by flow control
         self._head: asyncio.Future[ResponseHead] = loop.create_future()
         self._end: asyncio.Future[None] = loop.create_future()
         self._body = bytearray()
@@ -86,10 +107,18 @@ class Exchange:
         if not self._head.done():
             self._head.set_result(head)
 
+    def check_length(self, content_length: int) -> None:
+        if content_length > self.body_limit:
+            raise UpstreamBodyTooLarge(self.body_limit)
+
     def on_data(self, data: bytes) -> None:
         chunks = self._chunks
         if chunks is None:
-            self._body += data
+            body = self._body
+            body += data
+            if len(body) > self.body_limit:
+                body.clear()  # give the memory back now, not when the handler lets go
+                raise UpstreamBodyTooLarge(self.body_limit)
             return
         chunks.append(data)
         if len(chunks) >= HIGH_WATER_CHUNKS and not self._paused:
@@ -116,6 +145,10 @@ class Exchange:
         self._wake()
         self._done()
 
+    def abandon(self) -> None:
+        """The caller went away: end the exchange now, so the pool closes its connection."""
+        self.on_error(ConnectionAbortedError("the caller went away"))
+
     def _done(self) -> None:
         callback, self.on_done = self.on_done, None
         if callback is not None:
@@ -131,8 +164,22 @@ class Exchange:
         return await self._head
 
     async def body(self) -> bytes:
+        if self._chunks is not None:  # a stream answered with an error body: read it whole
+            return await self._gather()
         await self._end
         return bytes(self._body)
+
+    async def _gather(self) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > self.body_limit:
+                error = UpstreamBodyTooLarge(self.body_limit)
+                self.on_error(error)  # ends the exchange: the pool closes the connection
+                raise error
+            parts.append(chunk)
+        return b"".join(parts)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()

@@ -49,13 +49,15 @@ class ConnectionPool:
             ssl.create_default_context() if origin.scheme == "https" else None
         )
 
-    async def send(self, request: bytes, streaming: bool, timeout_s: float) -> Exchange:
+    async def send(
+        self, request: bytes, streaming: bool, timeout_s: float, body_limit: int
+    ) -> Exchange:
         """Send `request`; return the exchange once written. Raises OSError/TimeoutError."""
         for attempt in range(2):
             fresh = attempt == 1  # the retry goes on a new connection, never another idle one
             idle = None if fresh else self._take_idle()  # the common case, without a coroutine
             connection, reused = (idle, True) if idle else await self._acquire(timeout_s, fresh)
-            exchange = Exchange(connection.loop, streaming, connection)
+            exchange = Exchange(connection.loop, streaming, connection, body_limit)
             connection.send(request, exchange, timeout_s)
             if not reused or attempt == 1:
                 return self._track(connection, exchange)

@@ -3,11 +3,13 @@ tests assert on: `.venv/bin/python -m tests.control.rollout_figures` (about 10 s
 
 import numpy as np
 
+from control.rollout.srm import SRM_SEQUENTIAL_ALPHA
 from control.rollout.statistics import SRM_P_THRESHOLD, srm_p_value
 from tests.control import test_rollout_latency as latency
 from tests.control import test_rollout_rare as rare
 from tests.control import test_rollout_rates as rates
 from tests.control import test_rollout_score as score
+from tests.control import test_rollout_srm as srm
 
 
 def rate_figures() -> None:
@@ -81,15 +83,22 @@ def latency_figures() -> None:
 
 def srm_figures() -> None:
     p = srm_p_value({"canary": 400, "stable": 9600}, {"canary": 0.05, "stable": 0.95})
-    print(f"SRM 4% of 10,000 at a configured 5%: p = {p:.2g} (threshold {SRM_P_THRESHOLD})")
-    canary = np.random.default_rng(6001).binomial(100, 0.05, (1000, 100)).cumsum(1)
-    total = 100 * np.arange(1, 101)
-    shares = {"canary": 0.05, "stable": 0.95}
-    flagged = np.zeros(1000, dtype=bool)
-    for tick in range(100):
-        flagged |= np.array([srm_p_value({"canary": int(c), "stable": int(total[tick] - c)}, shares)
-                             < SRM_P_THRESHOLD for c in canary[:, tick]])  # fmt: skip
-    print(f"SRM exact 5% splits, checked every 100 requests up to 10,000: {flagged.mean():.1%}")
+    print(f"SRM 4% of 10,000 at a configured 5%: chi-square p = {p:.2g}")
+    held = srm.exact_split_holds(6101)
+    print(
+        f"SRM exact 5% splits, 1,000 steps, a look every tick: sequential (alpha "
+        f"{SRM_SEQUENTIAL_ALPHA}) holds {held['requests']:.1%} on requests, {held['keys']:.1%} on "
+        f"HLL keys, {held['both']:.1%} on either; chi-square p < {SRM_P_THRESHOLD} per tick "
+        f"{held['chi_square']:.1%}"
+    )
+    print(f"SRM 4% instead of 5%: {srm.four_percent_caught(6102):.1%} of steps held by 10,000")
+    caught, median = srm.pinned_caught(6103)
+    print(f"SRM 3 calls a tick pinned to a 5% canary: {caught:.1%} held, median {median:.0f} calls")
+    by_requests, by_keys = srm.zipf_holds(6104)
+    print(
+        f"SRM Zipf(1.1) sticky users, exact split: {by_requests:.1%} held on requests, "
+        f"{by_keys:.1%} on keys"
+    )
 
 
 if __name__ == "__main__":

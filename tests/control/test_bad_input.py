@@ -66,6 +66,20 @@ CASES = [
         "model",
         "must be a version reference like 'name@3'",
     ),
+    (  # an empty reference is a bad one, not "no prompt"
+        "POST",
+        "/admin/routes/support/releases",
+        {"model": "sim-chat@1", "prompt": ""},
+        "prompt",
+        "must be a version reference like 'name@3'",
+    ),
+    (
+        "POST",
+        "/admin/restore",
+        {"reason": "x", "export": None, "snapshot": None},
+        None,
+        "give exactly one of `export` or `snapshot`",
+    ),
     (
         "POST",
         "/admin/routes",
@@ -185,3 +199,13 @@ async def test_unknown_things_are_404_and_unknown_paths_use_the_same_shape(api):
     assert status == 404
     status, body = await api.call("GET", "/admin/nothing-here")
     assert status == 404 and set(body["error"]) == {"message", "field", "code"}
+
+
+async def test_a_rule_across_fields_is_a_broken_rule_and_a_shape_is_invalid_input(api):
+    """The code says whether the OpenAPI schema states the rule (`invalid_input`) or only its
+    words do (`broken_rule`: a Struct's cross-field check)."""
+    await seed_route(api, "http://127.0.0.1:9/v1")
+    status, error = await api.error("POST", "/admin/restore", {"reason": "x"})
+    assert (status, error["code"]) == (400, "broken_rule"), error
+    status, error = await api.error("POST", "/admin/restore", {"reason": 5, "export": None})
+    assert (status, error["code"], error["field"]) == (400, "invalid_input", "reason"), error

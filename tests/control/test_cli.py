@@ -117,14 +117,37 @@ async def test_unreachable_and_missing_token(tmp_path, capsys):
     assert code == 4 and "cannot reach the admin API" in capsys.readouterr().err
 
 
-async def test_the_cli_finds_the_token_turnout_up_stored(admin, api, tmp_path, capsys):
+async def test_the_cli_finds_the_token_turnout_up_stored(admin, api, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TURNOUT_ADMIN_TOKEN", raising=False)
     await seed_route(api, "http://127.0.0.1:9/v1")
     argv = ["routes", "--admin-url", admin.url, "--data-dir", str(tmp_path)]
     assert await asyncio.to_thread(main, argv) == 3
-    assert "pass --token or set TURNOUT_ADMIN_TOKEN" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    looked = f"looked at --token, TURNOUT_ADMIN_TOKEN and {tmp_path.resolve() / 'admin-token'}"
+    assert "no admin token found" in err and looked in err
     (tmp_path / "admin-token").write_text(Admin.token("viewer") + "\n")
     assert await asyncio.to_thread(main, argv) == 0
     assert "support" in capsys.readouterr().out
+
+
+async def test_a_wrong_token_is_named_by_its_source_not_told_to_pass_one(
+    admin, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("TURNOUT_ADMIN_TOKEN", raising=False)
+    base = ["routes", "--admin-url", admin.url, "--data-dir", str(tmp_path)]
+    assert await asyncio.to_thread(main, [*base, "--token", "not-a-known-token-xx"]) == 3
+    err = capsys.readouterr().err
+    assert "invalid token (HTTP 401)" in err
+    assert "does not accept the token from --token" in err and "pass --token" not in err
+
+    monkeypatch.setenv("TURNOUT_ADMIN_TOKEN", "another-unknown-token")
+    assert await asyncio.to_thread(main, base) == 3
+    assert "the token from TURNOUT_ADMIN_TOKEN" in capsys.readouterr().err
+
+    monkeypatch.delenv("TURNOUT_ADMIN_TOKEN")
+    (tmp_path / "admin-token").write_text("stale-token-of-an-old-demo\n")
+    assert await asyncio.to_thread(main, base) == 3
+    assert f"the token from {tmp_path.resolve() / 'admin-token'}" in capsys.readouterr().err
 
 
 REGISTRY = """
@@ -239,3 +262,26 @@ def test_lint_reports_schema_errors_and_bad_toml(tmp_path, capsys):
     path.write_text("[models.x\n")
     code, _, err = lint(capsys, path)
     assert code == 1 and "not valid TOML" in err
+
+
+async def test_the_cli_decodes_answers_into_the_api_types(tmp_path, capsys):
+    """An answer that is not the API's shape (another version, another server) is one clear
+    line and exit 4, not a KeyError from deep in a table."""
+    from aiohttp import web
+
+    from tests.conftest import LoopbackApp
+
+    async def routes(_request: web.Request) -> web.Response:
+        return web.json_response([{"name": "support", "revision": "three"}])
+
+    app = web.Application()
+    app.router.add_get("/admin/routes", routes)
+    server = await LoopbackApp.serve(web.AppRunner(app))
+    try:
+        argv = ["routes", "--admin-url", server.url, "--token", "x" * 20]
+        assert await asyncio.to_thread(main, argv) == 4
+    finally:
+        await server.stop()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"turnout: the admin API at {server.url} answered GET /admin/routes")
+    assert "Expected `int`, got `str` - at `$[0].revision`" in err and "\n" not in err

@@ -47,3 +47,36 @@ def test_control_imports_only_the_gateway_contract():
         for module, names in imported_modules("control").items()
     }
     assert {m: n for m, n in offenders.items() if n} == {}
+
+
+def test_the_benchmark_never_imports_the_control_plane():
+    """It writes its routes through the `turnout` command, as an operator would."""
+    offenders = {
+        module: sorted(n for n in names if n.split(".")[0] == "control")
+        for module, names in imported_modules("loadtest").items()
+        if not module.startswith("loadtest/rehearsal/")
+    }
+    assert len(offenders) >= 8
+    assert {m: n for m, n in offenders.items() if n} == {}
+
+
+def test_rehearsals_use_only_the_controllers_pure_rules():
+    """A rehearsal drives routes through the admin API like the benchmark; it may reuse the
+    controller's pure parts (guard shapes, the split test) so that its report judges the split
+    exactly as the controller does, and nothing that reads or writes Redis."""
+    allowed = ("control.rollout.model.", "control.rollout.srm.", "control.rollout.statistics.")
+    offenders = {
+        module: sorted(
+            n for n in names if n.split(".")[0] == "control" and not n.startswith(allowed)
+        )
+        for module, names in imported_modules("loadtest").items()
+        if module.startswith("loadtest/rehearsal/")
+    }
+    assert len(offenders) >= 10
+    assert {m: n for m, n in offenders.items() if n} == {}
+
+
+def test_no_writer_without_audit_in_the_product():
+    assert not (ROOT / "control" / "publish.py").exists()
+    for module, names in imported_modules("control").items():
+        assert not any(name.startswith("control.publish") for name in names), module

@@ -44,12 +44,30 @@ def test_check_route_sees_pins_manual_flips_and_ends():
     assert check_route(r, "r2", {"r2": 10000}, 5, False)[0] == "promoted"
 
 
-def test_srm_needs_enough_traffic_then_flags_a_skewed_split():
-    assert srm_check(10, {"r2": 3, "r1": 20}, {}, "r2", "r1").requests_p is None
+def test_srm_judges_requests_and_keys_and_flags_a_skewed_split():
+    empty = srm_check(10, {"r2": 0, "r1": 0}, None, "r2", "r1")
+    assert empty.requests_p is None and empty.keys_p is None and not empty.mismatch
     fine = srm_check(10, {"r2": 100, "r1": 900}, {"r2": 50, "r1": 450}, "r2", "r1")
-    assert not fine.mismatch and fine.requests_p is not None and fine.requests_p > 0.5
+    assert not fine.mismatch and fine.requests_p == 1.0 and fine.keys_p == 1.0
     skewed = srm_check(10, {"r2": 160, "r1": 840}, {"r2": 50, "r1": 450}, "r2", "r1")
-    assert skewed.mismatch and skewed.requests_p < 0.001 and not skewed.keys_p < 0.001
+    assert skewed.mismatch and skewed.requests_p < 0.001 and skewed.keys_p == 1.0
+    users = srm_check(10, {"r2": 0, "r1": 0}, {"r2": 300, "r1": 1700}, "r2", "r1")
+    assert users.mismatch and users.requests_p is None and users.keys_p < 0.001
+    assert "distinct sticky keys" in look(rollout(), arm(1, 0), arm(1, 0), users, 1, 1).reason
+
+
+def test_keyed_calls_are_not_judged_as_independent_requests():
+    """A sticky route whose calls all carry keys: 2,000 keyed calls at a 30% canary share (a few
+    heavy users landed there) with users split as configured is no mismatch; the keyed calls
+    are shown apart. A few calls pinned to the canary are not enough to hold; dozens are."""
+    keyed = {"r2": 600, "r1": 1400}
+    users = {"r2": 21, "r1": 179}
+    fine = srm_check(10, {"r2": 0, "r1": 0}, users, "r2", "r1", keyed=keyed)
+    assert not fine.mismatch and fine.keyed == keyed and fine.requests_p is None
+    few = srm_check(10, {"r2": 3, "r1": 0}, users, "r2", "r1", keyed=keyed)
+    assert not few.mismatch
+    pinned = srm_check(10, {"r2": 20, "r1": 0}, users, "r2", "r1", keyed=keyed)
+    assert pinned.mismatch and pinned.requests_p < 0.005
 
 
 def test_a_look_in_order():

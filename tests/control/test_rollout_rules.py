@@ -26,30 +26,50 @@ def body(**fields):
 
 
 CASES = [
-    (body(steps=[5, 1, 100]), "steps[1]", "increase strictly"),
-    (body(steps=[5, 25, 150]), "steps[2]", "at most 100"),
-    (body(steps=[0, 50]), "steps[0]", "above 0"),
-    (body(steps=[5.555, 50]), "steps[0]", "two decimals"),
-    (body(steps=[]), "steps", "at least one step"),
-    (body(steps=[100]), "steps[0]", "less than 100%"),
-    (body(release="r9"), "release", "unknown release 'r9'"),
-    (body(release="r1"), "release", "already the stable release"),
-    (body(guards=[]), "guards", "at least one guard"),
-    (body(guards=[{"metric": "errors"}]), "guards[0].metric", "Invalid enum value"),
-    (body(guards=[{"metric": "latency", "hard_ceiling": 0.5}]), "guards.hard_ceiling", "rate"),
-    (body(guards=[{"metric": "score"}, {"metric": "score"}]), "guards", "appears twice"),
-    (body(guards=[{"metric": "error_rate", "margin": 2}]), "guards[0].margin", "<= 1"),
-    (body(on_inconclusive="wait"), "on_inconclusive", "Invalid enum value"),
-    (body(min_bake_s=-1), "min_bake_s", ">= 0"),
-    (body(reason=""), "reason", "length >= 1"),
-    (body(colour="red"), "colour", "unknown field `colour`"),
-    ({"reason": "x"}, "release", "missing required field"),
+    (body(steps=[5, 1, 100]), "steps[1]", "increase strictly", "broken_rule"),
+    (body(steps=[5, 25, 150]), "steps[2]", "at most 100", "broken_rule"),
+    (body(steps=[0, 50]), "steps[0]", "above 0", "broken_rule"),
+    (body(steps=[5.555, 50]), "steps[0]", "two decimals", "broken_rule"),
+    (body(steps=[]), "steps", "at least one step", "broken_rule"),
+    (body(steps=[100]), "steps[0]", "less than 100%", "broken_rule"),
+    (body(release="r9"), "release", "unknown release 'r9'", "unknown_reference"),
+    (body(release="r1"), "release", "already the stable release", "broken_rule"),
+    (body(guards=[]), "guards", "at least one guard", "broken_rule"),
+    (
+        body(guards=[{"metric": "errors"}]),
+        "guards[0].metric",
+        "Invalid enum value",
+        "invalid_input",
+    ),
+    (
+        body(guards=[{"metric": "latency", "hard_ceiling": 0.5}]),
+        "guards.hard_ceiling",
+        "rate",
+        "broken_rule",
+    ),
+    (
+        body(guards=[{"metric": "score"}, {"metric": "score"}]),
+        "guards",
+        "appears twice",
+        "broken_rule",
+    ),
+    (
+        body(guards=[{"metric": "error_rate", "margin": 2}]),
+        "guards[0].margin",
+        "<= 1",
+        "invalid_input",
+    ),
+    (body(on_inconclusive="wait"), "on_inconclusive", "Invalid enum value", "invalid_input"),
+    (body(min_bake_s=-1), "min_bake_s", ">= 0", "invalid_input"),
+    (body(reason=""), "reason", "length >= 1", "invalid_input"),
+    (body(colour="red"), "colour", "unknown field `colour`", "invalid_input"),
+    ({"reason": "x"}, "release", "missing required field", "invalid_input"),
 ]
 
 
-@pytest.mark.parametrize(("payload", "field", "words"), CASES)
+@pytest.mark.parametrize(("payload", "field", "words", "code"), CASES)
 async def test_bad_start_is_a_400_naming_the_field_with_nothing_written(
-    api, redis, payload, field, words
+    api, redis, payload, field, words, code
 ):
     await seed_route(api, "http://127.0.0.1:9/v1")
     before = await redis_contents(redis)
@@ -57,6 +77,7 @@ async def test_bad_start_is_a_400_naming_the_field_with_nothing_written(
     assert status == 400, error
     assert error["field"] == field, error
     assert words in error["message"], error
+    assert error["code"] == code, error  # invalid_input only for what the schema states
     assert await redis_contents(redis) == before
 
 
@@ -83,6 +104,18 @@ async def test_a_second_rollout_and_a_pinned_or_split_route_are_409(api, redis):
     route = await api.ok("GET", "/admin/routes/support", role="viewer")
     assert route["weights"] == {"r1": 90, "r2": 10, "r3": 0}
     assert route["rollout"]["release"] == "r2" and route["rollout"]["status"] == "running"
+
+
+async def test_deleting_a_route_deletes_its_rollout(api, redis):
+    await seed_route(api, "http://127.0.0.1:9/v1", systems=("a", "b"))
+    await api.ok("POST", START, body(steps=[10, 100]), role="operator")
+    assert await redis.sismember(keyspace.ROLLOUTS_ACTIVE, "support")
+    await api.ok("DELETE", "/admin/routes/support", {"reason": "retired"}, role="admin")
+    for key in (keyspace.rollout, keyspace.rollout_fence, keyspace.rollout_history):
+        assert not await redis.exists(key("support")), key
+    assert not await redis.sismember(keyspace.ROLLOUTS_ACTIVE, "support")
+    await seed_route(api, "http://127.0.0.1:9/v1", systems=("a", "b"))  # the name again
+    assert (await api.ok("GET", "/admin/routes/support"))["rollout"] is None
 
 
 async def test_policy_per_change_type_model_gets_more_steps_than_params():

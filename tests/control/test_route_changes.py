@@ -3,7 +3,7 @@ state, pin and unpin, release ids and change types, and the audit trail of each.
 
 import asyncio
 
-from tests.control.conftest import seed_route
+from tests.control.conftest import redis_contents, seed_route
 
 ROUTE = "/admin/routes/support"
 
@@ -60,7 +60,6 @@ async def test_rollback_from_any_state_is_one_step_to_stable_at_100(api):
         ("mid-way", [("weights", {"r1": 70, "r2": 20, "r3": 10})]),
         ("pinned mid-way", [("weights", {"r1": 50, "r2": 50}), ("pin", None)]),
         ("all on a canary", [("weights", {"r1": 0, "r2": 0, "r3": 100})]),
-        ("already stable", []),
     ]
     for label, steps in setups:
         for kind, weights in steps:
@@ -72,7 +71,7 @@ async def test_rollback_from_any_state_is_one_step_to_stable_at_100(api):
             revision = body["revision"]
         before = len(await route_audit(api))
         back = await api.ok("POST", f"{ROUTE}/rollback", {"reason": label}, role="operator")
-        assert back["revision"] == revision + 1, label
+        assert back["changed"] is True and back["revision"] == revision + 1, label
         assert back["stable"] == "r1"
         assert back["weights"] == {"r1": 100, "r2": 0, "r3": 0}, label
         entries = await route_audit(api)
@@ -81,6 +80,46 @@ async def test_rollback_from_any_state_is_one_step_to_stable_at_100(api):
         revision = back["revision"]
         if back["pinned"]:
             revision = (await api.ok("POST", f"{ROUTE}/unpin", {"reason": "go"}))["revision"]
+
+
+async def test_rollback_when_already_at_stable_is_a_no_op(api, redis):
+    from tests.control.conftest import redis_contents
+
+    route = await seed_route(api, "http://127.0.0.1:9/v1")
+    before = await redis_contents(redis)
+    for body in ({"reason": "nothing to undo"}, {"reason": "again", "to": "r1"}):
+        status, back = await api.call("POST", f"{ROUTE}/rollback", body, role="operator")
+        assert status == 200, back
+        assert back["changed"] is False
+        assert back["message"] == "nothing to do: all traffic is already on r1 (revision 2)"
+        assert back["revision"] == route["revision"]
+        assert back["weights"] == {"r1": 100, "r2": 0}
+    assert await redis_contents(redis) == before  # no audit entry, no revision, nothing
+    # a rollback that moves traffic still changes the route, once
+    await flip(api, {"r1": 90, "r2": 10}, route["revision"])
+    back = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "undo"}, role="operator")
+    assert (back["changed"], back["revision"]) == (True, route["revision"] + 2)
+    again = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "undo"}, role="operator")
+    assert (again["changed"], again["revision"]) == (False, back["revision"])
+    assert [e["action"] for e in await route_audit(api)][-2:] == ["route.flip", "route.rollback"]
+    status, error = await api.error("POST", f"{ROUTE}/rollback", {"reason": "x", "to": "r9"})
+    assert status == 400 and error["field"] == "to"
+
+
+async def test_a_rollback_already_at_stable_is_a_no_op_that_says_so(api, redis):
+    route = await seed_route(api, "http://127.0.0.1:9/v1")
+    before = await redis_contents(redis)
+    back = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "twice"}, role="operator")
+    assert back["changed"] is False
+    assert (back["revision"], back["weights"]) == (route["revision"], {"r1": 100, "r2": 0})
+    assert await redis_contents(redis) == before  # no revision, no audit entry, no event
+    to_stable = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "x", "to": "r1"})
+    assert to_stable["changed"] is False
+    moved = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "to r2", "to": "r2"})
+    assert moved["changed"] is True and moved["revision"] == route["revision"] + 1
+    again = await api.ok("POST", f"{ROUTE}/rollback", {"reason": "to r2 again", "to": "r2"})
+    assert again["changed"] is False and again["revision"] == moved["revision"]
+    assert (await api.ok("GET", ROUTE))["changed"] is None
 
 
 async def test_promote_then_rollback_to_the_previous_release(api):

@@ -14,7 +14,7 @@ from tests.conftest import free_port, wait_for
 
 class Up:
     def __init__(self, data_dir) -> None:
-        self.data_dir = data_dir
+        self.data_dir = data_dir.resolve()
         self.port, self.admin_port, self.sim_port = free_port(), free_port(), free_port()
         self.process: subprocess.Popen[str] | None = None
 
@@ -38,7 +38,7 @@ class Up:
             str(self.data_dir),
         ]
         self.process = subprocess.Popen(
-            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
     def stop(self) -> tuple[int, str]:
@@ -46,6 +46,12 @@ class Up:
         self.process.send_signal(signal.SIGTERM)
         out, _ = self.process.communicate(timeout=10)
         return self.process.returncode, out
+
+    def run_to_end(self) -> tuple[int, str]:
+        """For a process that is expected to refuse to start: (exit code, stderr)."""
+        assert self.process is not None
+        _, err = self.process.communicate(timeout=30)
+        return self.process.returncode, err
 
 
 async def admin_ready(http, up) -> None:
@@ -72,10 +78,24 @@ async def test_up_runs_the_admin_api_beside_the_gateway(tmp_path, http):
         async with http.get(f"{admin}/routes/demo", headers=auth) as response:
             route = await response.json()
         assert route["weights"] == {"r1": 100, "r2": 0}
-        assert [r["prompt"]["ref"] for r in route["releases"]] == ["support@1", "support@2"]
-        assert {r["author"] for r in route["releases"]} == {"turnout-up"}
-        async with http.get(f"{admin}/prompts/support", headers=auth) as response:
-            assert len(await response.json()) == 2
+
+        data = tmp_path / "data"
+        socket_inode = (data / "redis" / "redis.sock").stat().st_ino
+        kept = {name: (data / name).read_bytes() for name in ("admin-token", "turnout.lock")}
+        second = Up(data)  # same data dir, other ports
+        second.start()
+        code, err = second.run_to_end()
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert f"data dir {up.data_dir} is in use by turnout up (pid {up.process.pid};" in err
+        assert f"admin {up.admin_port}" in err and f"simulator {up.sim_port}" in err
+        # the first instance's Redis socket and files are untouched, its lock still names it
+        assert (data / "redis" / "redis.sock").stat().st_ino == socket_inode
+        assert {name: (data / name).read_bytes() for name in kept} == kept
+        assert sorted(p.name for p in (data / "redis").iterdir()) == [
+            "appendonlydir",
+            "redis.log",
+            "redis.sock",
+        ]
 
         body = {"weights": {"r2": 100}, "expected_revision": route["revision"], "reason": "demo"}
         async with http.put(f"{admin}/routes/demo/weights", json=body, headers=auth) as response:
@@ -92,6 +112,11 @@ async def test_up_runs_the_admin_api_beside_the_gateway(tmp_path, http):
         code, out = up.stop()
     assert code == 0
     assert out.count(token) == 1 and "shown once" in out
+    assert "demo: r1 at 100%, r2 at 0% (stable r1, revision 2)" in out
+    token_path = up.data_dir / "admin-token"
+    assert f"export TURNOUT_ADMIN_URL=http://127.0.0.1:{up.admin_port} " in out
+    assert f'TURNOUT_ADMIN_TOKEN="$(cat {token_path})"' in out
+    assert f"Data dir         {up.data_dir}" in out
 
     again = Up(tmp_path / "data")
     again.start()
@@ -104,3 +129,5 @@ async def test_up_runs_the_admin_api_beside_the_gateway(tmp_path, http):
     finally:
         code, out = again.stop()
     assert code == 0 and token not in out and "admin-token" in out
+    # the banner says what was kept, not what the demo starts with
+    assert "demo: r1 at 0%, r2 at 100% (stable r1, revision 3)" in out

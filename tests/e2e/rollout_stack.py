@@ -6,6 +6,7 @@ error rate and latency; the users give each its own thumbs-down rate. Seeded.
 """
 
 import asyncio
+import itertools
 import random
 import time
 from dataclasses import dataclass, field
@@ -56,7 +57,8 @@ class Calls:
 
 class Users:
     """Open-loop callers at `rate` calls/s from `users` sticky users; each answer is rated
-    (thumbs down with the release's probability) with probability `rated`."""
+    (thumbs down with the release's probability) with probability `rated`. Users call equally
+    often, or with Zipf(`activity`) skew (user k in proportion to 1/k^activity)."""
 
     def __init__(
         self,
@@ -70,6 +72,7 @@ class Users:
         seed: int = 1,
         pinned: str | None = None,
         scores: dict[str, float] | None = None,
+        activity: float | None = None,
     ) -> None:
         self.http = http
         self.url = gateway.url
@@ -81,6 +84,11 @@ class Users:
         self.pinned = pinned  # every call forces this release (X-Turnout-Release)
         self.scores = scores  # rate with a score around this mean per release, not thumbs
         self.seen = Calls()
+        self._zipf = (
+            list(itertools.accumulate(1 / k**activity for k in range(1, users + 1)))
+            if activity is not None
+            else None
+        )
         self._task: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
         self._limit = asyncio.Semaphore(200)
@@ -104,9 +112,14 @@ class Users:
             if delay > 0:
                 await asyncio.sleep(delay)
             sent += 1
-            task = asyncio.create_task(self._one(f"user-{self.rng.randrange(self.users)}"))
+            task = asyncio.create_task(self._one(f"user-{self._user()}"))
             self._calls.add(task)
             task.add_done_callback(self._calls.discard)
+
+    def _user(self) -> int:
+        if self._zipf is None:
+            return self.rng.randrange(self.users)
+        return self.rng.choices(range(self.users), cum_weights=self._zipf)[0]
 
     async def _one(self, user: str) -> None:
         body = {"model": ROUTE, "messages": [{"role": "user", "content": "hi"}], "user": user}

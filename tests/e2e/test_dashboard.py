@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from loadtest.browser import browser_missing, start_browser
 from tests.conftest import ADMIN_TOKENS
-from tests.e2e.dashboard_stack import Shots, Stack, browser_missing, fresh_profile, until
+from tests.e2e.dashboard_stack import Shots, Stack, fresh_profile, until
 
 missing = browser_missing()
 pytestmark = pytest.mark.skipif(missing is not None, reason=f"no browser: {missing}")
@@ -36,8 +37,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[Any]:
-    from tests.e2e.dashboard_stack import start_browser
-
     profile = fresh_profile()
     browser = start_browser(profile)
     browser.set_script_timeout(10)

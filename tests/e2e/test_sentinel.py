@@ -50,10 +50,8 @@ async def test_gateway_serves_and_follows_flips_through_sentinel(
     body = {"model": "bot", "messages": [{"role": "user", "content": "x"}]}
     async with http.post(f"{gateway.url}/v1/chat/completions", json=body) as response:
         assert response.headers["X-Turnout-Release"] == "r1"
-    await publish_route(
-        redis, simulator, builders.state("bot", {"r1": 0, "r2": 100}, revision=2), []
-    )
-    await wait_for(lambda: gateway.context.holder.table.routes["bot"].revision == 2)
+    revision = await publish_route(redis, simulator, builders.state("bot", {"r2": 100}), [])
+    await wait_for(lambda: gateway.context.holder.table.routes["bot"].revision == revision)
     async with http.post(f"{gateway.url}/v1/chat/completions", json=body) as response:
         assert response.headers["X-Turnout-Release"] == "r2"
 

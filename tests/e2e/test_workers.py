@@ -1,5 +1,7 @@
 """`turnout gateway --workers N`: N processes share the port, each serving from its snapshot."""
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -16,7 +18,13 @@ async def test_two_workers_share_the_port(redis, redis_server, simulator, gatewa
     gateway = await gateway_processes(redis_server.url, "--workers", "2")
     processes = set()
     body = {"model": "bot", "messages": [{"role": "user", "content": "x"}]}
-    for _ in range(40):  # a new connection each time: the kernel spreads them over the workers
+    # A new connection each time: the kernel spreads them over the workers that listen. The
+    # fixture waits for one worker to answer, so the other may still be starting: keep calling
+    # (bounded) until both have answered.
+    deadline = asyncio.get_running_loop().time() + 15
+    calls = 0
+    while len(processes) < 2 and asyncio.get_running_loop().time() < deadline:
+        calls += 1
         async with (
             aiohttp.ClientSession() as session,
             session.post(f"{gateway.url}/v1/chat/completions", json=body) as response,
@@ -25,4 +33,4 @@ async def test_two_workers_share_the_port(redis, redis_server, simulator, gatewa
             parsed = parse_call_id(response.headers["X-Turnout-Call-Id"])
             assert parsed is not None
             processes.add(parsed.process)
-    assert len(processes) == 2
+    assert len(processes) == 2, f"one worker answered all {calls} calls"

@@ -2,10 +2,10 @@
 
 import pytest
 
-from control.publish import put_provider, put_route
 from simulator.behaviour import Behaviour
 from tests import builders
 from tests.conftest import free_port, publish_route
+from tests.seeding import seed_provider, seed_route
 
 
 def assert_openai_error(data, status_code_text=None):
@@ -113,8 +113,8 @@ async def test_pinned_release_not_on_the_route(gateway, http):
 
 async def test_upstream_refusing_connections(redis, redis_server, simulator, gateway_factory, http):
     dead = builders.provider(f"http://127.0.0.1:{free_port()}/v1")
-    await put_provider(redis, dead)
-    await put_route(redis, builders.state("dead", {"r1": 100}), [builders.release("r1")])
+    await seed_provider(redis, dead)
+    await seed_route(redis, builders.state("dead", {"r1": 100}), [builders.release("r1")])
     gateway = await gateway_factory(redis_server.url)
     status, headers, data = await post(
         http, gateway, json={"model": "dead", "messages": [{"role": "user", "content": "x"}]}
@@ -133,10 +133,11 @@ async def test_upstream_timeout(gateway, simulator, http):
     assert headers["X-Turnout-Release"] == "r1"
 
 
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("upstream_status", [429, 500])
-async def test_upstream_errors_pass_through(gateway, simulator, http, upstream_status):
+async def test_upstream_errors_pass_through(gateway, simulator, http, upstream_status, stream):
     simulator.state.behaviours["*"] = Behaviour(status=upstream_status, retry_after_s=3)
-    status, headers, data = await post(http, gateway, json=ok_body())
+    status, headers, data = await post(http, gateway, json=ok_body(stream=stream))
     assert status == upstream_status
     assert data["error"]["message"] == f"simulated failure {upstream_status}"
     assert headers["X-Turnout-Release"] == "r1"
@@ -187,3 +188,78 @@ async def test_not_ready_without_any_snapshot(gateway_factory, http, tmp_path):
     status, _, data = await post(http, gateway, json=ok_body())
     assert status == 503
     assert_openai_error(data, "not_ready")
+
+
+def nested(depth):
+    """A chat body whose JSON nests `depth` levels (the top-level object is one)."""
+    inner = b"[" * (depth - 1) + b"]" * (depth - 1)
+    return b'{"model": "support", "prompt_variables": {"name": "n"}, "messages": [], "pad": %s}' % (
+        inner
+    )
+
+
+async def test_json_nested_up_to_the_limit_is_forwarded(gateway, http, simulator):
+    status, _, data = await post(http, gateway, data=nested(254))
+    assert status == 200, data
+
+
+@pytest.mark.parametrize("depth", [255, 300, 1000, 1500])
+async def test_json_nested_deeper_than_the_limit_is_a_400_naming_it(gateway, http, depth):
+    status, headers, data = await post(http, gateway, data=nested(depth))
+    assert status == 400
+    error = assert_openai_error(data, "json_too_deep")
+    assert "254 levels" in error["message"]
+    assert "X-Turnout-Call-Id" in headers
+    stats = gateway.context.holder.table.routes["support"].releases["r1"].stats
+    if depth <= 1024:  # parsed, so resolved: tagged and counted against the release
+        assert headers["X-Turnout-Release"] == "r1"
+        assert stats.outcomes["client"] == 1
+    else:  # orjson refuses to parse it at all: refused before resolution
+        assert gateway.context.recorder.rejected == {"json_too_deep": 1}
+
+
+async def test_an_unexpected_failure_after_resolution_is_a_tagged_counted_500(
+    gateway, http, monkeypatch, caplog
+):
+    """Fault injection: whatever bug escapes the call path is rendered by the error layer,
+    keeps the call's tags, is counted once as a gateway failure, and is logged rate-limited."""
+    from gateway.endpoints import proxy
+
+    def broken(release, body):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(proxy, "apply_chat", broken)
+    for _ in range(3):
+        status, headers, data = await post(http, gateway, json=ok_body())
+        assert status == 500
+        assert_openai_error(data, "internal_error")
+        assert headers["X-Turnout-Release"] == "r1" and "X-Turnout-Call-Id" in headers
+    stats = gateway.context.holder.table.routes["support"].releases["r1"].stats
+    assert stats.outcomes["gateway"] == 3 and stats.status_classes == {"5xx": 3}
+    logged = [r for r in caplog.records if "unhandled error" in r.getMessage()]
+    assert len(logged) == 1  # rate-limited: one line per interval, not one per call
+
+
+@pytest.mark.parametrize("value", [True, None, {"first": "Ada"}, ["Ada"]])
+async def test_a_prompt_variable_that_is_not_text_is_a_400_naming_it(gateway, http, value):
+    status, headers, data = await post(
+        http, gateway, json=ok_body(prompt_variables={"name": value})
+    )
+    assert status == 400
+    error = assert_openai_error(data, "invalid_prompt_variable")
+    assert "'name'" in error["message"] and "string or a number" in error["message"]
+    assert error["param"] == "prompt_variables.name"
+    assert headers["X-Turnout-Release"] == "r1"
+
+
+async def test_an_unexpected_failure_before_resolution_is_a_counted_500(gateway, http, monkeypatch):
+    from gateway.endpoints import proxy
+
+    def broken(table, body):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(proxy, "find_route", broken)
+    status, _, data = await post(http, gateway, json=ok_body())
+    assert status == 500
+    assert_openai_error(data, "internal_error")
+    assert gateway.context.recorder.rejected == {"internal_error": 1}

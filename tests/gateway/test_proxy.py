@@ -142,5 +142,8 @@ async def test_metrics_carry_route_and_release_labels(support, http):
     assert 'turnout_requests_total{release="r1",route="support",status_class="2xx"} 1.0' in text
     assert 'turnout_gateway_added_seconds_count{release="r1",route="support"} 1.0' in text
     assert 'turnout_upstream_duration_seconds_count{release="r1",route="support"} 1.0' in text
-    assert 'turnout_route_revision{route="support"} 1.0' in text
+    async with http.get(f"{support.url}/readyz") as response:
+        revision = (await response.json())["routes"]["support"]
+    assert revision == 2  # created with r1, then r2 added
+    assert f'turnout_route_revision{{route="support"}} {revision:.1f}' in text
     assert "turnout_snapshot_staleness_seconds" in text

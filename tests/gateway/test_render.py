@@ -6,6 +6,7 @@ from gateway.contract.snapshot import PromptMessage, PromptSpec
 from gateway.render import (
     MissingVariableError,
     TemplateSyntaxError,
+    VariableTypeError,
     compile_prompt,
     compile_template,
     render,
@@ -48,3 +49,13 @@ def test_prompt_messages_render_system_first():
         {"role": "system", "content": "sys 1"},
         {"role": "user", "content": "example 2"},
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "json_type"),
+    [(True, "boolean"), (None, "null"), ({"a": 1}, "object"), ([1], "array")],
+)
+def test_a_variable_that_would_render_as_a_python_repr_is_refused(value, json_type):
+    with pytest.raises(VariableTypeError) as raised:
+        render(compile_template("hi {{name}}"), {"name": value})
+    assert raised.value.name == "name" and raised.value.json_type == json_type

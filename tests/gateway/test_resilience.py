@@ -5,11 +5,11 @@ import asyncio
 import aiohttp
 import msgspec
 
-from control.publish import announce_route, put_provider, put_route
 from gateway.contract import keys
 from simulator.behaviour import Behaviour
 from tests import builders
 from tests.conftest import publish_route, wait_for
+from tests.seeding import announce, seed_provider, seed_route, write_raw
 
 
 def chat(**extra):
@@ -27,7 +27,7 @@ async def test_a_bad_route_version_keeps_the_served_one(
         builders.state("bot", {"r1": 100}, revision=2), schema_version=99
     )
     await redis.set(keys.route_state("bot"), msgspec.json.encode(newer))
-    await announce_route(redis, newer)
+    await announce(redis, "bot", newer.revision)
     garbled = b'{"name": "bot", "revision": 3, "surprise": true}'
     await redis.set(keys.route_state("other"), garbled)
     await redis.sadd(keys.ROUTE_INDEX, "other")
@@ -48,8 +48,8 @@ async def test_a_bad_route_version_keeps_the_served_one(
     async with http.get(f"{second.url}/readyz") as response:
         assert response.status == 200
 
-    # a good version repairs the route
-    await put_route(redis, builders.state("bot", {"r1": 100}, revision=4), [])
+    # a good version repairs the route (written as a newer writer's script would)
+    await write_raw(redis, builders.state("bot", {"r1": 100}, revision=4))
     await wait_for(lambda: gateway.context.holder.table.routes["bot"].revision == 4)
     assert "bot" not in gateway.context.holder.table.rejected
 
@@ -76,8 +76,13 @@ async def test_provider_key_variable_may_not_be_a_turnout_secret(
     redis, redis_server, simulator, gateway_factory, http, monkeypatch
 ):
     monkeypatch.setenv("TURNOUT_API_KEYS", "app:very-secret-token")
-    await put_provider(redis, builders.provider(simulator.url, api_key_env="TURNOUT_API_KEYS"))
-    await put_route(redis, builders.state("bot", {"r1": 100}), [builders.release("r1")])
+    await publish_route(
+        redis, simulator, builders.state("bot", {"r1": 100}), [builders.release("r1")]
+    )
+    # the registry refuses such a provider; the gateway must hold too if one gets into Redis
+    await write_raw(
+        redis, provider=builders.provider(simulator.url, api_key_env="TURNOUT_API_KEYS")
+    )
     gateway = await gateway_factory(redis_server.url, api_keys="")
     async with http.post(f"{gateway.url}/v1/chat/completions", json=chat()) as response:
         assert response.status == 502
@@ -115,8 +120,8 @@ async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_fresh_
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        await put_provider(redis, builders.provider(f"http://127.0.0.1:{port}/v1"))
-        await put_route(redis, builders.state("bot", {"r1": 100}), [builders.release("r1")])
+        await seed_provider(redis, builders.provider(f"http://127.0.0.1:{port}/v1"))
+        await seed_route(redis, builders.state("bot", {"r1": 100}), [builders.release("r1")])
         gateway = await gateway_factory(redis_server.url)
         for _ in range(3):
             async with http.post(f"{gateway.url}/v1/chat/completions", json=chat()) as response:
@@ -126,3 +131,31 @@ async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_fresh_
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_caller_leaving_a_buffered_call_frees_the_upstream_connection_at_once(
+    redis, redis_server, simulator, gateway_factory, http
+):
+    """One upstream connection allowed: a caller that gives up on a slow answer must not hold it
+    until the upstream answers (2 s here) or times out; the next caller is served at once."""
+    await seed_provider(redis, builders.provider(simulator.url, timeout_s=10.0, max_connections=1))
+    await seed_route(
+        redis, builders.state("slow", {"r1": 100}), [builders.release("r1", upstream="slow-m")]
+    )
+    await seed_route(
+        redis, builders.state("fast", {"r1": 100}), [builders.release("r1", upstream="fast-m")]
+    )
+    simulator.state.behaviours["slow-m"] = Behaviour(latency_ms=2000)
+    gateway = await gateway_factory(redis_server.url)
+    url = f"{gateway.url}/v1/chat/completions"
+    async with aiohttp.ClientSession() as leaving:
+        request = asyncio.ensure_future(leaving.post(url, json=chat(model="slow")))
+        await wait_for(lambda: len(simulator.received()) == 1)
+        request.cancel()  # the caller goes away while the upstream is still thinking
+    stats = gateway.context.holder.table.routes["slow"].releases["r1"].stats
+    await wait_for(lambda: stats.outcomes["client"] == 1, timeout_s=2)
+    started = asyncio.get_running_loop().time()
+    async with http.post(url, json=chat(model="fast")) as response:
+        assert response.status == 200
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert stats.status_classes == {"4xx": 1}  # recorded once, as 499

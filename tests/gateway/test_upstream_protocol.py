@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from gateway.upstream.exchange import Exchange, UpstreamClosed
-from gateway.upstream.http1 import Http1Connection, ProtocolError, parse_head
+from gateway.upstream.exchange import Exchange, ProtocolError, UpstreamClosed
+from gateway.upstream.http1 import Http1Connection, parse_head
 
 
 class FakeTransport(asyncio.Transport):

@@ -1,9 +1,18 @@
 """Reading usage from SSE streams, whatever the chunking."""
 
+import time
+
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gateway.telemetry.usage import StreamTap, ask_for_usage, usage_of_body
+from gateway.telemetry.usage import (
+    SCANNED_EVENT_LIMIT,
+    StreamTap,
+    ask_for_usage,
+    usage_of_body,
+)
 
 
 def event(document):
@@ -60,3 +69,62 @@ def test_crlf_stream_hides_only_the_usage_event(split):
     assert tap.usage == (11, 4)
     assert out == crlf.replace(usage, b"")
     assert out.endswith(b"data: [DONE]\r\n\r\n")
+
+
+# --- linear work and the cap on one scanned event --------------------------------------------
+
+separators = st.sampled_from([b"\n\n", b"\r\n\r\n"])
+
+
+@st.composite
+def streams(draw):
+    """SSE streams of small and oversized events, with usage somewhere, cut at random points."""
+    separator = draw(separators)
+    sizes = draw(st.lists(st.integers(0, 300), min_size=1, max_size=6))
+    events = [b"data: " + b"x" * size for size in sizes]
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}'
+    at = draw(st.integers(0, len(events)))
+    events.insert(at, usage)
+    stream = b"".join(event + separator for event in events)
+    cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=12)))
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    return stream, [p for p in pieces if p], usage + separator
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams(), st.sampled_from([100, 200, SCANNED_EVENT_LIMIT]))
+def test_any_chunking_and_cap_relays_every_byte_and_finds_usage(case, limit):
+    stream, pieces, usage_event = case
+    tap = StreamTap(hide_usage=False, event_limit=limit)
+    out = b"".join(tap.feed(piece) for piece in pieces) + tap.rest()
+    assert out == stream
+    assert tap.usage == (5, 2)  # the usage event is small: never skipped
+    hidden = StreamTap(hide_usage=True, event_limit=limit)
+    out = b"".join(hidden.feed(piece) for piece in pieces) + hidden.rest()
+    assert out == stream.replace(usage_event, b"")
+
+
+def test_one_huge_event_is_relayed_in_linear_time_and_skipped_once():
+    """50 MB in one event, 64 KiB chunks: the old tap re-copied its tail per chunk (~20 GB of
+    copying); now each byte is touched a bounded number of times."""
+    chunk = b"x" * 65536
+    tap = StreamTap(hide_usage=True)
+    started = time.perf_counter()
+    relayed = len(tap.feed(b"data: "))
+    for _ in range(50 * 1024 * 1024 // len(chunk)):
+        relayed += len(tap.feed(chunk))
+    relayed += len(tap.feed(b"\n\n" + USAGE + b"data: [DONE]\n\n"))
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0
+    assert tap.skipped_events == 1
+    assert tap.usage == (11, 4)  # the scan resumed after the huge event
+    assert relayed == 6 + 50 * 1024 * 1024 + 2 + len(b"data: [DONE]\n\n")
+
+
+def test_an_oversized_event_ending_across_two_chunks_resumes_the_scan():
+    """Found by the fuzz above: the blank line ending a skipped event straddles two chunks."""
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}\n\n'
+    tap = StreamTap(hide_usage=True, event_limit=100)
+    out = tap.feed(b"data: " + b"x" * 200 + b"\n") + tap.feed(b"\n" + usage) + tap.rest()
+    assert tap.usage == (5, 2) and tap.skipped_events == 1
+    assert out == b"data: " + b"x" * 200 + b"\n\n"

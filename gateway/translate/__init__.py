@@ -1,0 +1,1 @@
+"""Translation between OpenAI's chat API (what callers speak) and other providers' APIs. Pure."""
