@@ -28,6 +28,16 @@ MAX_STREAMS = 200  # per admin process; more are refused with 503
 HEARTBEAT = frame("heartbeat", {})
 
 
+EVENTS = ("hello", "route", "route_deleted", "providers", "rollout", "resync", "heartbeat")
+# One event of the stream (OpenAPI 3.1: `schema` of an event-stream describes each event).
+EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": list(EVENTS)},
+        "data": {"type": "string", "description": "a JSON object"},
+    },
+}
 # Its entry in the OpenAPI document (a stream, so not declared like the JSON endpoints).
 OPENAPI_PATHS = {
     "/admin/events": {
@@ -35,13 +45,19 @@ OPENAPI_PATHS = {
             "operationId": "events",
             "summary": "Live changes as server-sent events (hello, route, rollout, resync, …)",
             "parameters": [
-                {"name": "route", "in": "query", "required": False, "schema": {"type": "string"}}
+                {
+                    "name": "route",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "pattern": f"^{rules.NAME_PATTERN}$"},
+                }
             ],
             "responses": {
                 "200": {
                     "description": "an event stream (one JSON object per `data:` line)",
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    "content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
                 },
+                "400": {"description": "the route is not a valid name"},
                 "401": {"description": "missing or invalid bearer token"},
                 "404": {"description": "no such route"},
                 "503": {"description": "too many open streams"},
