@@ -299,6 +299,58 @@ def test_a_stale_revision_shows_the_conflict(driver, stack, shots):
     assert now["weights"]["r2"] == 5 and now["revision"] == revision + 1
 
 
+def press(driver: Any, element: Any) -> None:
+    """Click, with the element in the middle of the window (never under the sticky bar)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def test_freeze_emergency_kill_switch_and_review(driver, stack, shots):
+    """Release operations as the dashboard shows them: a freeze on the route refuses a flip
+    (the dialog names the window), an emergency flip goes through and leaves a review item,
+    which is acknowledged with a note; the kill switch is engaged and lifted."""
+    if stack.api("GET", "/admin/windows", role="viewer")[0] in (404, 405):
+        pytest.skip("this build has no release operations (windows, kill switch, reviews) yet")
+    freeze = {"name": "holiday", "reason": "holiday <i>freeze</i>", "route": "demo"}
+    stack.ok("PUT", "/admin/freeze", freeze, role="operator")
+    sign_in(driver, stack, "operator")
+    open_route(driver, stack)
+    until(lambda: "frozen: holiday" in css(driver, "#summary").text, what="freeze badge")
+    until(lambda: "holiday <i>freeze</i>" in css(driver, "#windows").text, what="window listed")
+    revision = revision_shown(driver)
+    box = set_weights(driver, {"r1": 90, "r2": 10}, "canary in a freeze")
+    css(box, "button[type=submit]").click()
+    refused = until(lambda: css(box, "[data-role=error]").text, what="freeze refusal")
+    assert "holiday" in refused, refused
+    assert route_now(stack)["revision"] == revision
+    css(box, "[name=emergency]").click()
+    css(box, "button[type=submit]").click()
+    until(lambda: revision_shown(driver) == revision + 1, what="emergency flip")
+    item = until(lambda: css(driver, "#reviews [data-review]"), what="review item")
+    assert "canary in a freeze" in item.text
+    press(driver, css(item, "[data-action=ack]"))
+    ack = dialog(driver, "ack")
+    fill(ack, "note", "checked the canary")
+    css(ack, "button[type=submit]").click()
+    until(lambda: not all_css(driver, "#reviews [data-review]"), what="acknowledged")
+    assert stack.ok("GET", "/admin/routes/demo/reviews?status=open", role="viewer") == []
+    press(driver, css(driver, "[data-action=kill]"))
+    kill = dialog(driver, "kill")
+    css(kill, "[name=release]").send_keys("r1")
+    fill(kill, "reason", "incident 42")
+    css(kill, "button[type=submit]").click()
+    until(lambda: "kill switch: r1" in css(driver, "#summary").text, what="kill switch shown")
+    assert {stack.chat(f"k-{i}")[1] for i in range(20)} == {"r1"}
+    shots.take(driver, "operations")
+    press(driver, css(driver, "[data-action=unkill]"))
+    lift = dialog(driver, "unkill")
+    fill(lift, "reason", "over")
+    css(lift, "button[type=submit]").click()
+    until(lambda: all_css(driver, "[data-action=kill]"), what="kill switch lifted")
+    assert route_now(stack)["kill_switch"] is None
+    stack.ok("DELETE", "/admin/windows/holiday?reason=over", role="operator")
+
+
 def test_screenshots_were_saved(shots):
     names = sorted(Path(p).name for p in shots.saved)
     for page in ("signin", "route", "rollout", "routes", "timeline", "conflict"):
