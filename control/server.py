@@ -19,6 +19,7 @@ def serve(settings: ControlSettings) -> None:
             "admin) so the admin API can authenticate anyone"
         )
     log.info("admin API listening on http://%s:%d/admin", settings.host, settings.port)
+    log.info("dashboard on http://%s:%d/ui/", settings.host, settings.port)
     web.run_app(
         build_admin_app(settings),
         host=settings.host,

@@ -106,6 +106,7 @@ def banner(plan: Plan, fresh_token: str | None, demo_state: str | None) -> str:
         "",
         f"Turnout gateway  {base}",
         f"Turnout admin    http://{plan.control.host}:{plan.control.port}/admin",
+        f"Dashboard        http://{plan.control.host}:{plan.control.port}/ui/",
         f"Redis            {redacted(settings.redis_url or '')}",
         f"Data dir         {plan.data_dir}  (routes, snapshot, token; Ctrl-C stops everything)",
         *_token_lines(plan, fresh_token),

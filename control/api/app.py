@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from control.api import (
     audit,
     backup,
+    events,
     gate,
     groups,
     impact,
@@ -28,9 +29,11 @@ from control.api import (
     reviews,
     rollouts,
     routes,
+    series,
     stats,
     timeline,
     webhooks,
+    whoami,
     windows,
 )
 from control.api.auth import Authenticator, authorize, parse_tokens
@@ -42,6 +45,7 @@ from control.notify.worker import Deliverer
 from control.rollout.controller import Controller
 from control.settings import ControlSettings
 from control.store import Store, redis_client
+from control.ui import serve as dashboard
 
 ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     providers.ENDPOINTS,
@@ -59,6 +63,8 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     webhooks.ENDPOINTS,
     timeline.ENDPOINTS,
     groups.ENDPOINTS,
+    series.ENDPOINTS,
+    whoami.ENDPOINTS,
 )
 OPENAPI_PATH = "/admin/openapi.json"
 RESTORE_LIMIT_BYTES = 64 * 1024 * 1024
@@ -188,7 +194,9 @@ def build_admin_app(
         app.cleanup_ctx.append(_controller_lifecycle)
     for endpoint in endpoints:
         app.router.add_route(endpoint.method, endpoint.path, _adapt(endpoint))
-    document = _encoder.encode(openapi.document(endpoints, _version()))
+    described = openapi.document(endpoints, _version())
+    described["paths"].update(events.OPENAPI_PATHS)
+    document = _encoder.encode(described)
 
     async def serve_openapi(_request: web.Request) -> web.Response:
         return web.Response(body=document, content_type="application/json")
@@ -197,4 +205,6 @@ def build_admin_app(
     app.router.add_get("/metrics", metrics.serve_metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    events.install(app, app[AUTH])  # live changes for the dashboard (server-sent events)
+    dashboard.install(app)  # the dashboard's static files at /ui
     return app

@@ -1,0 +1,1 @@
+"""The operator dashboard: static assets shipped in the package, served at `/ui`."""
