@@ -95,7 +95,9 @@ async def _find_call(telemetry: TelemetryStore, call_id: CallId) -> CallRecord |
             record = record_in(block, number, _table_decoder.decode(table))
             if record is not None:
                 return record
-        if legacy is not None:  # written by a gateway of the layout before blocks
+        # written by a gateway of the layout before blocks, which wrote no table. A bucket with
+        # a table is never read this way: a legacy name can be a block's (call 0xb0 is "b0")
+        if table is None and legacy is not None:
             return _call_decoder.decode(legacy)
         if time.monotonic() >= deadline:
             return None

@@ -178,3 +178,38 @@ async def test_feedback_finds_a_call_recorded_in_the_layout_before_blocks(redis,
     call_id = f"call-oldproc-{minute:x}-{42:x}"
     status, body = await feedback(http, gateway, {"call_id": call_id, "value": "down"})
     assert (status, body["release"]) == (202, "r2")
+
+
+async def test_feedback_for_call_0xb0_of_another_replica_waits_for_its_flush(redis, gateway, http):
+    """Call number 0xb0's old-layout field name is "b0", the name of block 0: a block flushed
+    before the call was served must not be read as that call's record (it was a 500), the call
+    is found once its flush lands."""
+    minute = int(time.time()) // 60
+    key = f"turnout:calls:otherproc:{minute}"
+    block = bytearray(2 * 256)
+    block[2 * 1] = 1  # call 1 served by release code 1; call 0xb0 not flushed yet
+    await redis.hset(key, mapping={"releases": b'[["bot","r2"]]', "b0": bytes(block)})
+    call_id = f"call-otherproc-{minute:x}-{0xB0:x}"
+
+    async def flush_later():
+        await asyncio.sleep(0.2)
+        block[2 * 0xB0] = 1
+        await redis.hset(key, "b0", bytes(block))
+
+    flush = asyncio.create_task(flush_later())
+    status, body = await feedback(http, gateway, {"call_id": call_id, "value": "down"})
+    await flush
+    assert (status, body.get("release")) == (202, "r2"), body
+
+
+async def test_feedback_for_call_0xb0_never_flushed_is_404(redis, gateway, http):
+    minute = int(time.time()) // 60
+    block = bytearray(2 * 256)
+    block[2 * 1] = 1
+    await redis.hset(
+        f"turnout:calls:otherproc:{minute}",
+        mapping={"releases": b'[["bot","r2"]]', "b0": bytes(block)},
+    )
+    call_id = f"call-otherproc-{minute:x}-{0xB0:x}"
+    status, body = await feedback(http, gateway, {"call_id": call_id, "value": "up"})
+    assert (status, body["error"]["code"]) == (404, "call_not_found"), body
