@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.errors import bad_request
 from gateway.render import MissingVariableError, VariableTypeError
-from gateway.snapshot import ServedRelease
+from gateway.routing import ServedRelease
 
 
 def apply_chat(release: ServedRelease, body: dict[str, Any]) -> dict[str, Any]:

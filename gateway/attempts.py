@@ -16,7 +16,7 @@ from gateway.errors import GatewayError
 from gateway.forward import drain, failure, open_exchange
 from gateway.resolve import PIN_HEADER
 from gateway.retry import RETRY_STATUSES, Retry, retry_after_ms, retry_after_s
-from gateway.snapshot import ServedRelease
+from gateway.routing import ServedRelease
 from gateway.upstream.client import UpstreamClient, UpstreamTarget
 from gateway.upstream.exchange import ConnectFailed, Exchange, ResponseHead
 

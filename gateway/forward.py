@@ -17,7 +17,7 @@ from gateway.errors import (
     upstream_too_large,
     upstream_unreachable,
 )
-from gateway.snapshot import ServedRelease
+from gateway.routing import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.usage import Usage
 from gateway.upstream.client import UpstreamClient, UpstreamTarget

@@ -4,8 +4,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.errors import GatewayError, bad_request
+from gateway.routing import RoutingTable, ServedRelease, ServedRoute
 from gateway.settings import ClientKey
-from gateway.snapshot import RoutingTable, ServedRelease, ServedRoute
 
 STICKY_HEADER = "X-Turnout-Sticky-Key"
 PIN_HEADER = "X-Turnout-Release"

@@ -31,7 +31,7 @@ from gateway.contract.snapshot import (
     Snapshot,
 )
 from gateway.dataloss import LOST_MESSAGE, leave_marker, merged, read_durability
-from gateway.snapshot import RoutingTable
+from gateway.routing import RoutingTable
 from gateway.telemetry.recorder import Recorder
 from gateway.upstream.client import UpstreamClient
 

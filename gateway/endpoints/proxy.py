@@ -27,7 +27,7 @@ from gateway.forward import (
 )
 from gateway.intake import authenticate, json_object
 from gateway.resolve import PIN_HEADER, choose_release, find_route
-from gateway.snapshot import ServedRelease
+from gateway.routing import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.recorder import CallOutcome
 from gateway.upstream.exchange import ProtocolError

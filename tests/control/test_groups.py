@@ -11,7 +11,7 @@ from control.routes.views import decode_state
 from gateway.contract import keys
 from gateway.contract.bucketing import BUCKETS, cumulative_bounds, sticky_bucket
 from gateway.contract.snapshot import RouteSnapshot
-from gateway.snapshot import ServedRoute
+from gateway.routing import ServedRoute
 from gateway.telemetry.recorder import Recorder
 from tests import builders
 from tests.conftest import wait_for

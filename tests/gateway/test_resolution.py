@@ -4,7 +4,7 @@ import random
 
 from gateway.contract.bucketing import cumulative_bounds, release_for_bucket, sticky_bucket
 from gateway.contract.snapshot import RouteSnapshot, Snapshot
-from gateway.snapshot import RoutingTable
+from gateway.routing import RoutingTable
 from gateway.telemetry.recorder import Recorder
 from gateway.upstream.client import UpstreamClient
 from tests import builders
