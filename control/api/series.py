@@ -4,10 +4,9 @@ charts. Reads the same buckets as the window totals (`control.api.stats`)."""
 import msgspec
 
 from control.api.endpoint import Call, endpoint
-from control.durations import Duration, duration_s
-from control.errors import BROKEN_RULE, BadInput
+from control.api.stats import window_seconds
+from control.durations import Duration
 from control.routes import views
-from control.stats.compute import WindowError, parse_window
 from control.stats.read import MINUTE_RESOLUTION_MAX_S, read_buckets
 from control.stats.series import RouteSeries, route_series
 from gateway.contract import telemetry as tk
@@ -31,12 +30,7 @@ def periods(window_s: int, now_s: int) -> tuple[int, range]:
     "latency and TTFT quantiles, tokens, cost",
 )
 async def read_series(call: Call, query: SeriesQuery) -> RouteSeries:
-    try:
-        window_s = parse_window(query.window)
-    except WindowError as error:
-        # The pattern is the schema's (invalid_input); a duration out of range breaks a rule.
-        code = BROKEN_RULE if duration_s(query.window) is not None else None
-        raise BadInput(str(error), field="window", code=code) from None
+    window_s = window_seconds(query.window)
     route = call.param("route")
     data = await views.read(call.store, route)
     period_s, numbers = periods(window_s, int(call.now().timestamp()))

@@ -14,6 +14,16 @@ class StatsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     window: Duration = "15m"  # 1m to 7d: "90s", "15m", "6h", "7d"
 
 
+def window_seconds(window: str) -> int:
+    """A query's `window` in seconds, or a 400 naming it: the pattern is the schema's
+    (invalid_input); a well-formed duration outside 1m to 7d breaks a rule."""
+    try:
+        return parse_window(window)
+    except WindowError as error:
+        code = BROKEN_RULE if duration_s(window) is not None else None
+        raise BadInput(str(error), field="window", code=code) from None
+
+
 @endpoint(
     "GET",
     "/admin/routes/{route}/stats",
@@ -22,12 +32,7 @@ class StatsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     "feedback, observed share next to the configured weight",
 )
 async def read_stats(call: Call, query: StatsQuery) -> RouteStats:
-    try:
-        window_s = parse_window(query.window)
-    except WindowError as error:
-        # the pattern is in the schema; the range (1m to 7d) only in words
-        code = BROKEN_RULE if duration_s(query.window) is not None else None
-        raise BadInput(str(error), field="window", code=code) from None
+    window_s = window_seconds(query.window)
     route = call.param("route")
     data = await views.read(call.store, route)
     now_s = int(call.now().timestamp())
