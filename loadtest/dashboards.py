@@ -16,13 +16,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from loadtest.browser import Http, browser_missing, start_browser
+from loadtest.paced import paced
 from turnout.embedded_redis import EmbeddedRedis
 
 TOKEN = "dashboards-admin-token-0001"
@@ -128,32 +128,20 @@ class Parts:
 
 @contextlib.contextmanager
 def traffic(parts: Parts, rate: float) -> Iterator[None]:
-    stop = threading.Event()
+    """Chat calls from 1,000 users at about `rate` per second, one in ten rated down."""
     url = f"http://127.0.0.1:{parts.gateway_port}/v1"
 
-    def run(offset: int) -> None:
-        sent, began = 0, time.monotonic()
-        while not stop.is_set():
-            user = f"u{(sent * 2 + offset) % 1000}"
-            body = {"model": ROUTE, "messages": [{"role": "user", "content": "hi"}], "user": user}
-            with contextlib.suppress(OSError):
-                status, _, headers = Http.call("POST", f"{url}/chat/completions", body)
-                call_id = headers.get("X-Turnout-Call-Id")
-                if status == 200 and call_id:
-                    value = "down" if sent % 10 == 0 else "up"
-                    Http.call("POST", f"{url}/feedback", {"call_id": call_id, "value": value})
-            sent += 1
-            time.sleep(max(0.0, began + sent * 2 / rate - time.monotonic()))
+    def send(number: int) -> None:
+        body = {"model": ROUTE, "messages": [{"role": "user", "content": "hi"}]}
+        body["user"] = f"u{number % 1000}"
+        status, _, headers = Http.call("POST", f"{url}/chat/completions", body)
+        call_id = headers.get("X-Turnout-Call-Id")
+        if status == 200 and call_id:
+            value = "down" if number % 10 == 0 else "up"
+            Http.call("POST", f"{url}/feedback", {"call_id": call_id, "value": value})
 
-    threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    try:
+    with paced(rate, send):
         yield
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=5)
 
 
 def measure(pid: int, seconds: float) -> tuple[float, int]:

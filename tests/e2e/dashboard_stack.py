@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.browser import WINDOW, Http
+from loadtest.paced import paced
 from tests.conftest import ADMIN_TOKENS, free_port
 
 
@@ -87,26 +87,8 @@ class Stack:
     @contextlib.contextmanager
     def traffic(self, rate: float) -> Iterator[None]:
         """Calls at about `rate` per second from a pool of users while the block runs."""
-        stop = threading.Event()
-
-        def run(offset: int) -> None:
-            sent = 0
-            began = time.monotonic()
-            while not stop.is_set():
-                with contextlib.suppress(OSError):
-                    self.chat(f"load-{(sent * 2 + offset) % 500}")
-                sent += 1
-                time.sleep(max(0.0, began + sent * 2 / rate - time.monotonic()))
-
-        threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(2)]
-        for thread in threads:
-            thread.start()
-        try:
+        with paced(rate, lambda number: self.chat(f"load-{number % 500}")):
             yield
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=5)
 
     def stop(self) -> None:
         if self.process.poll() is None:
