@@ -78,6 +78,7 @@ class Store:
         self._rollout_put: AsyncScript = redis.register_script(load_script("rollout_put.lua"))
         self._lease: AsyncScript = redis.register_script(load_script("lease.lua"))
         self._lease_release: AsyncScript = redis.register_script(load_script("lease_release.lua"))
+        self._outbox_write: AsyncScript = redis.register_script(load_script("outbox_write.lua"))
 
     async def commit_route(
         self,
@@ -229,12 +230,22 @@ class Store:
         status = text(reply[0])
         return CommitOutcome(status, revision=int(reply[1]) if len(reply) > 1 else None)
 
-    async def hold_lease(self, replica: str, lease_ms: int) -> tuple[int, bool]:
-        """Take or renew the controller's leader lease: (fencing token, held by this replica)."""
-        reply = await self._lease(
-            keys=[keyspace.CONTROLLER_LEASE, keyspace.CONTROLLER_TOKENS], args=[replica, lease_ms]
-        )
+    async def hold_lease(
+        self,
+        replica: str,
+        lease_ms: int,
+        lease: tuple[str, str] = (keyspace.CONTROLLER_LEASE, keyspace.CONTROLLER_TOKENS),
+    ) -> tuple[int, bool]:
+        """Take or renew a lease, the controller's unless `lease` names another (lease key,
+        token counter): (fencing token, held by this replica)."""
+        reply = await self._lease(keys=list(lease), args=[replica, lease_ms])
         return int(reply[0]), bool(int(reply[1]))
+
+    async def outbox_write(self, holder: str, keys: list[str], args: list[Any]) -> str | None:
+        """Run the webhook worker's commands if `holder` ("<token>:<replica>") still holds the
+        lease `keys[0]`: None when applied, else the lease's current value ('' when free)."""
+        reply = await self._outbox_write(keys=keys, args=[holder, *args])
+        return None if text(reply[0]) == "ok" else text(reply[1])
 
     async def release_lease(self, replica: str, token: int) -> None:
         await self._lease_release(keys=[keyspace.CONTROLLER_LEASE], args=[f"{token}:{replica}"])
