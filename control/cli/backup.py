@@ -84,6 +84,13 @@ def route_delete(client: AdminClient, args: argparse.Namespace) -> int:
         output.emit_json(answer)
     else:
         output.emit(f"deleted route {answer['route']} (last revision {answer['revision']})")
+        for label, key in (
+            ("closed review item(s)", "closed_reviews"),
+            ("removed window(s)", "removed_windows"),
+            ("removed webhook(s)", "removed_webhooks"),
+        ):
+            if answer.get(key):
+                output.emit(f"  {label}: {', '.join(answer[key])}")
     return 0
 
 
@@ -110,7 +117,12 @@ def add_verbs(
     )
     back.set_defaults(run=wrap(restore))
 
-    delete = route.add_parser("delete", help="delete a route (audited)", parents=[common])
+    delete = route.add_parser(
+        "delete",
+        help="delete a route (audited) with its review items, gate verdicts, rollout record and "
+        "the windows and webhooks scoped to it; refused while its rollout is active",
+        parents=[common],
+    )
     delete.add_argument("route")
     delete.add_argument("--reason", "-m", required=True, help="why (recorded in the audit trail)")
     delete.set_defaults(run=wrap(route_delete))
