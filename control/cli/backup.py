@@ -28,7 +28,10 @@ def export(client: AdminClient, args: argparse.Namespace) -> int:
     print(
         f"exported {len(document['routes'])} route(s), {len(document['providers'])} provider(s), "
         f"{sum(len(v) for v in document['prompts'].values())} prompt version(s), "
-        f"{sum(len(v) for v in document['models'].values())} model version(s) to {target}",
+        f"{sum(len(v) for v in document['models'].values())} model version(s), "
+        f"{len(document.get('windows', []))} window(s), "
+        f"{sum(len(v) for v in document.get('reviews', {}).values())} open review item(s), "
+        f"{len(document.get('webhooks', []))} webhook(s) to {target}",
         file=sys.stderr,
     )
     return 0
@@ -72,7 +75,9 @@ def restore(client: AdminClient, args: argparse.Namespace) -> int:
     output.emit(
         f"restored from {kind}: {len(answer['routes'])} route(s) ({routes or '-'}), "
         f"{answer['providers']} provider(s), {answer['prompt_versions']} prompt version(s), "
-        f"{answer['model_versions']} model version(s); data epoch {answer['epoch']['id']}; "
+        f"{answer['model_versions']} model version(s), {answer['windows']} window(s), "
+        f"{answer['reviews']} open review item(s), {answer['webhooks']} webhook(s); "
+        f"data epoch {answer['epoch']['id']}; "
         "changes are accepted again"
     )
     return 0
@@ -100,7 +105,13 @@ def add_verbs(
     common: argparse.ArgumentParser,
     wrap: Any,
 ) -> None:
-    out = commands.add_parser("export", help="back up the whole registry", parents=[common])
+    out = commands.add_parser(
+        "export",
+        help="back up the whole registry, windows, open review items and webhooks (no secrets: "
+        "a webhook names its secret's environment variable, which the restored control plane "
+        "needs set again)",
+        parents=[common],
+    )
     out.add_argument("--out", help="file to write (default: standard output)")
     out.add_argument("--audit", action="store_true", help="include the audit trail")
     out.set_defaults(run=wrap(export))
