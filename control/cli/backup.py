@@ -9,8 +9,10 @@ from typing import Any
 
 import msgspec
 
+from control.backup.restore import RestoreOut
 from control.cli import output
 from control.cli.client import AdminClient
+from control.routes.deletion import Deleted
 
 EXIT_USAGE = 2
 
@@ -65,37 +67,37 @@ def restore(client: AdminClient, args: argparse.Namespace) -> int:
     kind, document = found
     reason = args.reason or f"restore from {Path(args.source).name}"
     body = {kind: document, "reason": reason, "force": args.force}
-    answer = client.call("POST", "/admin/restore", body)
+    answer = client.call("POST", "/admin/restore", body, reply=RestoreOut)
     if args.json:
         output.emit_json(answer)
         return 0
-    if answer["was_lost"]:
-        output.emit(f"Redis had lost its data: {answer['was_lost']}")
-    routes = ", ".join(f"{name}@{rev}" for name, rev in sorted(answer["routes"].items()))
+    if answer.was_lost:
+        output.emit(f"Redis had lost its data: {answer.was_lost}")
+    routes = ", ".join(f"{name}@{rev}" for name, rev in sorted(answer.routes.items()))
     output.emit(
-        f"restored from {kind}: {len(answer['routes'])} route(s) ({routes or '-'}), "
-        f"{answer['providers']} provider(s), {answer['prompt_versions']} prompt version(s), "
-        f"{answer['model_versions']} model version(s), {answer['windows']} window(s), "
-        f"{answer['reviews']} open review item(s), {answer['webhooks']} webhook(s); "
-        f"data epoch {answer['epoch']['id']}; "
-        "changes are accepted again"
+        f"restored from {kind}: {len(answer.routes)} route(s) ({routes or '-'}), "
+        f"{answer.providers} provider(s), {answer.prompt_versions} prompt version(s), "
+        f"{answer.model_versions} model version(s), {answer.windows} window(s), "
+        f"{answer.reviews} open review item(s), {answer.webhooks} webhook(s); "
+        f"data epoch {answer.epoch.id}; changes are accepted again"
     )
     return 0
 
 
 def route_delete(client: AdminClient, args: argparse.Namespace) -> int:
-    answer = client.call("DELETE", f"/admin/routes/{args.route}", {"reason": args.reason})
+    path, body = f"/admin/routes/{args.route}", {"reason": args.reason}
+    answer = client.call("DELETE", path, body, reply=Deleted)
     if args.json:
         output.emit_json(answer)
-    else:
-        output.emit(f"deleted route {answer['route']} (last revision {answer['revision']})")
-        for label, key in (
-            ("closed review item(s)", "closed_reviews"),
-            ("removed window(s)", "removed_windows"),
-            ("removed webhook(s)", "removed_webhooks"),
-        ):
-            if answer.get(key):
-                output.emit(f"  {label}: {', '.join(answer[key])}")
+        return 0
+    output.emit(f"deleted route {answer.route} (last revision {answer.revision})")
+    for label, names in (
+        ("closed review item(s)", answer.closed_reviews),
+        ("removed window(s)", answer.removed_windows),
+        ("removed webhook(s)", answer.removed_webhooks),
+    ):
+        if names:
+            output.emit(f"  {label}: {', '.join(names)}")
     return 0
 
 
