@@ -59,6 +59,15 @@ class CommitOutcome(msgspec.Struct, frozen=True):
     audit_id: str | None = None  # ok: the audit entry's stream id (also a review item's id)
 
 
+class DeleteOutcome(msgspec.Struct, frozen=True):
+    """What `delete_route.lua` answered: `status` is ok, not_found or rollout_active."""
+
+    status: str
+    revision: int | None = None  # ok: the deleted route's last revision
+    closed_reviews: list[str] = []  # ok: the open review items the deletion closed
+    rollout: tuple[str, str] | None = None  # rollout_active: (candidate release, status)
+
+
 class NewRelease(msgspec.Struct, frozen=True):
     spec: ReleaseSpec
     meta_json: bytes
@@ -78,6 +87,7 @@ class Store:
         self._rollout_put: AsyncScript = redis.register_script(load_script("rollout_put.lua"))
         self._lease: AsyncScript = redis.register_script(load_script("lease.lua"))
         self._lease_release: AsyncScript = redis.register_script(load_script("lease_release.lua"))
+        self._outbox_write: AsyncScript = redis.register_script(load_script("outbox_write.lua"))
 
     async def commit_route(
         self,
@@ -163,10 +173,19 @@ class Store:
         )
         return int(outcome)
 
-    async def delete_route(self, route: str, *, actor: str, reason: str) -> int | None:
-        """The deleted route's last revision, or None when it does not exist. The deletion
-        record is written first (outside the route's slot): gateways drop a route only when it
-        is both recorded as deleted and absent, so a refused deletion leaves nothing to act on."""
+    async def delete_route(
+        self,
+        route: str,
+        *,
+        actor: str,
+        reason: str,
+        windows: tuple[str, ...] = (),
+        webhooks: tuple[str, ...] = (),
+    ) -> DeleteOutcome:
+        """Delete a route and everything kept in its slot. The deletion record is written first
+        (outside the route's slot): gateways drop a route only when it is both recorded as
+        deleted and absent, so a refused deletion leaves nothing to act on. `windows` and
+        `webhooks`: those scoped to the route, named in the deletion's audit entry."""
         await self.guard.check()
         deletion = RouteDeletion(deleted_at=time.time(), actor=actor, reason=reason)
         await self.redis.hset(keys.DELETED_ROUTES, route, _encoder.encode(deletion))
@@ -179,15 +198,30 @@ class Store:
                 keyspace.rollout(route),
                 keyspace.rollout_fence(route),
                 keyspace.rollout_history(route),
+                keyspace.reviews(route),
+                keyspace.gates(route),
+                keyspace.gate_dataset(route),
             ],
-            args=[route, actor, reason, keys.CHANGES_CHANNEL, self.audit_max_entries],
+            args=[
+                route,
+                actor,
+                reason,
+                keys.CHANGES_CHANNEL,
+                self.audit_max_entries,
+                _encoder.encode(list(windows)),
+                _encoder.encode(list(webhooks)),
+            ],
         )
-        if text(reply[0]) != "ok":
+        status = text(reply[0])
+        if status != "ok":
             await self.redis.hdel(keys.DELETED_ROUTES, route)
-            return None
+            if status == "rollout_active":
+                return DeleteOutcome(status, rollout=(text(reply[1]), text(reply[2])))
+            return DeleteOutcome(status)
         await self.redis.srem(keys.ROUTE_INDEX, route)
         await self.redis.srem(keyspace.ROLLOUTS_ACTIVE, route)
-        return int(reply[1])
+        closed = msgspec.json.decode(reply[2], type=list[str])
+        return DeleteOutcome(status, revision=int(reply[1]), closed_reviews=closed)
 
     async def put_rollout(
         self,
@@ -229,12 +263,22 @@ class Store:
         status = text(reply[0])
         return CommitOutcome(status, revision=int(reply[1]) if len(reply) > 1 else None)
 
-    async def hold_lease(self, replica: str, lease_ms: int) -> tuple[int, bool]:
-        """Take or renew the controller's leader lease: (fencing token, held by this replica)."""
-        reply = await self._lease(
-            keys=[keyspace.CONTROLLER_LEASE, keyspace.CONTROLLER_TOKENS], args=[replica, lease_ms]
-        )
+    async def hold_lease(
+        self,
+        replica: str,
+        lease_ms: int,
+        lease: tuple[str, str] = (keyspace.CONTROLLER_LEASE, keyspace.CONTROLLER_TOKENS),
+    ) -> tuple[int, bool]:
+        """Take or renew a lease, the controller's unless `lease` names another (lease key,
+        token counter): (fencing token, held by this replica)."""
+        reply = await self._lease(keys=list(lease), args=[replica, lease_ms])
         return int(reply[0]), bool(int(reply[1]))
+
+    async def outbox_write(self, holder: str, keys: list[str], args: list[Any]) -> str | None:
+        """Run the webhook worker's commands if `holder` ("<token>:<replica>") still holds the
+        lease `keys[0]`: None when applied, else the lease's current value ('' when free)."""
+        reply = await self._outbox_write(keys=keys, args=[holder, *args])
+        return None if text(reply[0]) == "ok" else text(reply[1])
 
     async def release_lease(self, replica: str, token: int) -> None:
         await self._lease_release(keys=[keyspace.CONTROLLER_LEASE], args=[f"{token}:{replica}"])

@@ -8,15 +8,9 @@ import msgspec
 from control.api.endpoint import Call, endpoint
 from control.registry.releases import ReleaseIn
 from control.reviews import store as reviews
-from control.routes import changes, operations, views
+from control.routes import changes, deletion, operations, views
 from control.routes.resolve import Resolution, ResolveQuery, resolve
 from control.windows.check import active_freeze
-
-
-class RouteDeleted(msgspec.Struct, frozen=True, kw_only=True):
-    route: str
-    deleted: bool  # always True: a missing route is a 404
-    revision: int  # the route's last revision
 
 
 @endpoint(
@@ -119,12 +113,11 @@ async def rollback(call: Call, body: changes.RollbackIn) -> views.RollbackOut:
     "DELETE",
     "/admin/routes/{route}",
     role="admin",
-    summary="Delete a route (audited); the only way a route leaves the gateways",
+    summary="Delete a route (audited), its rollout, gate verdicts and review items, and the "
+    "windows and webhooks scoped to it; 409 while its rollout is active",
 )
-async def delete_route(call: Call, body: changes.DeleteIn) -> RouteDeleted:
-    route = call.param("route")
-    revision = await changes.delete_route(call.store, route, body, actor=call.actor)
-    return RouteDeleted(route=route, deleted=True, revision=revision)
+async def delete_route(call: Call, body: changes.DeleteIn) -> deletion.Deleted:
+    return await deletion.delete_route(call.store, call.param("route"), body, actor=call.actor)
 
 
 @endpoint(

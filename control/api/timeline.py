@@ -8,7 +8,7 @@ from control.api.endpoint import Call, endpoint
 from control.durations import DurationOrTime
 from control.routes.audit import since_ms
 from control.timeline.build import build
-from control.timeline.model import Timeline
+from control.timeline.model import TimelineOut
 from control.timeline.render import render
 
 
@@ -16,11 +16,6 @@ class TimelineQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     since: DurationOrTime = (
         "2h"  # a duration back from now ("90m", "2h", "2d") or an ISO time; max 2 days
     )
-
-
-class TimelineOut(msgspec.Struct, frozen=True, kw_only=True):
-    timeline: Timeline
-    markdown: str  # the blameless postmortem skeleton
 
 
 @endpoint(

@@ -6,7 +6,7 @@ import msgspec
 
 from control.api.endpoint import Call, endpoint
 from control.notify import outbox
-from control.notify.model import Delivery, Webhook, WebhookIn, build
+from control.notify.model import Delivery, Webhook, WebhookIn, WebhookOut, build
 from control.registry import rules
 
 
@@ -14,11 +14,6 @@ class DeliveriesQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     webhook: str | None = None
     status: Literal["pending", "delivered", "dead"] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100  # the newest, oldest first
-
-
-class WebhookOut(msgspec.Struct, frozen=True, kw_only=True):
-    webhook: Webhook
-    created: bool = True
 
 
 @endpoint(

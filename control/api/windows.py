@@ -6,19 +6,12 @@ from typing import Annotated
 import msgspec
 
 from control.api.endpoint import Call, endpoint
-from control.durations import IsoTime, Time, parse_time
+from control.durations import IsoTime, parse_time
 from control.registry import rules
 from control.routes import views
 from control.windows import model, store
 from control.windows.check import active_freeze
-from control.windows.schedule import Freeze, open_until
-
-
-class WindowOut(msgspec.Struct, frozen=True, kw_only=True):
-    window: model.Window
-    open: bool  # open at `at` (now by default)
-    until: Time | None  # when the current opening ends, if open and known
-    created: bool = True
+from control.windows.schedule import FreezeState, open_until
 
 
 class WindowsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -36,15 +29,11 @@ class DeleteQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
 
 
-class FreezeState(msgspec.Struct, frozen=True, kw_only=True):
-    route: str
-    at: Time
-    freeze: Freeze | None  # None: changes are allowed
-
-
-def _out(window: model.Window, at: datetime, created: bool = True) -> WindowOut:
+def _out(window: model.Window, at: datetime, created: bool = True) -> model.WindowOut:
     opened, until = open_until(window, at)
-    return WindowOut(window=window, open=opened, until=until if opened else None, created=created)
+    return model.WindowOut(
+        window=window, open=opened, until=until if opened else None, created=created
+    )
 
 
 async def _check_route(call: Call, route: str | None) -> None:
@@ -59,7 +48,7 @@ async def _check_route(call: Call, route: str | None) -> None:
     summary="Create or replace a freeze or release window (one-off or weekly in a time zone)",
     status=201,
 )
-async def put_window(call: Call, body: model.WindowIn) -> WindowOut:
+async def put_window(call: Call, body: model.WindowIn) -> model.WindowOut:
     name = rules.check_name("name", call.param("name"))
     await _check_route(call, body.route)
     now = call.now()
@@ -75,7 +64,7 @@ async def put_window(call: Call, body: model.WindowIn) -> WindowOut:
     summary="Freeze now (every route or one) until `end` or until the window is deleted",
     status=201,
 )
-async def put_freeze(call: Call, body: model.FreezeIn) -> WindowOut:
+async def put_freeze(call: Call, body: model.FreezeIn) -> model.WindowOut:
     name = rules.check_name("name", body.name)
     await _check_route(call, body.route)
     now = call.now()
@@ -86,7 +75,7 @@ async def put_freeze(call: Call, body: model.FreezeIn) -> WindowOut:
 
 
 @endpoint("GET", "/admin/windows", role="viewer", summary="Windows, with whether each is open")
-async def list_windows(call: Call, query: WindowsQuery) -> list[WindowOut]:
+async def list_windows(call: Call, query: WindowsQuery) -> list[model.WindowOut]:
     at = parse_time("at", query.at) if query.at is not None else call.now()
     found = await store.load(call.store.redis)
     if query.route is not None:

@@ -1,7 +1,11 @@
 """The export: the whole registry as one JSON document (`turnout export`, `GET /admin/export`).
 
 Providers, every prompt and model version with its metadata, every route with its state,
-revision, releases and release metadata, and optionally the audit trail. Reads only.
+revision, releases and release metadata, the windows, the open review items, the webhook
+subscriptions, and optionally the audit trail. Reads only.
+
+No secret is in it: a webhook subscription holds only the name of the control plane's
+environment variable with its signing secret (like a provider's key), never the secret.
 """
 
 from datetime import datetime
@@ -12,12 +16,18 @@ import msgspec
 from control import keyspace
 from control.durations import Time
 from control.errors import NotFound
+from control.notify import outbox
+from control.notify.model import Webhook
 from control.registry.models import ModelRecord
 from control.registry.prompts import PromptRecord
 from control.registry.releases import ReleaseMeta
+from control.reviews import store as reviews
+from control.reviews.model import Review
 from control.routes import audit, views
 from control.routes.audit import AuditEntry
 from control.store import Store, text
+from control.windows import store as windows
+from control.windows.model import Window
 from gateway.contract import keys
 from gateway.contract.durability import DataEpoch, epoch_decoder
 from gateway.contract.snapshot import ProviderSpec, ReleaseSpec, RouteState
@@ -38,13 +48,16 @@ class RouteRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
 class RegistryExport(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     format: Literal["turnout-export"] = "turnout-export"
-    format_version: Literal[1] = 1
+    format_version: Literal[1, 2] = 2  # 2 added windows, reviews and webhooks (1 has none)
     exported_at: Time
     epoch: DataEpoch | None  # the registry's life it was taken from
     providers: list[ProviderSpec]
     prompts: dict[str, Annotated[dict[int, PromptRecord], _NUMBER_KEYS]]  # name -> number -> record
     models: dict[str, Annotated[dict[int, ModelRecord], _NUMBER_KEYS]]
     routes: dict[str, RouteRecord]
+    windows: list[Window] = []  # freeze and release windows, global or per route
+    reviews: dict[str, list[Review]] = {}  # route -> its open needs-review items (with ids)
+    webhooks: list[Webhook] = []  # subscriptions: each names its secret's variable, no secret
     audit: list[AuditEntry] | None = None  # for the record: a restore does not replay it
 
 
@@ -100,5 +113,8 @@ async def export(store: Store, *, with_audit: bool, now: datetime) -> RegistryEx
         prompts=await _versions(store, "prompt", _prompt_decoder),
         models=await _versions(store, "model", _model_decoder),
         routes=routes,
+        windows=await windows.load(store.redis),
+        reviews={n: found for n in routes if (found := await reviews.read(store, n, "open"))},
+        webhooks=await outbox.load_webhooks(store.redis),
         audit=await _audit(store, list(routes)) if with_audit else None,
     )

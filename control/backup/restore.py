@@ -21,7 +21,9 @@ from control.backup.export import RegistryExport, RouteRecord
 from control.backup.seed import Seed
 from control.durability import new_epoch
 from control.errors import Conflict
+from control.notify import outbox
 from control.registry import rules
+from control.reviews.model import encoder as review_encoder
 from control.store import Store, text
 from gateway.contract import durability, keys
 from gateway.contract.durability import DataEpoch, epoch_encoder
@@ -95,6 +97,9 @@ class RestoreOut(msgspec.Struct, frozen=True, kw_only=True):
     providers: int
     prompt_versions: int
     model_versions: int
+    windows: int
+    reviews: int  # open review items
+    webhooks: int
 
 
 async def _floors(store: Store, routes: list[str]) -> tuple[dict[str, int], dict[str, str]]:
@@ -163,10 +168,10 @@ async def restore(store: Store, body: RestoreIn, *, actor: str) -> RestoreOut:
     current, _ = await store.guard.state()
     epoch = _epoch(plan, marker, current)
     revisions: dict[str, int] = {}
+    audit_max = store.audit_max_entries
     async with store.redis.pipeline(transaction=False) as pipe:  # keys of many slots
-        for blob in plan.providers:
-            provider_name = msgspec.json.decode(blob)["name"]
-            pipe.hset(keys.PROVIDERS, provider_name, blob)
+        for provider in plan.providers:
+            pipe.hset(keys.PROVIDERS, provider.name, _encoder.encode(provider))
         for kind, records in (("prompt", plan.prompts), ("model", plan.models)):
             for name, numbered in records.items():
                 for number, record in numbered.items():
@@ -182,8 +187,9 @@ async def restore(store: Store, body: RestoreIn, *, actor: str) -> RestoreOut:
                 revision,
                 actor=actor,
                 reason=body.reason,
-                audit_max_entries=store.audit_max_entries,
+                audit_max_entries=audit_max,
             )
+        _write_operations(pipe, plan, actor=actor, reason=body.reason, audit_max=audit_max)
         pipe.xadd(
             keyspace.PROVIDERS_AUDIT,
             {
@@ -215,7 +221,29 @@ async def restore(store: Store, body: RestoreIn, *, actor: str) -> RestoreOut:
         providers=len(plan.providers),
         prompt_versions=sum(len(v) for v in plan.prompts.values()),
         model_versions=sum(len(v) for v in plan.models.values()),
+        windows=len(plan.windows),
+        reviews=sum(len(v) for v in plan.reviews.values()),
+        webhooks=len(plan.webhooks),
     )
+
+
+def _write_operations(
+    pipe: Pipeline, plan: Seed, *, actor: str, reason: str, audit_max: int
+) -> None:
+    """Windows (each audited as restored), open review items (never over one in Redis: it may
+    have been acknowledged since) and webhook subscriptions."""
+    for window in plan.windows:
+        after = _encoder.encode(window)
+        pipe.hset(keyspace.WINDOWS, window.name, after)
+        entry: dict[str, str | bytes] = {"window": window.name, "action": "window.restore"}
+        entry |= {"actor": actor, "reason": reason, "before": "", "after": after}
+        pipe.xadd(keyspace.WINDOWS_AUDIT, entry, maxlen=audit_max, approximate=True)  # type: ignore[arg-type]
+    for route, items in plan.reviews.items():
+        for item in items:
+            stored = review_encoder.encode(msgspec.structs.replace(item, id=""))
+            pipe.hsetnx(keyspace.reviews(route), item.id, stored)
+    for hook in plan.webhooks:
+        pipe.hset(outbox.WEBHOOKS, hook.name, _encoder.encode(hook))
 
 
 def _write_route(

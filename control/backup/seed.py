@@ -7,36 +7,51 @@ from datetime import datetime
 
 import msgspec
 
+from control.backup import checks
 from control.backup.export import RegistryExport, RouteRecord
 from control.errors import BROKEN_RULE, BadInput
+from control.notify.model import Webhook
 from control.registry import rules, versions
 from control.registry.models import ModelRecord
 from control.registry.prompts import PromptRecord
 from control.registry.releases import ReleaseMeta
+from control.reviews.model import Review
+from control.windows.model import Window
 from gateway.contract.bucketing import BUCKETS
 from gateway.contract.durability import DataEpoch
-from gateway.contract.snapshot import Snapshot
+from gateway.contract.snapshot import ProviderSpec, Snapshot
 
 _encoder = msgspec.json.Encoder()
 
 
 class Seed(msgspec.Struct, kw_only=True):
-    """The registry to write: the file's epoch, providers (encoded), versions and routes."""
+    """The registry to write: the file's epoch, providers, versions, routes and (from an
+    export) windows, open review items and webhook subscriptions."""
 
     epoch: DataEpoch | None
-    providers: list[bytes]
+    providers: list[ProviderSpec]
     prompts: dict[str, dict[int, PromptRecord]]
     models: dict[str, dict[int, ModelRecord]]
     routes: dict[str, RouteRecord]
+    windows: list[Window] = []
+    reviews: dict[str, list[Review]] = {}
+    webhooks: list[Webhook] = []
+
+    @property
+    def provider_names(self) -> set[str]:
+        return {p.name for p in self.providers}
 
 
 def from_export(export: RegistryExport) -> Seed:
     return Seed(
         epoch=export.epoch,
-        providers=[_encoder.encode(p) for p in export.providers],
+        providers=export.providers,
         prompts=export.prompts,
         models=export.models,
         routes=export.routes,
+        windows=export.windows,
+        reviews=export.reviews,
+        webhooks=export.webhooks,
     )
 
 
@@ -85,7 +100,7 @@ def from_snapshot(snapshot: Snapshot, actor: str, now: datetime) -> Seed:
         routes[name] = RouteRecord(state=route.state, releases=route.releases, meta=meta)
     return Seed(
         epoch=snapshot.epoch,
-        providers=[_encoder.encode(p) for p in snapshot.providers.values()],
+        providers=list(snapshot.providers.values()),
         prompts=prompts,
         models=models,
         routes=routes,
@@ -93,8 +108,11 @@ def from_snapshot(snapshot: Snapshot, actor: str, now: datetime) -> Seed:
 
 
 def check(plan: Seed, source: str) -> None:
-    """A hand-edited or damaged file is a 400 naming the route, before anything is written.
-    The schema states the name; the rest are rules across fields (`broken_rule`)."""
+    """A hand-edited or damaged file is a 400 naming the place, before anything is written.
+    The schema states route names; the rest are rules across fields (`broken_rule`)."""
+    for index, provider in enumerate(plan.providers):
+        rules.check_name(f"{source}.providers[{index}].name", provider.name)
+    checks.check_versions(plan, source)
     for name, route in plan.routes.items():
         field = f"{source}.routes.{name}"
         rules.check_name(field, name)
@@ -110,6 +128,9 @@ def check(plan: Seed, source: str) -> None:
             problem = "weights must be >= 0 and sum to 10000 basis points"
         if problem is not None:
             raise BadInput(f"{field}: {problem}", field=field, code=BROKEN_RULE)
+        for release_id, release in route.releases.items():
+            checks.check_release(plan, f"{field}.releases.{release_id}", release)
+    checks.check_operations(plan, source)
 
 
 def _ref(ref: str) -> tuple[str, int]:

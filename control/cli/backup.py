@@ -9,8 +9,10 @@ from typing import Any
 
 import msgspec
 
+from control.backup.restore import RestoreOut
 from control.cli import output
 from control.cli.client import AdminClient
+from control.routes.deletion import Deleted
 
 EXIT_USAGE = 2
 
@@ -28,7 +30,10 @@ def export(client: AdminClient, args: argparse.Namespace) -> int:
     print(
         f"exported {len(document['routes'])} route(s), {len(document['providers'])} provider(s), "
         f"{sum(len(v) for v in document['prompts'].values())} prompt version(s), "
-        f"{sum(len(v) for v in document['models'].values())} model version(s) to {target}",
+        f"{sum(len(v) for v in document['models'].values())} model version(s), "
+        f"{len(document.get('windows', []))} window(s), "
+        f"{sum(len(v) for v in document.get('reviews', {}).values())} open review item(s), "
+        f"{len(document.get('webhooks', []))} webhook(s) to {target}",
         file=sys.stderr,
     )
     return 0
@@ -62,28 +67,37 @@ def restore(client: AdminClient, args: argparse.Namespace) -> int:
     kind, document = found
     reason = args.reason or f"restore from {Path(args.source).name}"
     body = {kind: document, "reason": reason, "force": args.force}
-    answer = client.call("POST", "/admin/restore", body)
+    answer = client.call("POST", "/admin/restore", body, reply=RestoreOut)
     if args.json:
         output.emit_json(answer)
         return 0
-    if answer["was_lost"]:
-        output.emit(f"Redis had lost its data: {answer['was_lost']}")
-    routes = ", ".join(f"{name}@{rev}" for name, rev in sorted(answer["routes"].items()))
+    if answer.was_lost:
+        output.emit(f"Redis had lost its data: {answer.was_lost}")
+    routes = ", ".join(f"{name}@{rev}" for name, rev in sorted(answer.routes.items()))
     output.emit(
-        f"restored from {kind}: {len(answer['routes'])} route(s) ({routes or '-'}), "
-        f"{answer['providers']} provider(s), {answer['prompt_versions']} prompt version(s), "
-        f"{answer['model_versions']} model version(s); data epoch {answer['epoch']['id']}; "
-        "changes are accepted again"
+        f"restored from {kind}: {len(answer.routes)} route(s) ({routes or '-'}), "
+        f"{answer.providers} provider(s), {answer.prompt_versions} prompt version(s), "
+        f"{answer.model_versions} model version(s), {answer.windows} window(s), "
+        f"{answer.reviews} open review item(s), {answer.webhooks} webhook(s); "
+        f"data epoch {answer.epoch.id}; changes are accepted again"
     )
     return 0
 
 
 def route_delete(client: AdminClient, args: argparse.Namespace) -> int:
-    answer = client.call("DELETE", f"/admin/routes/{args.route}", {"reason": args.reason})
+    path, body = f"/admin/routes/{args.route}", {"reason": args.reason}
+    answer = client.call("DELETE", path, body, reply=Deleted)
     if args.json:
         output.emit_json(answer)
-    else:
-        output.emit(f"deleted route {answer['route']} (last revision {answer['revision']})")
+        return 0
+    output.emit(f"deleted route {answer.route} (last revision {answer.revision})")
+    for label, names in (
+        ("closed review item(s)", answer.closed_reviews),
+        ("removed window(s)", answer.removed_windows),
+        ("removed webhook(s)", answer.removed_webhooks),
+    ):
+        if names:
+            output.emit(f"  {label}: {', '.join(names)}")
     return 0
 
 
@@ -93,7 +107,13 @@ def add_verbs(
     common: argparse.ArgumentParser,
     wrap: Any,
 ) -> None:
-    out = commands.add_parser("export", help="back up the whole registry", parents=[common])
+    out = commands.add_parser(
+        "export",
+        help="back up the whole registry, windows, open review items and webhooks (no secrets: "
+        "a webhook names its secret's environment variable, which the restored control plane "
+        "needs set again)",
+        parents=[common],
+    )
     out.add_argument("--out", help="file to write (default: standard output)")
     out.add_argument("--audit", action="store_true", help="include the audit trail")
     out.set_defaults(run=wrap(export))
@@ -110,7 +130,12 @@ def add_verbs(
     )
     back.set_defaults(run=wrap(restore))
 
-    delete = route.add_parser("delete", help="delete a route (audited)", parents=[common])
+    delete = route.add_parser(
+        "delete",
+        help="delete a route (audited) with its review items, gate verdicts, rollout record and "
+        "the windows and webhooks scoped to it; refused while its rollout is active",
+        parents=[common],
+    )
     delete.add_argument("route")
     delete.add_argument("--reason", "-m", required=True, help="why (recorded in the audit trail)")
     delete.set_defaults(run=wrap(route_delete))

@@ -21,6 +21,7 @@ from control.registry.declared import parse
 from control.routes import views
 from control.routes.audit import AuditEntry
 from control.routes.resolve import Resolution
+from control.windows.model import Window
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE = 1, 2, 3, 4
 
@@ -239,7 +240,7 @@ def resolve(client: AdminClient, args: argparse.Namespace) -> int:
 def _change(entry: AuditEntry) -> str:
     before, after = entry.before, entry.after
     if entry.window:
-        return window_span(after) if after else "deleted"
+        return window_span(msgspec.convert(after, Window)) if after else "deleted"
     if entry.route is None:
         return str((after or {}).get("base_url", ""))
     if after is None:  # a deletion, a review.ack and others that do not move the pointer

@@ -1,52 +1,61 @@
 """Operator verbs for release operations: freeze windows, the kill switch, needs-review items.
 
-Each calls the admin API and prints an aligned table or one line (JSON with --json).
+Each calls the admin API, decodes the answer as the API's own type and prints an aligned table
+or one line (JSON with --json).
 """
 
 import argparse
+from datetime import UTC, datetime
 from typing import Any
 
 from control.cli import output
 from control.cli.client import AdminClient
+from control.reviews.model import Review
+from control.windows.model import Window, WindowOut
 
 
-def window_span(window: Any) -> str:
+def minute(moment: datetime | None) -> str:
+    """A time to the minute in UTC ("" for none)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment is not None else ""
+
+
+def window_span(window: Window) -> str:
     """One line for a window: its scope, kind and when it is open."""
-    scope = window["route"] or "all routes"
-    rule = window.get("recurring")
-    if rule:
-        when = f"{','.join(rule['days'])} {rule['start']}-{rule['end']} {rule['timezone']}"
+    scope = window.route or "all routes"
+    rule = window.recurring
+    if rule is not None:
+        when = f"{','.join(rule.days)} {rule.start}-{rule.end} {rule.timezone}"
     else:
-        start = (window.get("start") or "")[:16].replace("T", " ")
-        end = (window.get("end") or "")[:16].replace("T", " ") or "until deleted"
-        when = f"{start} -> {end} UTC"
-    return f"{window['kind']} {scope}: {when}"
+        when = f"{minute(window.start)} -> {minute(window.end) or 'until deleted'} UTC"
+    return f"{window.kind} {scope}: {when}"
 
 
 def freeze(client: AdminClient, args: argparse.Namespace) -> int:
     body = {"reason": args.reason, "route": args.route, "end": args.until, "name": args.name}
-    answer = client.call("PUT", "/admin/freeze", {k: v for k, v in body.items() if v is not None})
+    given = {k: v for k, v in body.items() if v is not None}
+    answer = client.call("PUT", "/admin/freeze", given, reply=WindowOut)
     if args.json:
         output.emit_json(answer)
     else:
-        output.emit(f"window {args.name}: {window_span(answer['window'])} ({args.reason})")
+        output.emit(f"window {args.name}: {window_span(answer.window)} ({args.reason})")
     return 0
 
 
 def windows_list(client: AdminClient, args: argparse.Namespace) -> int:
-    found = client.call("GET", "/admin/windows", query={"route": args.route})
+    query: dict[str, str | int | None] = {"route": args.route}
+    found = client.call("GET", "/admin/windows", query=query, reply=list[WindowOut])
     if args.json:
         output.emit_json(found)
         return 0
     rows = [
         [
-            w["window"]["name"],
-            w["window"]["kind"],
-            w["window"]["route"] or "all",
-            window_span(w["window"]).split(": ", 1)[1],
-            "OPEN" if w["open"] else "closed",
-            (w["until"] or "")[:16].replace("T", " "),
-            w["window"]["reason"],
+            w.window.name,
+            w.window.kind,
+            w.window.route or "all",
+            window_span(w.window).split(": ", 1)[1],
+            "OPEN" if w.open else "closed",
+            minute(w.until),
+            w.window.reason,
         ]
         for w in found
     ]
@@ -70,31 +79,33 @@ def windows_set(client: AdminClient, args: argparse.Namespace) -> int:
     else:
         body.update({"start": args.start, "end": args.end})
     body = {k: v for k, v in body.items() if v is not None}
-    answer = client.call("PUT", f"/admin/windows/{args.name}", body)
+    answer = client.call("PUT", f"/admin/windows/{args.name}", body, reply=WindowOut)
     if args.json:
         output.emit_json(answer)
     else:
-        state = "open now" if answer["open"] else "closed now"
-        output.emit(f"window {args.name}: {window_span(answer['window'])} ({state})")
+        state = "open now" if answer.open else "closed now"
+        output.emit(f"window {args.name}: {window_span(answer.window)} ({state})")
     return 0
 
 
 def windows_delete(client: AdminClient, args: argparse.Namespace) -> int:
-    answer = client.call("DELETE", f"/admin/windows/{args.name}", query={"reason": args.reason})
-    output.emit_json(answer) if args.json else output.emit(f"window {args.name}: deleted")
+    path, query = f"/admin/windows/{args.name}", {"reason": args.reason}
+    gone = client.call("DELETE", path, query=query, reply=Window)
+    if args.json:
+        output.emit_json(gone)
+    else:
+        output.emit(f"window {args.name}: deleted ({window_span(gone)})")
     return 0
 
 
 def reviews(client: AdminClient, args: argparse.Namespace) -> int:
     status = "all" if args.all else "open"
-    found = client.call("GET", f"/admin/routes/{args.route}/reviews", query={"status": status})
+    path = f"/admin/routes/{args.route}/reviews"
+    found = client.call("GET", path, query={"status": status}, reply=list[Review])
     if args.json:
         output.emit_json(found)
         return 0
-    rows = [
-        [r["id"], r["status"], r["action"], r["actor"], r["reason"], r["ack_by"], r["ack_note"]]
-        for r in found
-    ]
+    rows = [[r.id, r.status, r.action, r.actor, r.reason, r.ack_by, r.ack_note] for r in found]
     headers = ["ID", "STATUS", "CHANGE", "BY", "REASON", "ACK BY", "NOTE"]
     output.emit(output.table(headers, rows) if rows else f"no {status} review items")
     return 0
@@ -102,6 +113,11 @@ def reviews(client: AdminClient, args: argparse.Namespace) -> int:
 
 def review_ack(client: AdminClient, args: argparse.Namespace) -> int:
     path = f"/admin/routes/{args.route}/reviews/{args.id}/ack"
-    answer = client.call("POST", path, {"note": args.note})
-    output.emit_json(answer) if args.json else output.emit(f"review {args.id}: acknowledged")
+    acked = client.call("POST", path, {"note": args.note}, reply=Review)
+    if args.json:
+        output.emit_json(acked)
+    else:
+        output.emit(
+            f"review {acked.id} ({acked.action} by {acked.actor}): acknowledged by {acked.ack_by}"
+        )
     return 0

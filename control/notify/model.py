@@ -72,6 +72,11 @@ class Webhook(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
         return scoped and ("*" in self.events or event_type in self.events)
 
 
+class WebhookOut(msgspec.Struct, frozen=True, kw_only=True):
+    webhook: Webhook
+    created: bool = True
+
+
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """What a subscriber receives (JSON format), one per route change or window transition."""
 

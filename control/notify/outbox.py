@@ -1,8 +1,9 @@
 """The webhook outbox in Redis: subscriptions, deliveries (the delivery log) and per-queue order.
 
-Every key carries the `{webhooks}` hash tag (one slot), so each step is one MULTI/EXEC: an event
-is queued together with the audit cursor that produced it, exactly once. Flips never touch these
-keys; the delivery worker fills them from the audit streams afterwards.
+Every key carries the `{webhooks}` hash tag (one slot), so each step of the worker is one fenced
+script call (`outbox_write.lua`): an event is queued together with the audit cursor that produced
+it, exactly once, and only while the worker's lease still holds its fencing token. Flips never
+touch these keys; the delivery worker fills them from the audit streams afterwards.
 """
 
 from typing import Any
@@ -12,7 +13,7 @@ import redis.asyncio as aioredis
 
 from control.errors import NotFound
 from control.notify.model import Delivery, Webhook
-from control.store import text
+from control.store import Store, text
 from gateway.contract.keys import PREFIX
 
 TAG = f"{PREFIX}:{{webhooks}}"
@@ -22,7 +23,8 @@ INDEX = f"{TAG}:index"  # sorted set: delivery id by creation time, to trim the 
 QUEUES = f"{TAG}:queues"  # set of queue names with pending deliveries
 CURSORS = f"{TAG}:cursors"  # hash: audit stream key -> last entry id turned into events
 OPEN_WINDOWS = f"{TAG}:open_windows"  # hash: freeze window seen open -> its Window JSON
-LEASE = f"{TAG}:worker"  # string: the control-plane replica delivering now
+LEASE = f"{TAG}:worker"  # string: "<fencing token>:<replica>" delivering now
+TOKENS = f"{TAG}:worker:tokens"  # counter of the worker lease's fencing tokens
 LOG_LIMIT = 10_000  # finished deliveries kept in the log
 LIST_CHUNK = 500  # delivery records read per round trip when listing
 
@@ -49,68 +51,101 @@ async def delete_webhook(redis: aioredis.Redis, name: str) -> None:
         raise NotFound(f"webhook {name!r} does not exist", field="name")
 
 
+class Fenced(Exception):
+    """The worker's lease no longer holds its token: another worker delivers now."""
+
+
+class Writes:
+    """The commands of one fenced outbox write; keys are passed by index (Cluster-safe)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = [LEASE]
+        self.args: list[Any] = []
+
+    def add(self, command: str, key: str, *args: Any) -> None:
+        if key not in self.keys:
+            self.keys.append(key)
+        self.args += [command, self.keys.index(key) + 1, len(args), *args]
+
+    async def apply(self, store: Store, holder: str) -> None:
+        if not self.args:
+            return
+        current = await store.outbox_write(holder, self.keys, self.args)
+        if current is not None:
+            raise Fenced(f"lease held by {current or 'nobody'}, not {holder}")
+
+
 async def enqueue(
-    redis: aioredis.Redis,
+    store: Store,
+    holder: str,
     deliveries: list[Delivery],
     *,
     cursor: tuple[str, str] | None = None,
     open_windows: dict[str, bytes] | None = None,
 ) -> None:
     """Queue deliveries and move the audit cursor (or the open-window set) in one step."""
-    async with redis.pipeline(transaction=True) as pipe:
-        for delivery in deliveries:
-            pipe.hsetnx(DELIVERIES, delivery.id, _encoder.encode(delivery))
-            pipe.zadd(INDEX, {delivery.id: delivery.created_at})
-            pipe.rpush(queue_key(delivery.queue), delivery.id)
-            pipe.sadd(QUEUES, delivery.queue)
-        if cursor is not None:
-            pipe.hset(CURSORS, cursor[0], cursor[1])
-        if open_windows is not None:
-            pipe.delete(OPEN_WINDOWS)
-            if open_windows:
-                pipe.hset(OPEN_WINDOWS, mapping=open_windows)  # type: ignore[arg-type]
-        await pipe.execute()
+    writes = Writes()
+    for delivery in deliveries:
+        writes.add("HSETNX", DELIVERIES, delivery.id, _encoder.encode(delivery))
+        writes.add("ZADD", INDEX, delivery.created_at, delivery.id)
+        writes.add("RPUSH", queue_key(delivery.queue), delivery.id)
+        writes.add("SADD", QUEUES, delivery.queue)
+    if cursor is not None:
+        writes.add("HSET", CURSORS, cursor[0], cursor[1])
+    if open_windows is not None:
+        writes.add("DEL", OPEN_WINDOWS)
+        if open_windows:
+            writes.add("HSET", OPEN_WINDOWS, *(x for pair in open_windows.items() for x in pair))
+    await writes.apply(store, holder)
 
 
-async def heads(redis: aioredis.Redis) -> list[Delivery]:
+async def heads(store: Store, holder: str) -> list[Delivery]:
     """The first pending delivery of every queue (only these may be attempted: order)."""
+    redis = store.redis
     queues = sorted(text(q) for q in await redis.smembers(QUEUES))
     found: list[Delivery] = []
     for queue in queues:
         head = await redis.lindex(queue_key(queue), 0)
         if head is None:
-            await redis.srem(QUEUES, queue)
+            writes = Writes()
+            writes.add("SREM", QUEUES, queue)
+            await writes.apply(store, holder)
             continue
         raw = await redis.hget(DELIVERIES, text(head))
         if raw is None:  # trimmed from the log: drop it from the queue
-            await redis.lpop(queue_key(queue))
+            writes = Writes()
+            writes.add("LREM", queue_key(queue), 1, head)
+            await writes.apply(store, holder)
             continue
         found.append(_delivery.decode(raw))
     return found
 
 
-async def save(redis: aioredis.Redis, delivery: Delivery, *, finished: bool) -> None:
+async def save(store: Store, holder: str, delivery: Delivery, *, finished: bool) -> None:
     """Store an attempt's outcome; a finished delivery (delivered or dead) leaves its queue."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(DELIVERIES, delivery.id, _encoder.encode(delivery))
-        if finished:
-            pipe.lrem(queue_key(delivery.queue), 1, delivery.id)
-        await pipe.execute()
+    writes = Writes()
+    writes.add("HSET", DELIVERIES, delivery.id, _encoder.encode(delivery))
     if finished:
-        await _trim(redis)
+        writes.add("LREM", queue_key(delivery.queue), 1, delivery.id)
+    await writes.apply(store, holder)
+    if finished:
+        await _trim(store, holder)
 
 
-async def _trim(redis: aioredis.Redis) -> None:
+async def _trim(store: Store, holder: str) -> None:
+    redis = store.redis
     excess = await redis.zcard(INDEX) - LOG_LIMIT
     if excess <= 0:
         return
     oldest = [text(i) for i in await redis.zrange(INDEX, 0, excess - 1)]  # type: ignore[arg-type]
+    writes = Writes()
     for delivery_id in oldest:
         raw = await redis.hget(DELIVERIES, delivery_id)
         if raw is not None and _delivery.decode(raw).status == "pending":
             continue  # never drop what is still to be delivered
-        await redis.hdel(DELIVERIES, delivery_id)
-        await redis.zrem(INDEX, delivery_id)
+        writes.add("HDEL", DELIVERIES, delivery_id)
+        writes.add("ZREM", INDEX, delivery_id)
+    await writes.apply(store, holder)
 
 
 async def read(redis: aioredis.Redis, delivery_id: str) -> Delivery:

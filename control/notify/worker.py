@@ -3,7 +3,9 @@ sends them (signed, in order per webhook and route, retried with exponential bac
 dead-lettered after the webhook's `max_attempts`).
 
 Runs in the control plane, off every request path: a flip only appends its audit entry, and a
-receiver that hangs holds only its own queue. One replica delivers at a time (a Redis lease).
+receiver that hangs holds only its own queue. One replica delivers at a time: a Redis lease
+(`lease.lua`) taken with the next fencing token, and every outbox write carries it, so a worker
+that lost the lease (paused, expired, taken over) is refused (`outbox_write.lua`).
 """
 
 import asyncio
@@ -64,6 +66,7 @@ class Deliverer:
         self.clock = clock
         self.rng = rng or random.Random()
         self.identity = secrets.token_hex(8)
+        self.token: int | None = None  # the lease's fencing token while this worker holds it
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         self.session: aiohttp.ClientSession | None = None
         self._stopping = False
@@ -96,25 +99,35 @@ class Deliverer:
                 return
             await self.store.redis.delete(outbox.CURSORS, outbox.OPEN_WINDOWS)
             return
-        if not await self._lease():
+        holder = await self._lease()
+        if holder is None:
             return
-        await self.collect(hooks)
-        await self.windows(hooks)
-        await self.dispatch({h.name: h for h in hooks})
+        try:
+            await self.collect(hooks, holder)
+            await self.windows(hooks, holder)
+            await self.dispatch({h.name: h for h in hooks}, holder)
+        except outbox.Fenced as error:
+            self._lost(error)
 
-    async def _lease(self) -> bool:
-        redis, ttl_ms = self.store.redis, int(self.poll_s * 3000) + 1000
-        if await redis.set(outbox.LEASE, self.identity, nx=True, px=ttl_ms):
-            return True
-        holder = await redis.get(outbox.LEASE)
-        if holder is not None and text(holder) == self.identity:
-            await redis.pexpire(outbox.LEASE, ttl_ms)
-            return True
-        return False
+    async def _lease(self) -> str | None:
+        """Take or renew the lease: "<token>:<replica>", the fence every write carries."""
+        ttl_ms = int(self.poll_s * 3000) + 1000
+        token, held = await self.store.hold_lease(
+            self.identity, ttl_ms, lease=(outbox.LEASE, outbox.TOKENS)
+        )
+        if not held:
+            self.token = None
+            return None
+        self.token = token
+        return f"{token}:{self.identity}"
+
+    def _lost(self, error: outbox.Fenced) -> None:
+        log.warning("webhook worker %s was fenced off: %s", self.identity, error)
+        self.token = None
 
     # --- audit streams and windows -> outbox ------------------------------------------------
 
-    async def _cursors(self, streams: list[str]) -> dict[str, str]:
+    async def _cursors(self, streams: list[str], holder: str) -> dict[str, str]:
         redis = self.store.redis
         raw: dict[Any, Any] = await redis.hgetall(outbox.CURSORS)
         cursors = {text(k): text(v) for k, v in raw.items()}
@@ -123,14 +136,16 @@ class Deliverer:
             for stream in streams:
                 last: list[Any] = await redis.xrevrange(stream, count=1)  # type: ignore[assignment]
                 cursors[stream] = text(last[0][0]) if last else "0-0"
-            await redis.hset(outbox.CURSORS, mapping=cursors)  # type: ignore[arg-type]
+            writes = outbox.Writes()
+            writes.add("HSET", outbox.CURSORS, *(x for pair in cursors.items() for x in pair))
+            await writes.apply(self.store, holder)
         return cursors
 
-    async def collect(self, hooks: list[Webhook]) -> None:
+    async def collect(self, hooks: list[Webhook], holder: str) -> None:
         redis = self.store.redis
         names = sorted(text(n) for n in await redis.smembers(keys.ROUTE_INDEX))
         streams = [keys.route_audit(name) for name in names]
-        cursors = await self._cursors(streams)
+        cursors = await self._cursors(streams, holder)
         for stream in streams:
             start = cursors.get(stream, "0-0")
             entries: list[Any] = await redis.xrange(stream, min=f"({start}", count=BATCH)  # type: ignore[assignment]
@@ -146,7 +161,7 @@ class Deliverer:
                     reach = await self._impact(entry.route, releases_with_traffic(entry))
                     for delivery in deliveries:
                         delivery.event = msgspec.structs.replace(delivery.event, impact=reach)
-                await outbox.enqueue(redis, deliveries, cursor=(stream, entry.id))
+                await outbox.enqueue(self.store, holder, deliveries, cursor=(stream, entry.id))
 
     async def _impact(self, route: str | None, releases: list[str]) -> list[dict[str, Any]]:
         if route is None or not releases:
@@ -177,7 +192,7 @@ class Deliverer:
             )
         return reach
 
-    async def windows(self, hooks: list[Webhook]) -> None:
+    async def windows(self, hooks: list[Webhook], holder: str) -> None:
         redis, now = self.store.redis, self.clock()
         at = datetime.fromtimestamp(now, tz=UTC)
         current = {
@@ -202,7 +217,7 @@ class Deliverer:
             )
             deliveries += [self._delivery(h, event) for h in hooks if h.wants(kind, window.route)]
         opened = {name: _encoder.encode(w) for name, w in current.items()}
-        await outbox.enqueue(redis, deliveries, open_windows=opened)
+        await outbox.enqueue(self.store, holder, deliveries, open_windows=opened)
 
     def _delivery(self, hook: Webhook, event: Event) -> Delivery:
         now = self.clock()
@@ -217,12 +232,13 @@ class Deliverer:
 
     # --- sending ------------------------------------------------------------------------------
 
-    async def dispatch(self, hooks: dict[str, Webhook]) -> None:
+    async def dispatch(self, hooks: dict[str, Webhook], holder: str) -> None:
         now = self.clock()
-        for delivery in await outbox.heads(self.store.redis):
+        for delivery in await outbox.heads(self.store, holder):
             if delivery.queue in self.in_flight or delivery.next_at > now:
                 continue
-            task = asyncio.create_task(self.attempt(delivery, hooks.get(delivery.webhook)))
+            hook = hooks.get(delivery.webhook)
+            task = asyncio.create_task(self.attempt(delivery, hook, holder))
             self.in_flight[delivery.queue] = task
             task.add_done_callback(self._finished(delivery.queue))
 
@@ -232,7 +248,15 @@ class Deliverer:
 
         return forget
 
-    async def attempt(self, delivery: Delivery, hook: Webhook | None) -> None:
+    async def attempt(self, delivery: Delivery, hook: Webhook | None, holder: str) -> None:
+        """One attempt; its outcome is stored only while `holder` still holds the lease (else
+        the new holder sends the delivery again, under the same id: receivers deduplicate)."""
+        try:
+            await self._attempt(delivery, hook, holder)
+        except outbox.Fenced as error:
+            self._lost(error)
+
+    async def _attempt(self, delivery: Delivery, hook: Webhook | None, holder: str) -> None:
         status, error = await self._send(delivery, hook)
         now = self.clock()
         delivery.attempts += 1
@@ -240,19 +264,19 @@ class Deliverer:
         if error is None:
             delivery.status, delivery.delivered_at = "delivered", now
             delivery.log = [*delivery.log, f"{now:.3f} attempt {delivery.attempts}: {status}"]
-            await outbox.save(self.store.redis, delivery, finished=True)
+            await outbox.save(self.store, holder, delivery, finished=True)
             return
         limit = hook.max_attempts if hook is not None else delivery.attempts
         line = f"{now:.3f} attempt {delivery.attempts}: {error}"
         if delivery.attempts >= limit:
             delivery.status = "dead"
             delivery.log = [*delivery.log, f"{line}; dead-lettered"]
-            await outbox.save(self.store.redis, delivery, finished=True)
+            await outbox.save(self.store, holder, delivery, finished=True)
             return
         delay = backoff_s(delivery.attempts, self.retry_base_s, self.retry_max_s, self.rng)
         delivery.next_at = now + delay
         delivery.log = [*delivery.log, f"{line}; next in {delay:.3f}s"]
-        await outbox.save(self.store.redis, delivery, finished=False)
+        await outbox.save(self.store, holder, delivery, finished=False)
 
     async def _send(
         self, delivery: Delivery, hook: Webhook | None

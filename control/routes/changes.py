@@ -311,14 +311,6 @@ class DeleteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     reason: Reason
 
 
-async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) -> int:
-    """The deleted route's last revision; NotFound when there is no such route."""
-    revision = await store.delete_route(route, actor=actor, reason=body.reason)
-    if revision is None:
-        raise NotFound(f"route {route!r} does not exist", field="route")
-    return revision
-
-
 async def set_retry(store: Store, route: str, body: RetryIn, *, actor: str) -> RouteData:
     data = await read(store, route)
     if data.state.retry == body.retry and body.expected_revision in (None, data.state.revision):

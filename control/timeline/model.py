@@ -43,3 +43,10 @@ class Timeline(msgspec.Struct, frozen=True, kw_only=True):
     traffic: list[MinuteTraffic]  # minutes with calls, oldest first
     reach: list[Reach]  # per release that served calls in the interval
     reviews: list[Review]  # emergency changes in the interval or still open
+
+
+class TimelineOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The admin API's answer: the timeline's data and its Markdown rendering."""
+
+    timeline: Timeline
+    markdown: str  # the blameless postmortem skeleton

@@ -69,6 +69,15 @@ class Window(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     created_at: Time | None = None
 
 
+class WindowOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The admin API's answer about a window (the CLI decodes it as this type too)."""
+
+    window: Window
+    open: bool  # open at `at` (now by default)
+    until: Time | None  # when the current opening ends, if open and known
+    created: bool = True
+
+
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)

@@ -26,6 +26,14 @@ class Freeze(msgspec.Struct, frozen=True, kw_only=True):
     until: Time | None  # when it ends, if known (None: open-ended or outside release windows)
 
 
+class FreezeState(msgspec.Struct, frozen=True, kw_only=True):
+    """The admin API's answer to "may this route change now?" (the CLI decodes it too)."""
+
+    route: str
+    at: Time
+    freeze: Freeze | None  # None: changes are allowed
+
+
 def _clock(text: str) -> time:
     hours, minutes = text.split(":")
     return time(int(hours), int(minutes))

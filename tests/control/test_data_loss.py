@@ -193,7 +193,14 @@ async def test_an_absent_route_is_kept_and_only_an_audited_delete_removes_it(
     status, error = await api.error("DELETE", "/admin/routes/nope", {"reason": "x"})
     assert status == 404 and error["field"] == "route"
     deleted = await api.ok("DELETE", ROUTE, {"reason": "retired"})
-    assert deleted == {"route": "support", "deleted": True, "revision": 2}
+    assert deleted == {
+        "route": "support",
+        "deleted": True,
+        "revision": 2,
+        "closed_reviews": [],
+        "removed_windows": [],
+        "removed_webhooks": [],
+    }
     await wait_for(lambda: "support" not in gateway.context.holder.table.routes, timeout_s=2)
     body = {"model": "support", "messages": [{"role": "user", "content": "x"}]}
     async with http.post(f"{gateway.url}/v1/chat/completions", json=body) as response:

@@ -110,6 +110,13 @@ async def test_deleting_a_route_deletes_its_rollout(api, redis):
     await seed_route(api, "http://127.0.0.1:9/v1", systems=("a", "b"))
     await api.ok("POST", START, body(steps=[10, 100]), role="operator")
     assert await redis.sismember(keyspace.ROLLOUTS_ACTIVE, "support")
+    before = await redis_contents(redis)
+    status, error = await api.error("DELETE", "/admin/routes/support", {"reason": "retired"})
+    assert (status, error["code"]) == (409, "rollout_active")
+    assert "running rollout of release r2" in error["message"] and "abort" in error["message"]
+    assert await redis_contents(redis) == before  # refused: nothing written, not even the record
+    abort = {"reason": "retiring the route"}
+    await api.ok("POST", "/admin/routes/support/rollouts/abort", abort, role="operator")
     await api.ok("DELETE", "/admin/routes/support", {"reason": "retired"}, role="admin")
     for key in (keyspace.rollout, keyspace.rollout_fence, keyspace.rollout_history):
         assert not await redis.exists(key("support")), key

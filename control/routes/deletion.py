@@ -1,0 +1,77 @@
+"""Deleting a route, and what goes with it: the only way a route leaves the gateways.
+
+What an operator expects of each thing that belongs to the route:
+- a running (holding, paused) rollout: the deletion is refused (409 naming it); abort it first,
+  so traffic is never yanked from under the controller without a decision;
+- the rollout record and history, gate verdicts, review items: removed with the route in one
+  atomic step (`delete_route.lua`); open review items are closed by the deletion, whose audit
+  entry names them (the route's audit stream is kept);
+- windows and webhooks scoped to the route: removed right after (they live in other slots),
+  each window with its own audit entry, and both named in the deletion's audit entry and in the
+  answer. Their subject is gone: kept, they would silently freeze or report a route created
+  later under the same name, which must start clean.
+"""
+
+import contextlib
+
+import msgspec
+
+from control.errors import Conflict, NotFound
+from control.notify import outbox
+from control.routes.changes import DeleteIn
+from control.store import Store
+from control.windows import store as windows
+
+
+class Deleted(msgspec.Struct, frozen=True, kw_only=True):
+    route: str
+    deleted: bool  # always True: a missing route is a 404
+    revision: int  # the route's last revision
+    closed_reviews: list[str]  # open review items the deletion closed (their ids)
+    removed_windows: list[str]  # windows scoped to the route, removed with it
+    removed_webhooks: list[str]  # webhooks scoped to the route, removed with it
+
+
+async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) -> Deleted:
+    scoped_windows = [w.name for w in await windows.load(store.redis) if w.route == route]
+    scoped_hooks = [h.name for h in await outbox.load_webhooks(store.redis) if h.route == route]
+    outcome = await store.delete_route(
+        route,
+        actor=actor,
+        reason=body.reason,
+        windows=tuple(scoped_windows),
+        webhooks=tuple(scoped_hooks),
+    )
+    if outcome.status == "not_found":
+        raise NotFound(f"route {route!r} does not exist", field="route")
+    if outcome.rollout is not None:
+        release, status = outcome.rollout
+        raise Conflict(
+            f"route {route!r} has a {status} rollout of release {release}: abort it first "
+            f"(POST /admin/routes/{route}/rollouts/abort)",
+            code="rollout_active",
+        )
+    assert outcome.revision is not None
+    # Read again: a window or webhook scoped to the route since the first read goes too.
+    reason = f"route {route} deleted: {body.reason}"
+    removed_windows = sorted(
+        {w.name for w in await windows.load(store.redis) if w.route == route} | set(scoped_windows)
+    )
+    for name in removed_windows:
+        with contextlib.suppress(NotFound):  # already deleted by someone else
+            await windows.delete(store, name, actor=actor, reason=reason)
+    removed_hooks = sorted(
+        {h.name for h in await outbox.load_webhooks(store.redis) if h.route == route}
+        | set(scoped_hooks)
+    )
+    for name in removed_hooks:
+        with contextlib.suppress(NotFound):
+            await outbox.delete_webhook(store.redis, name)
+    return Deleted(
+        route=route,
+        deleted=True,
+        revision=outcome.revision,
+        closed_reviews=outcome.closed_reviews,
+        removed_windows=removed_windows,
+        removed_webhooks=removed_hooks,
+    )
