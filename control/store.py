@@ -24,8 +24,9 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from control import keyspace
+from control import homes, keyspace
 from control.durability import EpochGuard
+from control.errors import Conflict
 from gateway.contract import keys
 from gateway.contract.durability import RouteDeletion
 from gateway.contract.redis_url import connect
@@ -57,6 +58,16 @@ class CommitOutcome(msgspec.Struct, frozen=True):
     field: str | None = None  # invalid: the field breaking a rule, and the rule
     rule: str | None = None
     audit_id: str | None = None  # ok: the audit entry's stream id (also a review item's id)
+
+
+def moving(route: str, reply: list[Any]) -> None:
+    """A script refused a slot the route is moving out of (or moved out of): 409 busy."""
+    if text(reply[0]) == "moving":
+        raise Conflict(
+            f"route {route!r} is busy moving into its group's slot ({text(reply[-1])}); try again",
+            field="route",
+            code="busy",
+        )
 
 
 class NewRelease(msgspec.Struct, frozen=True):
@@ -99,15 +110,17 @@ class Store:
         `review`: a Review JSON to open as a needs-review item with the change (emergency)."""
         route = state.name
         await self.guard.check()
+        group = await homes.group_of(self.redis, route)
         reply = await self._commit_route(
             keys=[
-                keys.route_state(route),
-                keys.route_releases(route),
-                keyspace.release_meta(route),
-                keys.route_audit(route),
-                keyspace.rollout_fence(route),
-                keyspace.rollout(route),
-                keyspace.reviews(route),
+                keys.route_state(route, group),
+                keys.route_releases(route, group),
+                keyspace.release_meta(route, group),
+                keys.route_audit(route, group),
+                keyspace.rollout_fence(route, group),
+                keyspace.rollout(route, group),
+                keyspace.reviews(route, group),
+                keys.route_moved(route, group),
             ],
             args=[
                 expected_revision,
@@ -128,6 +141,7 @@ class Store:
             ],
         )
         status = text(reply[0])
+        moving(route, reply)
         if status == "ok":
             return CommitOutcome(status, revision=int(reply[1]), audit_id=text(reply[2]))
         if status in ("conflict", "fenced", "rollout_conflict"):
@@ -170,21 +184,27 @@ class Store:
         await self.guard.check()
         deletion = RouteDeletion(deleted_at=time.time(), actor=actor, reason=reason)
         await self.redis.hset(keys.DELETED_ROUTES, route, _encoder.encode(deletion))
+        group = await homes.group_of(self.redis, route)
         reply = await self._delete_route(
             keys=[
-                keys.route_state(route),
-                keys.route_releases(route),
-                keyspace.release_meta(route),
-                keys.route_audit(route),
-                keyspace.rollout(route),
-                keyspace.rollout_fence(route),
-                keyspace.rollout_history(route),
+                keys.route_state(route, group),
+                keys.route_releases(route, group),
+                keyspace.release_meta(route, group),
+                keys.route_audit(route, group),
+                keyspace.rollout(route, group),
+                keyspace.rollout_fence(route, group),
+                keyspace.rollout_history(route, group),
+                keys.route_moved(route, group),
             ],
             args=[route, actor, reason, keys.CHANGES_CHANNEL, self.audit_max_entries],
         )
         if text(reply[0]) != "ok":
             await self.redis.hdel(keys.DELETED_ROUTES, route)
+            moving(route, reply)
             return None
+        if group is not None:  # a route created later under this name starts in its own slot
+            await self.redis.hdel(keys.ROUTE_HOMES, route)
+            await self.redis.delete(keys.route_moved(route))
         await self.redis.srem(keys.ROUTE_INDEX, route)
         await self.redis.srem(keyspace.ROLLOUTS_ACTIVE, route)
         return int(reply[1])
@@ -204,12 +224,14 @@ class Store:
         `audit`: (action, actor, reason, evidence JSON, route revision) of an entry to append."""
         await self.guard.check()
         action, actor, reason, evidence, revision = audit or ("", "", "", b"", 0)
+        group = await homes.group_of(self.redis, route)
         reply = await self._rollout_put(
             keys=[
-                keyspace.rollout(route),
-                keyspace.rollout_fence(route),
-                keys.route_audit(route),
-                keyspace.rollout_history(route),
+                keyspace.rollout(route, group),
+                keyspace.rollout_fence(route, group),
+                keys.route_audit(route, group),
+                keyspace.rollout_history(route, group),
+                keys.route_moved(route, group),
             ],
             args=[
                 expected_version,
@@ -226,6 +248,7 @@ class Store:
                 history_cap,
             ],
         )
+        moving(route, reply)
         status = text(reply[0])
         return CommitOutcome(status, revision=int(reply[1]) if len(reply) > 1 else None)
 

@@ -63,29 +63,43 @@ class BadRouteData(ValueError):
     """A route's records in Redis do not decode: the served version is kept."""
 
 
+async def home_of(redis: aioredis.Redis, name: str) -> str | None:
+    """The group whose slot holds the route's keys (`keys.route_home`), or None: its own."""
+    raw = await redis.hget(keys.ROUTE_HOMES, name)
+    return None if raw is None else _text(raw)
+
+
+async def read_index(redis: aioredis.Redis) -> tuple[list[str], dict[str, str]]:
+    """The route names and where each lives, in one MULTI: index and homes share a slot."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.smembers(keys.ROUTE_INDEX)
+        pipe.hgetall(keys.ROUTE_HOMES)
+        raw_names, raw_homes = await pipe.execute()
+    homes = {_text(k): _text(v) for k, v in raw_homes.items()}
+    return sorted(_text(n) for n in raw_names), homes
+
+
 async def read_route(redis: aioredis.Redis, name: str) -> RouteSnapshot | None:
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(keys.route_state(name))
-        pipe.hgetall(keys.route_releases(name))
-        raw_state, raw_releases = await pipe.execute()
-    if raw_state is None:
-        return None
-    try:
-        releases = {
-            _text(release_id): _release_decoder.decode(blob)
-            for release_id, blob in raw_releases.items()
-        }
-        return RouteSnapshot(state=_state_decoder.decode(raw_state), releases=releases)
-    except msgspec.DecodeError as error:  # ValidationError included
-        raise BadRouteData(f"route {name}: {error}") from None
+    """The route at its home. Absent there, its home is asked again: a route that just moved
+    into its group's slot (its old keys deleted after the flip) is read there, never missed."""
+    home = await home_of(redis, name)
+    found = await read_routes(redis, [name], {} if home is None else {name: home})
+    if name not in found:
+        again = await home_of(redis, name)
+        if again != home:
+            found = await read_routes(redis, [name], {} if again is None else {name: again})
+    return found.get(name)
 
 
-async def read_routes(redis: aioredis.Redis, names: list[str]) -> dict[str, RouteSnapshot]:
-    """Several routes read in one MULTI: a consistent view of an atomic change set."""
+async def read_routes(
+    redis: aioredis.Redis, names: list[str], homes: dict[str, str]
+) -> dict[str, RouteSnapshot]:
+    """Several routes read in one MULTI: a consistent view of an atomic change set (a group's
+    routes share its slot, so this is one slot on Redis Cluster too)."""
     async with redis.pipeline(transaction=True) as pipe:
         for name in names:
-            pipe.get(keys.route_state(name))
-            pipe.hgetall(keys.route_releases(name))
+            pipe.get(keys.route_state(name, homes.get(name)))
+            pipe.hgetall(keys.route_releases(name, homes.get(name)))
         replies = await pipe.execute()
     found: dict[str, RouteSnapshot] = {}
     for index, name in enumerate(names):
@@ -118,14 +132,27 @@ async def read_providers(
     return providers
 
 
-async def read_revisions(redis: aioredis.Redis) -> dict[str, int]:
-    names = sorted(_text(n) for n in await redis.smembers(keys.ROUTE_INDEX))
+async def _states(
+    redis: aioredis.Redis, names: list[str], homes: dict[str, str]
+) -> dict[str, bytes]:
     async with redis.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.get(keys.route_state(name))
+            pipe.get(keys.route_state(name, homes.get(name)))
         states = await pipe.execute()
+    return {name: raw for name, raw in zip(names, states, strict=True) if raw is not None}
+
+
+async def read_revisions(redis: aioredis.Redis) -> dict[str, int]:
+    names, homes = await read_index(redis)
+    states = await _states(redis, names, homes)
+    missing = [name for name in names if name not in states]
+    if missing:  # absent at its home: it may have just moved into its group's slot
+        _, again = await read_index(redis)
+        moved = [name for name in missing if again.get(name) != homes.get(name)]
+        states.update(await _states(redis, moved, again))
     revisions: dict[str, int] = {}
-    for name, raw in zip(names, states, strict=True):
+    for name in names:
+        raw = states.get(name)
         if raw is None:
             continue
         try:
@@ -147,10 +174,11 @@ async def read_snapshot(redis: aioredis.Redis, current: Snapshot) -> Snapshot:
         if route is not None:
             routes[name] = route
     groups = {r.state.group for r in routes.values() if r.state.group is not None}
+    _, homes = await read_index(redis)
     for group in sorted(groups):  # a group's routes again, together: one change set, whole
         try:
             members = [n for n, r in routes.items() if r.state.group == group]
-            routes.update(await read_routes(redis, members))
+            routes.update(await read_routes(redis, members, homes))
         except BadRouteData as error:
             log.error("keeping the routes read one by one: %s", error)
     return Snapshot(routes=routes, providers=await read_providers(redis, current.providers))
@@ -326,10 +354,15 @@ class Syncer:
             try:
                 route = await read_route(self.redis, event.route)
                 # Route groups: a change set moves every route of the group in one script, so
-                # read the group's routes together (MULTI) and swap them in at once.
+                # read the group's routes together (MULTI, in the group's slot) and swap them in
+                # at once.
                 group = route.state.group if route is not None else None
                 members = [n for n, r in current.routes.items() if r.state.group == group]
-                grouped = await read_routes(self.redis, members) if group else {}
+                grouped = {}
+                if group is not None:
+                    _, homes = await read_index(self.redis)
+                    names = sorted({event.route, *members})
+                    grouped = await read_routes(self.redis, names, homes)
             except BadRouteData as error:
                 log.error("keeping the served version: %s", error)
                 return

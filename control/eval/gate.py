@@ -10,7 +10,7 @@ from typing import Literal
 
 import msgspec
 
-from control import keyspace
+from control import homes, keyspace
 from control.errors import BadInput, NotFound
 from control.eval.record import GateRecord, markdown
 from control.routes import views
@@ -62,16 +62,18 @@ async def save(store: Store, record: GateRecord) -> None:
             )
     if record.candidate == record.baseline:
         raise BadInput("candidate: must differ from the baseline", field="candidate")
-    async with store.redis.pipeline(transaction=True) as pipe:  # one slot: the route's tag
-        pipe.hset(keyspace.gates(record.route), record.candidate, _encoder.encode(record))
-        pipe.set(keyspace.gate_dataset(record.route), record.dataset_hash)
+    group = await homes.group_of(store.redis, record.route)
+    async with store.redis.pipeline(transaction=True) as pipe:  # one slot: the route's home
+        pipe.hset(keyspace.gates(record.route, group), record.candidate, _encoder.encode(record))
+        pipe.set(keyspace.gate_dataset(record.route, group), record.dataset_hash)
         await pipe.execute()
 
 
 async def _judge_stable(store: Store, record: GateRecord) -> str | None:
     if record.judge is None:
         return None
-    raw = await store.redis.get(keys.route_state(record.judge.route))
+    judge = record.judge.route
+    raw = await store.redis.get(keys.route_state(judge, await homes.group_of(store.redis, judge)))
     return views.decode_state(raw).stable if raw is not None else None
 
 
@@ -79,7 +81,8 @@ async def view(store: Store, route: str, release: str) -> GateView:
     data = await views.read(store, route)
     if release not in data.releases:
         raise NotFound(f"release {release!r} does not exist on route {route!r}", field="release")
-    raw = await store.redis.hget(keyspace.gates(route), release)
+    group = await homes.group_of(store.redis, route)
+    raw = await store.redis.hget(keyspace.gates(route, group), release)
     if raw is None:
         return GateView(
             route=route,
@@ -91,7 +94,7 @@ async def view(store: Store, route: str, release: str) -> GateView:
             report=None,
         )
     record = _record_decoder.decode(raw)
-    current = await store.redis.get(keyspace.gate_dataset(route))
+    current = await store.redis.get(keyspace.gate_dataset(route, group))
     stale = staleness(
         record,
         data.state.stable,
@@ -112,7 +115,8 @@ async def view(store: Store, route: str, release: str) -> GateView:
 
 async def statuses(store: Store, route: str) -> dict[str, Status]:
     """Release id -> gate status, for every release with a verdict."""
-    ids = views.sorted_ids([text(r) for r in await store.redis.hkeys(keyspace.gates(route))])
+    key = keyspace.gates(route, await homes.group_of(store.redis, route))
+    ids = views.sorted_ids([text(r) for r in await store.redis.hkeys(key)])
     return {r: (await view(store, route, r)).status for r in ids}
 
 

@@ -3,10 +3,14 @@
 -- fencing token, history: a route created later under the name starts with none), keeps its
 -- audit stream with the deletion entry, and publishes RouteDeleted.
 -- KEYS: 1 state, 2 releases, 3 release_meta, 4 audit, 5 rollout, 6 rollout fence,
---       7 rollout history   (all tagged {route:NAME}: one slot)
+--       7 rollout history, 8 moved marker   (all in the route's home slot)
 -- ARGV: 1 route, 2 actor, 3 reason, 4 changes channel, 5 audit max length
--- Returns {'ok', revision deleted} | {'not_found'}
+-- Returns {'ok', revision deleted} | {'not_found'} | {'moving', marker}
 
+local moved = redis.call('GET', KEYS[8])
+if moved then
+  return {'moving', moved}
+end
 local current = redis.call('GET', KEYS[1])
 if not current then
   return {'not_found'}

@@ -6,7 +6,7 @@ from typing import Any
 import msgspec
 from redis.asyncio.client import Pipeline
 
-from control import keyspace
+from control import homes, keyspace
 from control.errors import Conflict, NotFound
 from control.reviews.model import Review, decoder, encoder
 from control.store import Store, text
@@ -19,7 +19,8 @@ def _order(review: Review) -> tuple[int, int]:
 
 
 async def read(store: Store, route: str, status: str = "open") -> list[Review]:
-    raw: dict[Any, Any] = await store.redis.hgetall(keyspace.reviews(route))
+    group = await homes.group_of(store.redis, route)
+    raw: dict[Any, Any] = await store.redis.hgetall(keyspace.reviews(route, group))
     found = [msgspec.structs.replace(decoder.decode(v), id=text(k)) for k, v in raw.items()]
     chosen = [r for r in found if status == "all" or r.status == status]
     return sorted(chosen, key=_order)
@@ -28,7 +29,8 @@ async def read(store: Store, route: str, status: str = "open") -> list[Review]:
 async def acknowledge(
     store: Store, route: str, review_id: str, *, actor: str, note: str, now: datetime
 ) -> Review:
-    hash_key, audit_key = keyspace.reviews(route), keys.route_audit(route)
+    group = await homes.group_of(store.redis, route)
+    hash_key, audit_key = keyspace.reviews(route, group), keys.route_audit(route, group)
     done: list[Review] = []
 
     async def change(pipe: Pipeline) -> None:
