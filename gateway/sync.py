@@ -69,13 +69,31 @@ async def home_of(redis: aioredis.Redis, name: str) -> str | None:
     return None if raw is None else _text(raw)
 
 
+# One-slot atomic reads as read-only scripts rather than MULTI: redis-py's cluster transactions
+# fail on the replies of SMEMBERS and HGETALL (their reply callbacks take no options), and a
+# script reads one slot atomically on standalone, Sentinel and Cluster alike.
+_READ_INDEX = """
+return {redis.call('SMEMBERS', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+"""
+_READ_ROUTES = """
+local found = {}
+for i = 1, #KEYS, 2 do
+  found[i] = redis.call('GET', KEYS[i])
+  found[i + 1] = redis.call('HGETALL', KEYS[i + 1])
+end
+return found
+"""
+
+
+def _pairs(flat: list[bytes]) -> dict[str, bytes]:
+    return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
 async def read_index(redis: aioredis.Redis) -> tuple[list[str], dict[str, str]]:
-    """The route names and where each lives, in one MULTI: index and homes share a slot."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.smembers(keys.ROUTE_INDEX)
-        pipe.hgetall(keys.ROUTE_HOMES)
-        raw_names, raw_homes = await pipe.execute()
-    homes = {_text(k): _text(v) for k, v in raw_homes.items()}
+    """The route names and where each lives, in one step: index and homes share a slot."""
+    script = redis.register_script(_READ_INDEX)
+    raw_names, raw_homes = await script(keys=[keys.ROUTE_INDEX, keys.ROUTE_HOMES])
+    homes = {name: _text(group) for name, group in _pairs(raw_homes).items()}
     return sorted(_text(n) for n in raw_names), homes
 
 
@@ -94,20 +112,23 @@ async def read_route(redis: aioredis.Redis, name: str) -> RouteSnapshot | None:
 async def read_routes(
     redis: aioredis.Redis, names: list[str], homes: dict[str, str]
 ) -> dict[str, RouteSnapshot]:
-    """Several routes read in one MULTI: a consistent view of an atomic change set (a group's
-    routes share its slot, so this is one slot on Redis Cluster too)."""
-    async with redis.pipeline(transaction=True) as pipe:
-        for name in names:
-            pipe.get(keys.route_state(name, homes.get(name)))
-            pipe.hgetall(keys.route_releases(name, homes.get(name)))
-        replies = await pipe.execute()
+    """Several routes read in one atomic step: a consistent view of an atomic change set (a
+    group's routes share its slot, so this is one slot on Redis Cluster too)."""
+    route_keys: list[str] = []
+    for name in names:
+        route_keys += [
+            keys.route_state(name, homes.get(name)),
+            keys.route_releases(name, homes.get(name)),
+        ]
+    script = redis.register_script(_READ_ROUTES)
+    replies = await script(keys=route_keys) if route_keys else []
     found: dict[str, RouteSnapshot] = {}
     for index, name in enumerate(names):
-        raw_state, raw_releases = replies[2 * index], replies[2 * index + 1]
+        raw_state, raw_releases = replies[2 * index], _pairs(replies[2 * index + 1])
         if raw_state is None:
             continue
         try:
-            releases = {_text(r): _release_decoder.decode(b) for r, b in raw_releases.items()}
+            releases = {r: _release_decoder.decode(b) for r, b in raw_releases.items()}
             found[name] = RouteSnapshot(state=_state_decoder.decode(raw_state), releases=releases)
         except msgspec.DecodeError as error:
             raise BadRouteData(f"route {name}: {error}") from None
@@ -354,8 +375,8 @@ class Syncer:
             try:
                 route = await read_route(self.redis, event.route)
                 # Route groups: a change set moves every route of the group in one script, so
-                # read the group's routes together (MULTI, in the group's slot) and swap them in
-                # at once.
+                # read the group's routes together (one atomic read of the group's slot) and
+                # swap them in at once.
                 group = route.state.group if route is not None else None
                 members = [n for n, r in current.routes.items() if r.state.group == group]
                 grouped = {}
