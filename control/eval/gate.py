@@ -3,7 +3,7 @@
 A verdict is stale when the baseline it was measured against is no longer the route's stable
 release, when a later verdict on the route used another dataset (the route's current eval set),
 or when the judge route no longer serves the judge release that rated it. Reads and writes only
-the route's own `{route:NAME}` keys (and the judge route's state).
+the route's own keys at its home (`keys.route_home`), and the judge route's state.
 """
 
 from typing import Literal

@@ -1,5 +1,5 @@
 """Moving a route's keys into its group's slot, so a change set over the group is one script and
-gateways read the group in one MULTI, on Redis Cluster too (`keys.route_home`).
+gateways read the group in one atomic step, on Redis Cluster too (`keys.route_home`).
 
 Two slots cannot be written in one script on Cluster, so the move is a sequence that keeps the
 route whole and served at every step:

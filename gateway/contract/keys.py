@@ -3,8 +3,8 @@
 Every key of one route shares one hash tag so one Lua script can touch them all on Redis Cluster:
 the route's own `{route:NAME}`, or, once the route joined group G, the group's `{group:G}` (its
 "home"), so a change set over every route of a group is one script and gateways read the group
-in one MULTI. `ROUTE_HOMES` says which routes live in a group's slot; a route absent from it lives
-under its own tag.
+in one atomic read. `ROUTE_HOMES` says which routes live in a group's slot; a route absent
+from it lives under its own tag.
 """
 
 PREFIX = "turnout"
@@ -15,7 +15,7 @@ CHANGES_CHANNEL = f"{PREFIX}:changes"  # pub/sub: ChangeEvent JSON
 
 
 # Hash: route -> group, for every route whose keys live in its group's slot. Tagged with the
-# route index's own name, so index and homes share a slot and are read in one MULTI on Cluster.
+# route index's own name, so index and homes share a slot and are read in one atomic step.
 ROUTE_HOMES = f"{PREFIX}:{{{ROUTE_INDEX}}}:homes"
 
 
