@@ -4,6 +4,7 @@ keys asks here first."""
 
 import redis.asyncio as aioredis
 
+from control.errors import Conflict
 from gateway.contract import keys
 
 
@@ -15,6 +16,15 @@ async def group_of(redis: aioredis.Redis, route: str) -> str | None:
     """The group whose slot holds the route's keys, or None: its own `{route:NAME}` slot."""
     raw = await redis.hget(keys.ROUTE_HOMES, route)
     return None if raw is None else _text(raw)
+
+
+def busy(route: str, marker: str) -> Conflict:
+    """A write to a route whose slot is marked (`keys.route_moved`) while, or after, it moves."""
+    return Conflict(
+        f"route {route!r} is busy moving into its group's slot ({marker}); try again",
+        field="route",
+        code="busy",
+    )
 
 
 async def all_groups(redis: aioredis.Redis) -> dict[str, str]:

@@ -26,7 +26,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from control import homes, keyspace
 from control.durability import EpochGuard
-from control.errors import Conflict
 from gateway.contract import keys
 from gateway.contract.durability import RouteDeletion
 from gateway.contract.redis_url import connect
@@ -63,11 +62,7 @@ class CommitOutcome(msgspec.Struct, frozen=True):
 def moving(route: str, reply: list[Any]) -> None:
     """A script refused a slot the route is moving out of (or moved out of): 409 busy."""
     if text(reply[0]) == "moving":
-        raise Conflict(
-            f"route {route!r} is busy moving into its group's slot ({text(reply[-1])}); try again",
-            field="route",
-            code="busy",
-        )
+        raise homes.busy(route, text(reply[-1]))
 
 
 class NewRelease(msgspec.Struct, frozen=True):

@@ -9,6 +9,7 @@ the route's own keys at its home (`keys.route_home`), and the judge route's stat
 from typing import Literal
 
 import msgspec
+from redis.asyncio.client import Pipeline
 
 from control import homes, keyspace
 from control.errors import BadInput, NotFound
@@ -62,11 +63,19 @@ async def save(store: Store, record: GateRecord) -> None:
             )
     if record.candidate == record.baseline:
         raise BadInput("candidate: must differ from the baseline", field="candidate")
-    group = await homes.group_of(store.redis, record.route)
-    async with store.redis.pipeline(transaction=True) as pipe:  # one slot: the route's home
-        pipe.hset(keyspace.gates(record.route, group), record.candidate, _encoder.encode(record))
-        pipe.set(keyspace.gate_dataset(record.route, group), record.dataset_hash)
-        await pipe.execute()
+    route = record.route
+    group = await homes.group_of(store.redis, route)
+    marker_key = keys.route_moved(route, group)
+
+    async def write(pipe: Pipeline) -> None:  # one slot: the route's home
+        marker = await pipe.get(marker_key)  # watched: a move starting now retries this
+        if marker is not None:
+            raise homes.busy(route, text(marker))
+        pipe.multi()  # type: ignore[no-untyped-call]
+        pipe.hset(keyspace.gates(route, group), record.candidate, _encoder.encode(record))
+        pipe.set(keyspace.gate_dataset(route, group), record.dataset_hash)
+
+    await store.redis.transaction(write, marker_key)
 
 
 async def _judge_stable(store: Store, record: GateRecord) -> str | None:

@@ -65,7 +65,8 @@ async def join(store: Store, group: str, body: GroupIn, *, actor: str) -> list[R
     joined = []
     for data in datas:
         route = data.state.name
-        if await homes.group_of(store.redis, route) != group:
+        home = await homes.group_of(store.redis, route)
+        if home != group or await move.unfinished(store, route, group):
             state = await move.move_in(store, route, group, actor=actor, reason=body.reason)
             joined.append(RouteData(state=state, releases=data.releases, meta=data.meta))
             continue
@@ -157,11 +158,7 @@ async def apply(
     reply = await script(keys=route_keys, args=args)
     status = text(reply[0])
     if status == "moving":
-        raise Conflict(
-            f"route {text(reply[1])!r} is busy moving into its group's slot; try again",
-            field="routes",
-            code="busy",
-        )
+        raise homes.busy(text(reply[1]), text(reply[2]))
     if status == "conflict":
         raise Conflict(
             f"route {text(reply[1])!r} moved (revision {text(reply[2])}); try again",

@@ -20,6 +20,7 @@ gateway that read the old home and then finds the old keys gone reads the home a
 same join again resumes it.
 """
 
+import secrets
 from typing import Any
 
 import msgspec
@@ -34,31 +35,39 @@ from gateway.contract.snapshot import RouteState
 
 _encoder = msgspec.json.Encoder()
 _CHUNK = 500  # audit entries copied per round trip
+LEASE_MS = 60_000  # a move of 100,000 audit entries takes a few seconds
 
 # The control plane's per-route keys beside the contract's: (key function, Redis type).
 _HASHES = (keys.route_releases, keyspace.release_meta, keyspace.gates, keyspace.reviews)
 _STRINGS = (keyspace.rollout, keyspace.rollout_fence, keyspace.gate_dataset)
 
 
-def _busy(route: str, marker: str) -> Conflict:
-    return Conflict(
-        f"route {route!r} is busy moving into its group's slot ({marker}); try again",
-        field="routes",
-        code="busy",
-    )
-
-
 async def move_in(store: Store, route: str, group: str, *, actor: str, reason: str) -> RouteState:
     """Move an ungrouped route (or one whose move was cut short) into `group`'s slot."""
     redis = store.redis
-    if await homes.group_of(redis, route) == group:
+    marker_key = keys.route_moved(route)
+    if await homes.group_of(redis, route) == group:  # cut short after its flip: finish it
+        await _finish(store, route, group)
         return (await read(store, route)).state
     await store.guard.check()
+    # One mover at a time: a lease that outlives a crashed mover by at most LEASE_MS, after
+    # which the same join resumes the move its marker names.
+    lease = f"{marker_key}:lease"
+    if not await redis.set(lease, secrets.token_hex(8), nx=True, px=LEASE_MS):
+        raise homes.busy(route, "another join is moving it")
+    try:
+        return await _move(store, route, group, actor=actor, reason=reason)
+    finally:
+        await redis.delete(lease)
+
+
+async def _move(store: Store, route: str, group: str, *, actor: str, reason: str) -> RouteState:
+    redis = store.redis
     marker_key, marker = keys.route_moved(route), f"moving:{group}"
     if not await redis.set(marker_key, marker, nx=True):
         found = await redis.get(marker_key)
-        if found is None or text(found) != marker:  # another move, or a race: never two
-            raise _busy(route, "another move" if found is None else text(found))
+        if found is None or text(found) != marker:  # moving, or moved, elsewhere
+            raise homes.busy(route, "another move" if found is None else text(found))
     data = await read(store, route)  # in its own slot: its home is not the group yet
     if data.rollout is not None and data.rollout.active:
         await redis.delete(marker_key)
@@ -83,13 +92,25 @@ async def move_in(store: Store, route: str, group: str, *, actor: str, reason: s
         ],
     )
     if text(reply[0]) != "ok":
-        raise _busy(route, "its state is already in the group's slot")
+        raise homes.busy(route, "its state is already in the group's slot")
     await redis.hset(keys.ROUTE_HOMES, route, group)
     event = RouteChanged(route=route, revision=state.revision)
     await redis.publish(keys.CHANGES_CHANNEL, event_encoder.encode(event))
-    await redis.delete(*_route_keys(route))
-    await redis.set(marker_key, f"moved:{group}")
+    await _finish(store, route, group)
     return state
+
+
+async def unfinished(store: Store, route: str, group: str) -> bool:
+    """The route's move into `group` was cut short (its old slot still says "moving")."""
+    found = await store.redis.get(keys.route_moved(route))
+    return found is not None and text(found) == f"moving:{group}"
+
+
+async def _finish(store: Store, route: str, group: str) -> None:
+    """The old keys go (gateways read the home first, and read it again when a route is
+    absent there); the old slot stays marked, so a late writer gets a 409, not a dead write."""
+    await store.redis.delete(*_route_keys(route))
+    await store.redis.set(keys.route_moved(route), f"moved:{group}")
 
 
 def _route_keys(route: str, group: str | None = None) -> list[str]:

@@ -31,9 +31,13 @@ async def acknowledge(
 ) -> Review:
     group = await homes.group_of(store.redis, route)
     hash_key, audit_key = keyspace.reviews(route, group), keys.route_audit(route, group)
+    marker_key = keys.route_moved(route, group)
     done: list[Review] = []
 
     async def change(pipe: Pipeline) -> None:
+        marker = await pipe.get(marker_key)  # watched: a move starting now retries this
+        if marker is not None:
+            raise homes.busy(route, text(marker))
         raw = await pipe.hget(hash_key, review_id)
         if raw is None:
             raise NotFound(f"review {review_id!r} of route {route!r} does not exist", field="id")
@@ -62,7 +66,7 @@ async def acknowledge(
         )
         done.append(acked)
 
-    await store.redis.transaction(change, hash_key)
+    await store.redis.transaction(change, hash_key, marker_key)
     return done[-1]
 
 
