@@ -10,6 +10,7 @@ from redis.crc import key_slot
 
 from control import keyspace
 from gateway.contract import keys
+from gateway.sync import read_revisions, read_route
 from tests.conftest import wait_for
 from tests.control.conftest import seed_route
 
@@ -118,6 +119,14 @@ async def test_a_route_with_a_running_rollout_is_refused_joining(api, redis, sim
     assert await redis.get(keys.route_moved("agent")) is None  # free again for its rollout
     assert await redis.hget(keys.ROUTE_HOMES, "agent") is None
     assert await redis.hget(keys.ROUTE_HOMES, "router") == b"checkout"  # joined before it
+    abort = {"reason": "later"}
+    await api.ok("POST", "/admin/routes/agent/rollouts/abort", abort, role="operator")
+    await api.ok("PUT", "/admin/groups/checkout", JOIN)
+    agent = await api.ok("GET", "/admin/routes/agent")  # read at its new home
+    assert agent["group"] == "checkout" and agent["rollout"]["status"] == "aborted"
+    assert [r["note"] for r in agent["releases"]][1:] == ["prompt 2", "prompt 3"]
+    assert await redis.exists(keyspace.rollout("agent", "checkout")) == 1
+    assert await redis.exists(keyspace.rollout("agent"), keyspace.release_meta("agent")) == 0
 
 
 async def test_export_wipe_restore_keeps_a_group_in_its_slot(api, redis, redis_server, simulator):
@@ -144,3 +153,35 @@ async def test_export_wipe_restore_keeps_a_group_in_its_slot(api, redis, redis_s
     assert done["revisions"] == {
         name: route["state"]["revision"] + 2 for name, route in exported["routes"].items()
     }
+
+
+async def test_a_gateway_reading_while_routes_move_never_finds_one_absent(api, redis, simulator):
+    """The gateway's reads racing many moves: the old keys go only after the home flipped, and
+    a route read at its old home just as its keys go is read again at its new one
+    (`gateway.sync`), so no read ever finds a route absent."""
+    await seed_route(api, simulator.url, route="seed")
+    names = [f"bot-{i}" for i in range(16)]
+    for name in names:
+        await api.ok("POST", "/admin/routes", {"name": name, "release": {"model": "sim-chat@1"}})
+    absent: list[str] = []
+    reads = 0
+    stop = asyncio.Event()
+
+    async def reader() -> None:
+        nonlocal reads
+        while not stop.is_set():
+            revisions = await read_revisions(redis)
+            absent.extend(n for n in names if n not in revisions)
+            for name in names[reads % 4 :: 4]:
+                if await read_route(redis, name) is None:
+                    absent.append(name)
+            reads += 1
+
+    readers = asyncio.gather(reader(), reader(), reader())
+    for index in range(0, len(names), 2):
+        body = {"routes": names[index : index + 2], "reason": "pair"}
+        await api.ok("PUT", f"/admin/groups/pair-{index}", body)
+    stop.set()
+    await readers
+    assert reads > 20 and absent == []
+    assert len(await redis.hgetall(keys.ROUTE_HOMES)) == len(names)
