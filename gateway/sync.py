@@ -98,9 +98,13 @@ async def read_index(redis: aioredis.Redis) -> tuple[list[str], dict[str, str]]:
 
 
 async def read_route(redis: aioredis.Redis, name: str) -> RouteSnapshot | None:
-    """The route at its home. Absent there, its home is asked again: a route that just moved
-    into its group's slot (its old keys deleted after the flip) is read there, never missed."""
-    home = await home_of(redis, name)
+    return await read_route_at(redis, name, await home_of(redis, name))
+
+
+async def read_route_at(redis: aioredis.Redis, name: str, home: str | None) -> RouteSnapshot | None:
+    """The route at `home`, its home as last read. Absent there, its home is asked again: a
+    route that just moved into its group's slot (its old keys deleted after the flip) is read
+    there, never missed."""
     found = await read_routes(redis, [name], {} if home is None else {name: home})
     if name not in found:
         again = await home_of(redis, name)
@@ -164,7 +168,14 @@ async def _states(
 
 
 async def read_revisions(redis: aioredis.Redis) -> dict[str, int]:
-    names, homes = await read_index(redis)
+    return await read_revisions_at(redis, *await read_index(redis))
+
+
+async def read_revisions_at(
+    redis: aioredis.Redis, names: list[str], homes: dict[str, str]
+) -> dict[str, int]:
+    """The routes' revisions at their homes as last read (`read_index`); one absent there is
+    read again at its home now (it may have just moved into its group's slot)."""
     states = await _states(redis, names, homes)
     missing = [name for name in names if name not in states]
     if missing:  # absent at its home: it may have just moved into its group's slot

@@ -10,7 +10,7 @@ from redis.crc import key_slot
 
 from control import keyspace
 from gateway.contract import keys
-from gateway.sync import read_revisions, read_route
+from gateway.sync import read_index, read_revisions, read_revisions_at, read_route, read_route_at
 from tests.conftest import wait_for
 from tests.control.conftest import seed_route
 
@@ -185,3 +185,16 @@ async def test_a_gateway_reading_while_routes_move_never_finds_one_absent(api, r
     await readers
     assert reads > 20 and absent == []
     assert len(await redis.hgetall(keys.ROUTE_HOMES)) == len(names)
+
+
+async def test_a_read_begun_before_a_move_finds_the_route_at_its_new_home(api, redis, simulator):
+    """The gateway read the index (and homes) just before the move, its keys afterwards: the
+    old keys are gone by then, so it asks for the home again and reads the route there."""
+    await _seed_two(api, simulator.url)
+    names, homes = await read_index(redis)
+    assert homes == {}
+    await api.ok("PUT", "/admin/groups/checkout", JOIN)
+    assert await redis.exists(keys.route_state("agent")) == 0  # the old home is empty now
+    assert await read_revisions_at(redis, names, homes) == {"agent": 4, "router": 3}
+    route = await read_route_at(redis, "agent", None)
+    assert route is not None and route.state.group == "checkout" and len(route.releases) == 3
