@@ -18,7 +18,7 @@ from pathlib import Path
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from gateway.contract import keys
 from gateway.contract.durability import loss_reason
@@ -139,6 +139,21 @@ async def read_routes(
     return found
 
 
+async def read_group(
+    redis: aioredis.Redis, names: list[str], homes: dict[str, str]
+) -> dict[str, RouteSnapshot]:
+    """A group's routes in one atomic read; nothing (they are then read one by one) when they
+    are not all in one slot on Redis Cluster: routes grouped before groups had their own slot,
+    until they join the group again."""
+    try:
+        return await read_routes(redis, names, homes)
+    except (RedisClusterException, ResponseError) as error:
+        if isinstance(error, ResponseError) and "CROSSSLOT" not in str(error):
+            raise
+        log.warning("routes %s are not in one slot, read one by one: %s", names, error)
+        return {}
+
+
 async def read_providers(
     redis: aioredis.Redis, current: dict[str, ProviderSpec]
 ) -> dict[str, ProviderSpec]:
@@ -210,7 +225,7 @@ async def read_snapshot(redis: aioredis.Redis, current: Snapshot) -> Snapshot:
     for group in sorted(groups):  # a group's routes again, together: one change set, whole
         try:
             members = [n for n, r in routes.items() if r.state.group == group]
-            routes.update(await read_routes(redis, members, homes))
+            routes.update(await read_group(redis, members, homes))
         except BadRouteData as error:
             log.error("keeping the routes read one by one: %s", error)
     return Snapshot(routes=routes, providers=await read_providers(redis, current.providers))
@@ -394,7 +409,7 @@ class Syncer:
                 if group is not None:
                     _, homes = await read_index(self.redis)
                     names = sorted({event.route, *members})
-                    grouped = await read_routes(self.redis, names, homes)
+                    grouped = await read_group(self.redis, names, homes)
             except BadRouteData as error:
                 log.error("keeping the served version: %s", error)
                 return

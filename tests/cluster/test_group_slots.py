@@ -6,10 +6,16 @@ connected to the cluster follows each one whole, never a mix of revisions."""
 import asyncio
 from typing import Any
 
+import msgspec
+
 from control import keyspace
+from control.routes import views
+from control.store import Store
 from gateway.contract import keys
+from gateway.sync import EMPTY, read_snapshot
 from tests.conftest import wait_for
 from tests.control.conftest import seed_route
+from tests.seeding import write_raw
 
 CHANGES = "/admin/groups/checkout/changes"
 
@@ -110,3 +116,29 @@ async def test_a_group_lives_in_one_slot_and_its_change_sets_are_one_script(
     for entry in grouped:
         by_set.setdefault(entry["evidence"].get("changeset", ""), set()).add(entry["route"])
     assert {s: by_set[s] for s in changesets} == {key: {first, second} for key in changesets}
+
+
+async def test_routes_grouped_before_group_slots_still_sync_one_by_one(
+    redis_server, redis, api, simulator, gateway_factory
+):
+    """A group whose routes still live in their own slots (grouped before groups had a slot)
+    cannot be read in one step on Cluster: the gateway reads them one by one instead of
+    failing its sync."""
+    first, second = _two_routes_on_two_masters(redis_server)
+    await seed_route(api, simulator.url, route=first)
+    await seed_route(api, simulator.url, route=second)
+    gateway = await gateway_factory(redis_server.url, poll_interval_s=0.2)
+    for name in (first, second):
+        data = await views.read(Store(redis), name)
+        await write_raw(
+            redis,
+            msgspec.structs.replace(data.state, revision=data.state.revision + 1, group="old"),
+        )
+
+    def served() -> bool:
+        table = gateway.context.holder.table.routes
+        return all(n in table and table[n].snapshot.state.group == "old" for n in (first, second))
+
+    await wait_for(served, timeout_s=5)
+    whole = await read_snapshot(redis, EMPTY)  # the full reload's read, not only the events'
+    assert {whole.routes[n].state.group for n in (first, second)} == {"old"}
