@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
+from redis.exceptions import RedisClusterException, ResponseError
 
 from control import homes
 from control.errors import BROKEN_RULE, UNKNOWN_REFERENCE, BadInput, Conflict, NotFound
@@ -155,7 +156,17 @@ async def apply(
             keys.route_moved(route, home),
         ]
         args += [data.state.revision, _encoder.encode(state)]
-    reply = await script(keys=route_keys, args=args)
+    try:
+        reply = await script(keys=route_keys, args=args)
+    except (RedisClusterException, ResponseError) as error:
+        if isinstance(error, ResponseError) and "CROSSSLOT" not in str(error):
+            raise
+        outside = sorted(d.state.name for d in datas if found.get(d.state.name) != group)
+        raise Conflict(
+            f"routes: {outside} are not in group {group!r}'s slot (grouped before groups had "
+            f"one); put them into the group again (PUT /admin/groups/{group}) to move them",
+            field="routes",
+        ) from None
     status = text(reply[0])
     if status == "moving":
         raise homes.busy(text(reply[1]), text(reply[2]))

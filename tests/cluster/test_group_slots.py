@@ -123,7 +123,7 @@ async def test_routes_grouped_before_group_slots_still_sync_one_by_one(
 ):
     """A group whose routes still live in their own slots (grouped before groups had a slot)
     cannot be read in one step on Cluster: the gateway reads them one by one instead of
-    failing its sync."""
+    failing its sync; a change set over them is a 409 saying to join them again (moving them)."""
     first, second = _two_routes_on_two_masters(redis_server)
     await seed_route(api, simulator.url, route=first)
     await seed_route(api, simulator.url, route=second)
@@ -142,3 +142,9 @@ async def test_routes_grouped_before_group_slots_still_sync_one_by_one(
     await wait_for(served, timeout_s=5)
     whole = await read_snapshot(redis, EMPTY)  # the full reload's read, not only the events'
     assert {whole.routes[n].state.group for n in (first, second)} == {"old"}
+    body = {"releases": {first: "r2", second: "r2"}, "percent": 10, "reason": "try"}
+    status, error = await api.error("POST", "/admin/groups/old/changes", body, role="operator")
+    assert status == 409 and first in error["message"] and "again" in error["message"]
+    await api.ok("PUT", "/admin/groups/old", {"routes": [first, second], "reason": "move"})
+    done = await api.ok("POST", "/admin/groups/old/changes", body, role="operator")
+    assert set(done["revisions"]) == {first, second}  # one script, in the group's slot now
