@@ -2,7 +2,8 @@
 
 Keys that one script touches share a hash tag, so every script runs unchanged on Redis Cluster:
 a prompt's or model's versions and content index share `{prompt:NAME}` / `{model:NAME}`; a
-route's release metadata shares `{route:NAME}` with its state, releases and audit stream; the
+route's release metadata, rollout, gates and reviews share its home (`keys.route_home`: its own
+`{route:NAME}` or its group's `{group:G}`) with its state, releases and audit stream; the
 providers' audit stream is tagged with the providers hash's own name, which puts both in one slot.
 """
 
@@ -11,9 +12,9 @@ from gateway.contract import keys
 PROVIDERS_AUDIT = f"{{{keys.PROVIDERS}}}:audit"  # stream: provider changes
 
 
-def release_meta(route: str) -> str:
+def release_meta(route: str, group: str | None = None) -> str:
     """Hash: release id -> ReleaseMeta JSON (author, note, time; the gateway never reads it)."""
-    return f"{keys.route_tag(route)}:release_meta"
+    return f"{keys.route_home(route, group)}:release_meta"
 
 
 def versions(kind: str, name: str) -> str:
@@ -31,29 +32,29 @@ CONTROLLER_LEASE = f"{keys.PREFIX}:{{controller}}:lease"  # "<fencing token>:<re
 CONTROLLER_TOKENS = f"{keys.PREFIX}:{{controller}}:tokens"  # counter of fencing tokens
 
 
-def rollout(route: str) -> str:
+def rollout(route: str, group: str | None = None) -> str:
     """String: the route's current (or last) Rollout JSON."""
-    return f"{keys.route_tag(route)}:rollout"
+    return f"{keys.route_home(route, group)}:rollout"
 
 
-def rollout_fence(route: str) -> str:
+def rollout_fence(route: str, group: str | None = None) -> str:
     """String: the highest controller fencing token that wrote to this route."""
-    return f"{keys.route_tag(route)}:rollout:fence"
+    return f"{keys.route_home(route, group)}:rollout:fence"
 
 
-def rollout_history(route: str) -> str:
+def rollout_history(route: str, group: str | None = None) -> str:
     """List: evidence points of the current rollout, oldest first (capped), for plotting."""
-    return f"{keys.route_tag(route)}:rollout:history"
+    return f"{keys.route_home(route, group)}:rollout:history"
 
 
-def gates(route: str) -> str:
+def gates(route: str, group: str | None = None) -> str:
     """Hash: release id -> GateRecord JSON, the eval gate's latest verdict on that release."""
-    return f"{keys.route_tag(route)}:gates"
+    return f"{keys.route_home(route, group)}:gates"
 
 
-def gate_dataset(route: str) -> str:
+def gate_dataset(route: str, group: str | None = None) -> str:
     """String: content hash of the dataset the route's latest verdict used (its current set)."""
-    return f"{keys.route_tag(route)}:gate_dataset"
+    return f"{keys.route_home(route, group)}:gate_dataset"
 
 
 # Windows are few and read together on every guarded change: one hash, one audit stream, one slot.
@@ -61,6 +62,6 @@ WINDOWS = f"{keys.PREFIX}:{{windows}}"  # hash: window name -> Window JSON
 WINDOWS_AUDIT = f"{keys.PREFIX}:{{windows}}:audit"  # stream: window changes
 
 
-def reviews(route: str) -> str:
+def reviews(route: str, group: str | None = None) -> str:
     """Hash: review id (the audit entry id of the emergency change) -> Review JSON."""
-    return f"{keys.route_tag(route)}:reviews"
+    return f"{keys.route_home(route, group)}:reviews"

@@ -24,7 +24,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from control import keyspace
+from control import homes, keyspace
 from control.durability import EpochGuard
 from gateway.contract import keys
 from gateway.contract.durability import RouteDeletion
@@ -68,6 +68,12 @@ class DeleteOutcome(msgspec.Struct, frozen=True):
     rollout: tuple[str, str] | None = None  # rollout_active: (candidate release, status)
 
 
+def moving(route: str, reply: list[Any]) -> None:
+    """A script refused a slot the route is moving out of (or moved out of): 409 busy."""
+    if text(reply[0]) == "moving":
+        raise homes.busy(route, text(reply[-1]))
+
+
 class NewRelease(msgspec.Struct, frozen=True):
     spec: ReleaseSpec
     meta_json: bytes
@@ -109,15 +115,17 @@ class Store:
         `review`: a Review JSON to open as a needs-review item with the change (emergency)."""
         route = state.name
         await self.guard.check()
+        group = await homes.group_of(self.redis, route)
         reply = await self._commit_route(
             keys=[
-                keys.route_state(route),
-                keys.route_releases(route),
-                keyspace.release_meta(route),
-                keys.route_audit(route),
-                keyspace.rollout_fence(route),
-                keyspace.rollout(route),
-                keyspace.reviews(route),
+                keys.route_state(route, group),
+                keys.route_releases(route, group),
+                keyspace.release_meta(route, group),
+                keys.route_audit(route, group),
+                keyspace.rollout_fence(route, group),
+                keyspace.rollout(route, group),
+                keyspace.reviews(route, group),
+                keys.route_moved(route, group),
             ],
             args=[
                 expected_revision,
@@ -138,6 +146,7 @@ class Store:
             ],
         )
         status = text(reply[0])
+        moving(route, reply)
         if status == "ok":
             return CommitOutcome(status, revision=int(reply[1]), audit_id=text(reply[2]))
         if status in ("conflict", "fenced", "rollout_conflict"):
@@ -189,18 +198,20 @@ class Store:
         await self.guard.check()
         deletion = RouteDeletion(deleted_at=time.time(), actor=actor, reason=reason)
         await self.redis.hset(keys.DELETED_ROUTES, route, _encoder.encode(deletion))
+        group = await homes.group_of(self.redis, route)
         reply = await self._delete_route(
             keys=[
-                keys.route_state(route),
-                keys.route_releases(route),
-                keyspace.release_meta(route),
-                keys.route_audit(route),
-                keyspace.rollout(route),
-                keyspace.rollout_fence(route),
-                keyspace.rollout_history(route),
-                keyspace.reviews(route),
-                keyspace.gates(route),
-                keyspace.gate_dataset(route),
+                keys.route_state(route, group),
+                keys.route_releases(route, group),
+                keyspace.release_meta(route, group),
+                keys.route_audit(route, group),
+                keyspace.rollout(route, group),
+                keyspace.rollout_fence(route, group),
+                keyspace.rollout_history(route, group),
+                keyspace.reviews(route, group),
+                keyspace.gates(route, group),
+                keyspace.gate_dataset(route, group),
+                keys.route_moved(route, group),
             ],
             args=[
                 route,
@@ -215,9 +226,13 @@ class Store:
         status = text(reply[0])
         if status != "ok":
             await self.redis.hdel(keys.DELETED_ROUTES, route)
+            moving(route, reply)
             if status == "rollout_active":
                 return DeleteOutcome(status, rollout=(text(reply[1]), text(reply[2])))
             return DeleteOutcome(status)
+        if group is not None:  # a route created later under this name starts in its own slot
+            await self.redis.hdel(keys.ROUTE_HOMES, route)
+            await self.redis.delete(keys.route_moved(route))
         await self.redis.srem(keys.ROUTE_INDEX, route)
         await self.redis.srem(keyspace.ROLLOUTS_ACTIVE, route)
         closed = msgspec.json.decode(reply[2], type=list[str])
@@ -238,12 +253,14 @@ class Store:
         `audit`: (action, actor, reason, evidence JSON, route revision) of an entry to append."""
         await self.guard.check()
         action, actor, reason, evidence, revision = audit or ("", "", "", b"", 0)
+        group = await homes.group_of(self.redis, route)
         reply = await self._rollout_put(
             keys=[
-                keyspace.rollout(route),
-                keyspace.rollout_fence(route),
-                keys.route_audit(route),
-                keyspace.rollout_history(route),
+                keyspace.rollout(route, group),
+                keyspace.rollout_fence(route, group),
+                keys.route_audit(route, group),
+                keyspace.rollout_history(route, group),
+                keys.route_moved(route, group),
             ],
             args=[
                 expected_version,
@@ -260,6 +277,7 @@ class Store:
                 history_cap,
             ],
         )
+        moving(route, reply)
         status = text(reply[0])
         return CommitOutcome(status, revision=int(reply[1]) if len(reply) > 1 else None)
 

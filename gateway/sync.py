@@ -18,7 +18,7 @@ from pathlib import Path
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from gateway.contract import keys
 from gateway.contract.durability import loss_reason
@@ -63,41 +63,95 @@ class BadRouteData(ValueError):
     """A route's records in Redis do not decode: the served version is kept."""
 
 
+async def home_of(redis: aioredis.Redis, name: str) -> str | None:
+    """The group whose slot holds the route's keys (`keys.route_home`), or None: its own."""
+    raw = await redis.hget(keys.ROUTE_HOMES, name)
+    return None if raw is None else _text(raw)
+
+
+# One-slot atomic reads as read-only scripts rather than MULTI: redis-py's cluster transactions
+# fail on the replies of SMEMBERS and HGETALL (their reply callbacks take no options), and a
+# script reads one slot atomically on standalone, Sentinel and Cluster alike.
+_READ_INDEX = """
+return {redis.call('SMEMBERS', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+"""
+_READ_ROUTES = """
+local found = {}
+for i = 1, #KEYS, 2 do
+  found[i] = redis.call('GET', KEYS[i])
+  found[i + 1] = redis.call('HGETALL', KEYS[i + 1])
+end
+return found
+"""
+
+
+def _pairs(flat: list[bytes]) -> dict[str, bytes]:
+    return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+async def read_index(redis: aioredis.Redis) -> tuple[list[str], dict[str, str]]:
+    """The route names and where each lives, in one step: index and homes share a slot."""
+    script = redis.register_script(_READ_INDEX)
+    raw_names, raw_homes = await script(keys=[keys.ROUTE_INDEX, keys.ROUTE_HOMES])
+    homes = {name: _text(group) for name, group in _pairs(raw_homes).items()}
+    return sorted(_text(n) for n in raw_names), homes
+
+
 async def read_route(redis: aioredis.Redis, name: str) -> RouteSnapshot | None:
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(keys.route_state(name))
-        pipe.hgetall(keys.route_releases(name))
-        raw_state, raw_releases = await pipe.execute()
-    if raw_state is None:
-        return None
-    try:
-        releases = {
-            _text(release_id): _release_decoder.decode(blob)
-            for release_id, blob in raw_releases.items()
-        }
-        return RouteSnapshot(state=_state_decoder.decode(raw_state), releases=releases)
-    except msgspec.DecodeError as error:  # ValidationError included
-        raise BadRouteData(f"route {name}: {error}") from None
+    return await read_route_at(redis, name, await home_of(redis, name))
 
 
-async def read_routes(redis: aioredis.Redis, names: list[str]) -> dict[str, RouteSnapshot]:
-    """Several routes read in one MULTI: a consistent view of an atomic change set."""
-    async with redis.pipeline(transaction=True) as pipe:
-        for name in names:
-            pipe.get(keys.route_state(name))
-            pipe.hgetall(keys.route_releases(name))
-        replies = await pipe.execute()
+async def read_route_at(redis: aioredis.Redis, name: str, home: str | None) -> RouteSnapshot | None:
+    """The route at `home`, its home as last read. Absent there, its home is asked again: a
+    route that just moved into its group's slot (its old keys deleted after the flip) is read
+    there, never missed."""
+    found = await read_routes(redis, [name], {} if home is None else {name: home})
+    if name not in found:
+        again = await home_of(redis, name)
+        if again != home:
+            found = await read_routes(redis, [name], {} if again is None else {name: again})
+    return found.get(name)
+
+
+async def read_routes(
+    redis: aioredis.Redis, names: list[str], homes: dict[str, str]
+) -> dict[str, RouteSnapshot]:
+    """Several routes read in one atomic step: a consistent view of an atomic change set (a
+    group's routes share its slot, so this is one slot on Redis Cluster too)."""
+    route_keys: list[str] = []
+    for name in names:
+        route_keys += [
+            keys.route_state(name, homes.get(name)),
+            keys.route_releases(name, homes.get(name)),
+        ]
+    script = redis.register_script(_READ_ROUTES)
+    replies = await script(keys=route_keys) if route_keys else []
     found: dict[str, RouteSnapshot] = {}
     for index, name in enumerate(names):
-        raw_state, raw_releases = replies[2 * index], replies[2 * index + 1]
+        raw_state, raw_releases = replies[2 * index], _pairs(replies[2 * index + 1])
         if raw_state is None:
             continue
         try:
-            releases = {_text(r): _release_decoder.decode(b) for r, b in raw_releases.items()}
+            releases = {r: _release_decoder.decode(b) for r, b in raw_releases.items()}
             found[name] = RouteSnapshot(state=_state_decoder.decode(raw_state), releases=releases)
         except msgspec.DecodeError as error:
             raise BadRouteData(f"route {name}: {error}") from None
     return found
+
+
+async def read_group(
+    redis: aioredis.Redis, names: list[str], homes: dict[str, str]
+) -> dict[str, RouteSnapshot]:
+    """A group's routes in one atomic read; nothing (they are then read one by one) when they
+    are not all in one slot on Redis Cluster: routes grouped before groups had their own slot,
+    until they join the group again."""
+    try:
+        return await read_routes(redis, names, homes)
+    except (RedisClusterException, ResponseError) as error:
+        if isinstance(error, ResponseError) and "CROSSSLOT" not in str(error):
+            raise
+        log.warning("routes %s are not in one slot, read one by one: %s", names, error)
+        return {}
 
 
 async def read_providers(
@@ -118,14 +172,34 @@ async def read_providers(
     return providers
 
 
-async def read_revisions(redis: aioredis.Redis) -> dict[str, int]:
-    names = sorted(_text(n) for n in await redis.smembers(keys.ROUTE_INDEX))
+async def _states(
+    redis: aioredis.Redis, names: list[str], homes: dict[str, str]
+) -> dict[str, bytes]:
     async with redis.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.get(keys.route_state(name))
+            pipe.get(keys.route_state(name, homes.get(name)))
         states = await pipe.execute()
+    return {name: raw for name, raw in zip(names, states, strict=True) if raw is not None}
+
+
+async def read_revisions(redis: aioredis.Redis) -> dict[str, int]:
+    return await read_revisions_at(redis, *await read_index(redis))
+
+
+async def read_revisions_at(
+    redis: aioredis.Redis, names: list[str], homes: dict[str, str]
+) -> dict[str, int]:
+    """The routes' revisions at their homes as last read (`read_index`); one absent there is
+    read again at its home now (it may have just moved into its group's slot)."""
+    states = await _states(redis, names, homes)
+    missing = [name for name in names if name not in states]
+    if missing:  # absent at its home: it may have just moved into its group's slot
+        _, again = await read_index(redis)
+        moved = [name for name in missing if again.get(name) != homes.get(name)]
+        states.update(await _states(redis, moved, again))
     revisions: dict[str, int] = {}
-    for name, raw in zip(names, states, strict=True):
+    for name in names:
+        raw = states.get(name)
         if raw is None:
             continue
         try:
@@ -147,10 +221,11 @@ async def read_snapshot(redis: aioredis.Redis, current: Snapshot) -> Snapshot:
         if route is not None:
             routes[name] = route
     groups = {r.state.group for r in routes.values() if r.state.group is not None}
+    _, homes = await read_index(redis)
     for group in sorted(groups):  # a group's routes again, together: one change set, whole
         try:
             members = [n for n, r in routes.items() if r.state.group == group]
-            routes.update(await read_routes(redis, members))
+            routes.update(await read_group(redis, members, homes))
         except BadRouteData as error:
             log.error("keeping the routes read one by one: %s", error)
     return Snapshot(routes=routes, providers=await read_providers(redis, current.providers))
@@ -326,10 +401,15 @@ class Syncer:
             try:
                 route = await read_route(self.redis, event.route)
                 # Route groups: a change set moves every route of the group in one script, so
-                # read the group's routes together (MULTI) and swap them in at once.
+                # read the group's routes together (one atomic read of the group's slot) and
+                # swap them in at once.
                 group = route.state.group if route is not None else None
                 members = [n for n, r in current.routes.items() if r.state.group == group]
-                grouped = await read_routes(self.redis, members) if group else {}
+                grouped = {}
+                if group is not None:
+                    _, homes = await read_index(self.redis)
+                    names = sorted({event.route, *members})
+                    grouped = await read_group(self.redis, names, homes)
             except BadRouteData as error:
                 log.error("keeping the served version: %s", error)
                 return

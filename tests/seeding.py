@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import msgspec
 import redis.asyncio as aioredis
 
+from control import homes
 from control.errors import NotFound
 from control.registry import models, prompts, providers
 from control.registry.releases import ReleaseIn
@@ -146,7 +147,8 @@ async def write_raw(
     variable), put into Redis as another writer might, and announced: for tests of what the
     gateway does with it. Never the way to seed a test's routes."""
     if state is not None:
-        await redis.set(keys.route_state(state.name), _encoder.encode(state))
+        group = await homes.group_of(redis, state.name)
+        await redis.set(keys.route_state(state.name, group), _encoder.encode(state))
         await announce(redis, state.name, state.revision)
     if provider is not None:
         await redis.hset(keys.PROVIDERS, provider.name, _encoder.encode(provider))

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 
+from control import homes
 from control.errors import Conflict
 from control.registry import models, prompts, providers
 from control.registry.releases import ReleaseIn
@@ -22,7 +23,7 @@ async def create_demo(redis: aioredis.Redis, sim_url: str) -> bool:
     store = Store(redis)
     provider = providers.ProviderIn(base_url=sim_url, timeout_s=30.0, reason=REASON)
     await providers.put(store, "sim", provider, actor=ACTOR)
-    if await redis.exists(keys.route_state(DEMO_ROUTE)):
+    if await redis.exists(keys.route_state(DEMO_ROUTE, await homes.group_of(redis, DEMO_ROUTE))):
         return False
     now = datetime.now(UTC)
     helpful = await prompts.create(

@@ -17,7 +17,7 @@ class GroupOut(msgspec.Struct, frozen=True, kw_only=True):
     "PUT",
     "/admin/groups/{name}",
     role="admin",
-    summary="Put routes into a group: one bucketing salt, canaries on one side",
+    summary="Put routes into a group: one bucketing salt, canaries on one side, one slot",
 )
 async def put_group(call: Call, body: changes.GroupIn) -> GroupOut:
     group = call.param("name")

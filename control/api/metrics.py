@@ -8,6 +8,7 @@ scrape: no module-level state, nothing stale after a route is deleted.
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
+from control import homes
 from control.api.endpoint import STORE
 from control.reviews.store import open_counts
 from control.routes import views
@@ -33,8 +34,9 @@ async def serve_metrics(request: web.Request) -> web.Response:
     for route, count in (await open_counts(store)).items():
         reviews.labels(route).set(count)
     names = sorted(text(n) for n in await store.redis.smembers(keys.ROUTE_INDEX))
+    found = await homes.all_groups(store.redis)
     for name in names:
-        raw = await store.redis.get(keys.route_state(name))
+        raw = await store.redis.get(keys.route_state(name, found.get(name)))
         if raw is None:
             continue
         state = views.decode_state(raw)

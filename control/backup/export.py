@@ -13,7 +13,7 @@ from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
-from control import keyspace
+from control import homes, keyspace
 from control.durations import Time
 from control.errors import NotFound
 from control.notify import outbox
@@ -86,7 +86,9 @@ async def _versions(
 
 async def _audit(store: Store, routes: list[str]) -> list[AuditEntry]:
     entries: list[AuditEntry] = []
-    for key in [keys.route_audit(name) for name in routes] + [keyspace.PROVIDERS_AUDIT]:
+    found = await homes.all_groups(store.redis)
+    streams = [keys.route_audit(name, found.get(name)) for name in routes]
+    for key in [*streams, keyspace.PROVIDERS_AUDIT]:
         raw: list[tuple[bytes, dict[bytes, bytes]]] = await store.redis.xrange(key)  # type: ignore[assignment]
         entries.extend(audit.decode_entry(entry_id, fields) for entry_id, fields in raw)
     return sorted(entries, key=lambda e: tuple(int(p) for p in e.id.split("-")))

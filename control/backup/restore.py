@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 from redis.asyncio.client import Pipeline
 
-from control import keyspace
+from control import homes, keyspace
 from control.backup import seed
 from control.backup.export import RegistryExport, RouteRecord
 from control.backup.seed import Seed
@@ -105,9 +105,10 @@ class RestoreOut(msgspec.Struct, frozen=True, kw_only=True):
 async def _floors(store: Store, routes: list[str]) -> tuple[dict[str, int], dict[str, str]]:
     """The highest revision of each route anyone holds: Redis now, or a gateway that reported
     it in the data-lost marker; and the marker's fields."""
+    found = await homes.all_groups(store.redis)
     async with store.redis.pipeline(transaction=False) as pipe:
         for name in routes:
-            pipe.get(keys.route_state(name))
+            pipe.get(keys.route_state(name, found.get(name)))
         pipe.hgetall(keys.DATA_LOST)
         replies = await pipe.execute()
     marker = {text(k): text(v) for k, v in replies[-1].items()}
@@ -257,15 +258,26 @@ def _write_route(
     audit_max_entries: int,
 ) -> None:
     state_json = _encoder.encode(msgspec.structs.replace(route.state, revision=revision))
-    pipe.set(keys.route_state(name), state_json)
+    # A grouped route goes back into its group's slot (`keys.route_home`); its own slot is
+    # cleared and marked, as after a move (`control.groups.move`).
+    group = route.state.group
+    if group is None:
+        pipe.hdel(keys.ROUTE_HOMES, name)
+        pipe.delete(keys.route_moved(name))
+    else:
+        pipe.delete(keys.route_state(name))
+        pipe.set(keys.route_moved(name), f"moved:{group}")
+        pipe.delete(keys.route_moved(name, group))
+        pipe.hset(keys.ROUTE_HOMES, name, group)
+    pipe.set(keys.route_state(name, group), state_json)
     for release_id, spec in route.releases.items():
-        pipe.hsetnx(keys.route_releases(name), release_id, _encoder.encode(spec))
+        pipe.hsetnx(keys.route_releases(name, group), release_id, _encoder.encode(spec))
     for release_id, meta in route.meta.items():
-        pipe.hsetnx(keyspace.release_meta(name), release_id, _encoder.encode(meta))
+        pipe.hsetnx(keyspace.release_meta(name, group), release_id, _encoder.encode(meta))
     pipe.sadd(keys.ROUTE_INDEX, name)
     pipe.hdel(keys.DELETED_ROUTES, name)  # restored: no longer deleted
     pipe.xadd(
-        keys.route_audit(name),
+        keys.route_audit(name, group),
         {
             "route": name,
             "action": "route.restore",

@@ -132,7 +132,11 @@ def add_operations_verbs(
         parser.add_argument("group")
         return parser
 
-    joining = grouped("set", "put routes into a group (one bucketing salt)", grouping.group_set)
+    joining = grouped(
+        "set",
+        "put routes into a group (one bucketing salt; moves their keys into its slot)",
+        grouping.group_set,
+    )
     joining.add_argument("--routes", required=True, help="comma-separated route names")
     _reason(joining)
     grouped("show", "the routes of a group", grouping.group_show)

@@ -3,14 +3,15 @@
 A verdict is stale when the baseline it was measured against is no longer the route's stable
 release, when a later verdict on the route used another dataset (the route's current eval set),
 or when the judge route no longer serves the judge release that rated it. Reads and writes only
-the route's own `{route:NAME}` keys (and the judge route's state).
+the route's own keys at its home (`keys.route_home`), and the judge route's state.
 """
 
 from typing import Literal
 
 import msgspec
+from redis.asyncio.client import Pipeline
 
-from control import keyspace
+from control import homes, keyspace
 from control.errors import BadInput, NotFound
 from control.eval.record import GateRecord, markdown
 from control.routes import views
@@ -62,16 +63,26 @@ async def save(store: Store, record: GateRecord) -> None:
             )
     if record.candidate == record.baseline:
         raise BadInput("candidate: must differ from the baseline", field="candidate")
-    async with store.redis.pipeline(transaction=True) as pipe:  # one slot: the route's tag
-        pipe.hset(keyspace.gates(record.route), record.candidate, _encoder.encode(record))
-        pipe.set(keyspace.gate_dataset(record.route), record.dataset_hash)
-        await pipe.execute()
+    route = record.route
+    group = await homes.group_of(store.redis, route)
+    marker_key = keys.route_moved(route, group)
+
+    async def write(pipe: Pipeline) -> None:  # one slot: the route's home
+        marker = await pipe.get(marker_key)  # watched: a move starting now retries this
+        if marker is not None:
+            raise homes.busy(route, text(marker))
+        pipe.multi()  # type: ignore[no-untyped-call]
+        pipe.hset(keyspace.gates(route, group), record.candidate, _encoder.encode(record))
+        pipe.set(keyspace.gate_dataset(route, group), record.dataset_hash)
+
+    await store.redis.transaction(write, marker_key)
 
 
 async def _judge_stable(store: Store, record: GateRecord) -> str | None:
     if record.judge is None:
         return None
-    raw = await store.redis.get(keys.route_state(record.judge.route))
+    judge = record.judge.route
+    raw = await store.redis.get(keys.route_state(judge, await homes.group_of(store.redis, judge)))
     return views.decode_state(raw).stable if raw is not None else None
 
 
@@ -79,7 +90,8 @@ async def view(store: Store, route: str, release: str) -> GateView:
     data = await views.read(store, route)
     if release not in data.releases:
         raise NotFound(f"release {release!r} does not exist on route {route!r}", field="release")
-    raw = await store.redis.hget(keyspace.gates(route), release)
+    group = await homes.group_of(store.redis, route)
+    raw = await store.redis.hget(keyspace.gates(route, group), release)
     if raw is None:
         return GateView(
             route=route,
@@ -91,7 +103,7 @@ async def view(store: Store, route: str, release: str) -> GateView:
             report=None,
         )
     record = _record_decoder.decode(raw)
-    current = await store.redis.get(keyspace.gate_dataset(route))
+    current = await store.redis.get(keyspace.gate_dataset(route, group))
     stale = staleness(
         record,
         data.state.stable,
@@ -112,7 +124,8 @@ async def view(store: Store, route: str, release: str) -> GateView:
 
 async def statuses(store: Store, route: str) -> dict[str, Status]:
     """Release id -> gate status, for every release with a verdict."""
-    ids = views.sorted_ids([text(r) for r in await store.redis.hkeys(keyspace.gates(route))])
+    key = keyspace.gates(route, await homes.group_of(store.redis, route))
+    ids = views.sorted_ids([text(r) for r in await store.redis.hkeys(key)])
     return {r: (await view(store, route, r)).status for r in ids}
 
 

@@ -1,5 +1,6 @@
 """Joining routes into a group, and change sets that flip, promote or roll back every route of
-the group in one atomic, audited script (`commit_group.lua`).
+the group in one atomic, audited script (`commit_group.lua`). A group's routes live in the
+group's slot (`keys.route_home`), so that script runs on Redis Cluster too.
 
 A user's bucket is the same on every route of a group (the group's name is the salt) and
 canaries sit at the bottom of the range, so with equal canary weights a user gets the new
@@ -11,8 +12,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
+from redis.exceptions import RedisClusterException, ResponseError
 
+from control import homes
 from control.errors import BROKEN_RULE, UNKNOWN_REFERENCE, BadInput, Conflict, NotFound
+from control.groups import move
 from control.registry import rules
 from control.routes import transitions
 from control.routes.changes import Reason
@@ -48,7 +52,9 @@ class ChangeSetOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def join(store: Store, group: str, body: GroupIn, *, actor: str) -> list[RouteData]:
-    """Put routes into a group (one audited change per route; users are re-bucketed)."""
+    """Put routes into a group (one audited change per route; users are re-bucketed). A route
+    not yet in the group's slot moves there (`control.groups.move`); one with a running rollout
+    is refused. Leaving a group is not supported: delete and recreate the route."""
     rules.check_name("group", group)
     datas = [await read(store, route) for route in body.routes]
     for data in datas:
@@ -59,12 +65,18 @@ async def join(store: Store, group: str, body: GroupIn, *, actor: str) -> list[R
             )
     joined = []
     for data in datas:
+        route = data.state.name
+        home = await homes.group_of(store.redis, route)
+        if home != group or await move.unfinished(store, route, group):
+            state = await move.move_in(store, route, group, actor=actor, reason=body.reason)
+            joined.append(RouteData(state=state, releases=data.releases, meta=data.meta))
+            continue
         state = msgspec.structs.replace(data.state, revision=data.state.revision + 1, group=group)
         outcome = await store.commit_route(
             data.state.revision, state, action="group.join", actor=actor, reason=body.reason
         )
         if outcome.status != "ok":
-            raise Conflict(f"route {data.state.name!r} moved; try again", code="busy")
+            raise Conflict(f"route {route!r} moved; try again", code="busy")
         joined.append(RouteData(state=state, releases=data.releases, meta=data.meta))
     return joined
 
@@ -133,12 +145,31 @@ async def apply(
         f"group.{body.action}",
         changeset,
     ]
+    found = await homes.all_groups(store.redis)
     for data, state in zip(datas, states, strict=True):
         route = data.state.name
-        route_keys += [keys.route_state(route), keys.route_releases(route), keys.route_audit(route)]
+        home = found.get(route)  # the group's slot; a route grouped before homes: its own
+        route_keys += [
+            keys.route_state(route, home),
+            keys.route_releases(route, home),
+            keys.route_audit(route, home),
+            keys.route_moved(route, home),
+        ]
         args += [data.state.revision, _encoder.encode(state)]
-    reply = await script(keys=route_keys, args=args)
+    try:
+        reply = await script(keys=route_keys, args=args)
+    except (RedisClusterException, ResponseError) as error:
+        if isinstance(error, ResponseError) and "CROSSSLOT" not in str(error):
+            raise
+        outside = sorted(d.state.name for d in datas if found.get(d.state.name) != group)
+        raise Conflict(
+            f"routes: {outside} are not in group {group!r}'s slot (grouped before groups had "
+            f"one); put them into the group again (PUT /admin/groups/{group}) to move them",
+            field="routes",
+        ) from None
     status = text(reply[0])
+    if status == "moving":
+        raise homes.busy(text(reply[1]), text(reply[2]))
     if status == "conflict":
         raise Conflict(
             f"route {text(reply[1])!r} moved (revision {text(reply[2])}); try again",

@@ -16,7 +16,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from control import keyspace
+from control import homes, keyspace
 from control.rollout.model import HistoryPoint, Progress, Rollout
 from control.rollout.record import decode as decode_rollout
 from control.store import text
@@ -170,10 +170,11 @@ class EventHub:
         self._seen = {r: seen for r, seen in self._seen.items() if r in routes}
         if not routes:
             return
+        found = await homes.all_groups(self._redis)
         async with self._redis.pipeline(transaction=False) as pipe:
             for route in routes:
-                pipe.get(keyspace.rollout(route))
-                pipe.lrange(keyspace.rollout_history(route), -HISTORY_TAIL, -1)
+                pipe.get(keyspace.rollout(route, found.get(route)))
+                pipe.lrange(keyspace.rollout_history(route, found.get(route)), -HISTORY_TAIL, -1)
             replies = await pipe.execute()
         now = time.time()
         for index, route in enumerate(routes):

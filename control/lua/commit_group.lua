@@ -1,19 +1,24 @@
 -- One atomic change set over every route of a group: check every route's revision, validate
 -- every new state, then write them all, append one audit entry per route (sharing the change
 -- set's id) and publish each change. Nothing is written unless every route passes.
--- Routes' keys carry their own {route:NAME} tags, so this script needs a standalone Redis (or
--- Sentinel); on Redis Cluster it would be refused (CROSSSLOT).
+-- The routes of a group live in the group's slot (their keys share the {group:G} tag, see
+-- gateway/contract/keys.py), so this is one script on Redis Cluster too.
 --
--- KEYS: per route i (0-based), 3 keys: 3i+1 state, 3i+2 releases, 3i+3 audit
+-- KEYS: per route i (0-based), 4 keys: 4i+1 state, 4i+2 releases, 4i+3 audit, 4i+4 moved marker
 -- ARGV: 1 changes channel, 2 audit max length, 3 actor, 4 reason, 5 action, 6 change set id,
 --       then per route i: 7+2i expected revision, 8+2i new state JSON
 -- Returns {'ok'} | {'conflict', route, current revision} | {'invalid', route, field, rule}
+--       | {'moving', route, marker}
 
-local count = #KEYS / 3
+local count = #KEYS / 4
 local states = {}
 for i = 0, count - 1 do
-  local current = redis.call('GET', KEYS[3 * i + 1])
+  local current = redis.call('GET', KEYS[4 * i + 1])
   local after = cjson.decode(ARGV[8 + 2 * i])
+  local moved = redis.call('GET', KEYS[4 * i + 4])
+  if moved then
+    return {'moving', after.name, moved}
+  end
   if not current then
     return {'invalid', after.name, 'route', 'the route does not exist'}
   end
@@ -25,7 +30,7 @@ for i = 0, count - 1 do
     return {'invalid', after.name, 'revision', 'must be the current revision + 1, same route'}
   end
   local function known(id)
-    return redis.call('HEXISTS', KEYS[3 * i + 2], id) == 1
+    return redis.call('HEXISTS', KEYS[4 * i + 2], id) == 1
   end
   if type(after.stable) ~= 'string' or not known(after.stable) then
     return {'invalid', after.name, 'stable', 'the stable release must be a release of the route'}
@@ -44,11 +49,11 @@ for i = 0, count - 1 do
 end
 for i = 0, count - 1 do
   local after = cjson.decode(ARGV[8 + 2 * i])
-  redis.call('XADD', KEYS[3 * i + 3], 'MAXLEN', '~', ARGV[2], '*',
+  redis.call('XADD', KEYS[4 * i + 3], 'MAXLEN', '~', ARGV[2], '*',
     'route', after.name, 'action', ARGV[5], 'actor', ARGV[3], 'reason', ARGV[4],
     'revision', string.format('%d', after.revision), 'before', states[i], 'after', ARGV[8 + 2 * i],
     'evidence', '{"changeset":' .. cjson.encode(ARGV[6]) .. '}')
-  redis.call('SET', KEYS[3 * i + 1], ARGV[8 + 2 * i])
+  redis.call('SET', KEYS[4 * i + 1], ARGV[8 + 2 * i])
 end
 for i = 0, count - 1 do
   local after = cjson.decode(ARGV[8 + 2 * i])

@@ -7,8 +7,8 @@
 -- only reads them and stores them byte for byte (cjson would turn empty arrays into objects and
 -- reformat numbers if it re-encoded them).
 --
--- KEYS: 1 state, 2 releases, 3 release_meta, 4 audit, 5 rollout fence, 6 rollout, 7 reviews
---       (all tagged {route:NAME}: one slot)
+-- KEYS: 1 state, 2 releases, 3 release_meta, 4 audit, 5 rollout fence, 6 rollout, 7 reviews,
+--       8 moved marker   (all in the route's home slot: {route:NAME} or its group's {group:G})
 -- ARGV: 1 expected revision, 2 new state JSON, 3 action, 4 actor, 5 reason, 6 changes channel,
 --       7 audit max length, 8 evidence JSON or '', 9 new release id or '', 10 release JSON,
 --       11 release meta JSON, 12 controller fencing token or '', 13 rollout JSON or '',
@@ -16,7 +16,12 @@
 --       change opens a "needs review" item keyed by its audit entry id, in the same atomic step)
 -- Returns {'ok', revision, audit entry id} | {'conflict', current revision} | {'release_exists', id}
 --       | {'invalid', field, rule} | {'fenced', highest token seen} | {'rollout_conflict', version}
+--       | {'moving', marker} (the route is moving, or moved, to its group's slot: nothing written)
 
+local moved = redis.call('GET', KEYS[8])
+if moved then
+  return {'moving', moved}
+end
 local current = redis.call('GET', KEYS[1])
 local expected = tonumber(ARGV[1])
 local before_revision = 0

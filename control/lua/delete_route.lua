@@ -5,13 +5,17 @@
 -- its audit entry names them), so a route created later under the name starts clean; keeps its
 -- audit stream with the deletion entry, and publishes RouteDeleted.
 -- KEYS: 1 state, 2 releases, 3 release_meta, 4 audit, 5 rollout, 6 rollout fence,
---       7 rollout history, 8 reviews, 9 gate verdicts, 10 gate dataset
---       (all tagged {route:NAME}: one slot)
+--       7 rollout history, 8 reviews, 9 gate verdicts, 10 gate dataset, 11 moved marker
+--       (all in the route's home slot)
 -- ARGV: 1 route, 2 actor, 3 reason, 4 changes channel, 5 audit max length, 6 JSON array of the
 --       windows, 7 of the webhooks scoped to the route (removed next, outside this slot)
 -- Returns {'ok', revision deleted, JSON array of closed review ids} | {'not_found'}
---       | {'rollout_active', candidate release, rollout status}
+--       | {'rollout_active', candidate release, rollout status} | {'moving', marker}
 
+local moved = redis.call('GET', KEYS[11])
+if moved then
+  return {'moving', moved}
+end
 local current = redis.call('GET', KEYS[1])
 if not current then
   return {'not_found'}

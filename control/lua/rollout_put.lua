@@ -2,11 +2,17 @@
 -- refused for a stale controller (fencing token), optionally with an audit entry and a point of
 -- the evidence history. Every check runs before the first write.
 --
--- KEYS: 1 rollout, 2 rollout fence, 3 audit stream, 4 evidence history   (one {route:NAME} slot)
+-- KEYS: 1 rollout, 2 rollout fence, 3 audit stream, 4 evidence history, 5 moved marker
+--       (one slot: the route's home)
 -- ARGV: 1 expected version, 2 rollout JSON, 3 fencing token or '', 4 audit action or '',
 --       5 actor, 6 reason, 7 evidence JSON or '', 8 route name, 9 route revision,
 --       10 audit max length, 11 history point JSON or '', 12 history length cap
 -- Returns {'ok'} | {'fenced', highest token seen} | {'rollout_conflict', version}
+--       | {'moving', marker} (the route is moving, or moved, to its group's slot)
+local moved = redis.call('GET', KEYS[5])
+if moved then
+  return {'moving', moved}
+end
 local token = ARGV[3]
 if token ~= '' and tonumber(token) < tonumber(redis.call('GET', KEYS[2]) or '0') then
   return {'fenced', redis.call('GET', KEYS[2])}

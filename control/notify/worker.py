@@ -22,6 +22,7 @@ import aiohttp
 import msgspec
 from redis.exceptions import RedisError
 
+from control import homes
 from control.errors import ControlError
 from control.impact.read import read_impact
 from control.notify import outbox, sign
@@ -144,10 +145,13 @@ class Deliverer:
     async def collect(self, hooks: list[Webhook], holder: str) -> None:
         redis = self.store.redis
         names = sorted(text(n) for n in await redis.smembers(keys.ROUTE_INDEX))
-        streams = [keys.route_audit(name) for name in names]
+        found = await homes.all_groups(redis)
+        streams = [keys.route_audit(name, found.get(name)) for name in names]
+        # A route that moved into its group's slot keeps its entry ids: its old cursor holds.
+        moved = {keys.route_audit(n, found[n]): keys.route_audit(n) for n in names if n in found}
         cursors = await self._cursors(streams, holder)
         for stream in streams:
-            start = cursors.get(stream, "0-0")
+            start = cursors.get(stream) or cursors.get(moved.get(stream, stream), "0-0")
             entries: list[Any] = await redis.xrange(stream, min=f"({start}", count=BATCH)  # type: ignore[assignment]
             for entry_id, fields in entries:
                 entry = decode_entry(entry_id, fields)

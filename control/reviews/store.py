@@ -6,7 +6,7 @@ from typing import Any
 import msgspec
 from redis.asyncio.client import Pipeline
 
-from control import keyspace
+from control import homes, keyspace
 from control.errors import Conflict, NotFound
 from control.reviews.model import Review, decoder, encoder
 from control.store import Store, text
@@ -19,7 +19,8 @@ def _order(review: Review) -> tuple[int, int]:
 
 
 async def read(store: Store, route: str, status: str = "open") -> list[Review]:
-    raw: dict[Any, Any] = await store.redis.hgetall(keyspace.reviews(route))
+    group = await homes.group_of(store.redis, route)
+    raw: dict[Any, Any] = await store.redis.hgetall(keyspace.reviews(route, group))
     found = [msgspec.structs.replace(decoder.decode(v), id=text(k)) for k, v in raw.items()]
     chosen = [r for r in found if status == "all" or r.status == status]
     return sorted(chosen, key=_order)
@@ -28,10 +29,15 @@ async def read(store: Store, route: str, status: str = "open") -> list[Review]:
 async def acknowledge(
     store: Store, route: str, review_id: str, *, actor: str, note: str, now: datetime
 ) -> Review:
-    hash_key, audit_key = keyspace.reviews(route), keys.route_audit(route)
+    group = await homes.group_of(store.redis, route)
+    hash_key, audit_key = keyspace.reviews(route, group), keys.route_audit(route, group)
+    marker_key = keys.route_moved(route, group)
     done: list[Review] = []
 
     async def change(pipe: Pipeline) -> None:
+        marker = await pipe.get(marker_key)  # watched: a move starting now retries this
+        if marker is not None:
+            raise homes.busy(route, text(marker))
         raw = await pipe.hget(hash_key, review_id)
         if raw is None:
             raise NotFound(f"review {review_id!r} of route {route!r} does not exist", field="id")
@@ -60,7 +66,7 @@ async def acknowledge(
         )
         done.append(acked)
 
-    await store.redis.transaction(change, hash_key)
+    await store.redis.transaction(change, hash_key, marker_key)
     return done[-1]
 
 

@@ -6,7 +6,7 @@ Every check runs before anything is written: a refused start leaves Redis as it 
 
 import msgspec
 
-from control import keyspace
+from control import homes, keyspace
 from control.errors import BROKEN_RULE, UNKNOWN_REFERENCE, BadInput, Conflict
 from control.registry import releases as release_rules
 from control.rollout import counts, decide, freeze, policy, record, storage
@@ -179,7 +179,8 @@ async def start(
             urgent=urgent,
         )
         if outcome.status == "ok":
-            await store.redis.delete(keyspace.rollout_history(route))
+            group = await homes.group_of(store.redis, route)
+            await store.redis.delete(keyspace.rollout_history(route, group))
             return rollout
         if outcome.status == "invalid":
             raise BadInput(

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from control import keyspace
+from control import homes, keyspace
 from control.rollout.model import HistoryPoint, Rollout
 from control.rollout.record import decode, encode
 from control.routes.emergencies import Emergency
@@ -21,12 +21,13 @@ HISTORY_CAP = 1000  # evidence points kept for plotting (about 17 minutes at one
 
 
 async def read(store: Store, route: str) -> Rollout | None:
-    raw = await store.redis.get(keyspace.rollout(route))
+    raw = await store.redis.get(keyspace.rollout(route, await homes.group_of(store.redis, route)))
     return None if raw is None else decode(raw)
 
 
 async def history(store: Store, route: str, limit: int = HISTORY_CAP) -> list[HistoryPoint]:
-    raw = await store.redis.lrange(keyspace.rollout_history(route), -limit, -1)
+    key = keyspace.rollout_history(route, await homes.group_of(store.redis, route))
+    raw = await store.redis.lrange(key, -limit, -1)
     return [_point_decoder.decode(item) for item in raw]
 
 

@@ -7,7 +7,7 @@ simply looks again.
 
 import msgspec
 
-from control import keyspace
+from control import homes, keyspace
 from control.rollout import counts, decide, freeze, record, storage
 from control.rollout.model import HistoryPoint, Rollout, Status
 from control.routes import transitions
@@ -70,7 +70,9 @@ async def look_at(tick: Tick, route: str) -> None:
     if rollout is None or not rollout.active:
         await tick.store.redis.srem(keyspace.ROLLOUTS_ACTIVE, route)
         return
-    raw = await tick.store.redis.get(keys.route_state(route))
+    raw = await tick.store.redis.get(
+        keys.route_state(route, await homes.group_of(tick.store.redis, route))
+    )
     if raw is None:
         return
     state = decode_state(raw)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from control import keyspace
+from control import homes, keyspace
 from control.durations import DurationOrTime, Time, duration_s, is_iso_time
 from control.errors import BROKEN_RULE, BadInput
 from control.routes.weights import bp_to_percent
@@ -111,11 +111,12 @@ async def _stream(store: Store, key: str, start: str, limit: int) -> list[AuditE
 async def read(store: Store, query: AuditQuery) -> list[AuditEntry]:
     start_ms = since_ms(query.since, time.time())
     start = "-" if start_ms is None else str(max(start_ms, 0))
+    found = await homes.all_groups(store.redis)
     if query.route is not None:
-        streams = [keys.route_audit(query.route)]
+        streams = [keys.route_audit(query.route, found.get(query.route))]
     else:
         names = sorted(text(n) for n in await store.redis.smembers(keys.ROUTE_INDEX))
-        streams = [keys.route_audit(name) for name in names]
+        streams = [keys.route_audit(name, found.get(name)) for name in names]
         streams += [keyspace.PROVIDERS_AUDIT, keyspace.WINDOWS_AUDIT]
     entries: list[AuditEntry] = []
     for key in streams:

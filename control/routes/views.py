@@ -4,7 +4,7 @@ from typing import Any
 
 import msgspec
 
-from control import keyspace
+from control import homes, keyspace
 from control.durations import Time
 from control.errors import NotFound
 from control.registry import releases as release_rules
@@ -90,11 +90,12 @@ def decode_state(blob: bytes | str) -> RouteState:
 
 
 async def read(store: Store, route: str) -> RouteData:
+    group = await homes.group_of(store.redis, route)
     async with store.redis.pipeline(transaction=False) as pipe:
-        pipe.get(keys.route_state(route))
-        pipe.hgetall(keys.route_releases(route))
-        pipe.hgetall(keyspace.release_meta(route))
-        pipe.get(keyspace.rollout(route))
+        pipe.get(keys.route_state(route, group))
+        pipe.hgetall(keys.route_releases(route, group))
+        pipe.hgetall(keyspace.release_meta(route, group))
+        pipe.get(keyspace.rollout(route, group))
         raw_state, raw_releases, raw_meta, raw_rollout = await pipe.execute()
     if raw_state is None:
         raise NotFound(f"route {route!r} does not exist", field="route")
@@ -150,10 +151,11 @@ def view(data: RouteData) -> RouteOut:
 
 async def list_routes(store: Store) -> list[RouteSummary]:
     names = sorted(text(n) for n in await store.redis.smembers(keys.ROUTE_INDEX))
+    found = await homes.all_groups(store.redis)
     async with store.redis.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.get(keys.route_state(name))
-            pipe.hlen(keys.route_releases(name))
+            pipe.get(keys.route_state(name, found.get(name)))
+            pipe.hlen(keys.route_releases(name, found.get(name)))
         replies = await pipe.execute()
     summaries: list[RouteSummary] = []
     for index, name in enumerate(names):

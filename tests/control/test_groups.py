@@ -73,6 +73,10 @@ async def test_change_set_is_atomic_audited_and_followed_by_gateways(
         "PUT", "/admin/groups/checkout", {"routes": ["router", "agent"], "reason": "coordinated"}
     )
     assert [r["group"] for r in joined["routes"]] == ["checkout", "checkout"]
+    # Both now live in the group's slot: their old keys are gone, their old slots marked.
+    assert await redis.hgetall(keys.ROUTE_HOMES) == {b"router": b"checkout", b"agent": b"checkout"}
+    assert await redis.exists(keys.route_state("router"), keys.route_releases("agent")) == 0
+    assert await redis.get(keys.route_moved("agent")) == b"moved:checkout"
     gateway = await gateway_factory(redis_server.url)
 
     seen_mixed = []
@@ -80,7 +84,7 @@ async def test_change_set_is_atomic_audited_and_followed_by_gateways(
 
     async def reader():  # reads both states in one command, as often as it can
         while not stop.is_set():
-            raw = await redis.mget(keys.route_state("router"), keys.route_state("agent"))
+            raw = await redis.mget(*(keys.route_state(r, "checkout") for r in ("router", "agent")))
             router, agent = (decode_state(r) for r in raw)
             if router.weights_bp.get("r2", 0) != agent.weights_bp.get("r3", 0):
                 seen_mixed.append((router.weights_bp, agent.weights_bp))
@@ -136,12 +140,12 @@ async def test_change_set_is_atomic_audited_and_followed_by_gateways(
         assert got[0] == got[1], user
 
     stale = {"releases": {"router": "r9", "agent": "r3"}, "percent": 10, "reason": "bad"}
-    before = [await redis.get(keys.route_state(r)) for r in ("router", "agent")]
+    before = [await redis.get(keys.route_state(r, "checkout")) for r in ("router", "agent")]
     status, error = await api.error(
         "POST", "/admin/groups/checkout/changes", stale, role="operator"
     )
     assert status == 400
-    assert [await redis.get(keys.route_state(r)) for r in ("router", "agent")] == before
+    assert [await redis.get(keys.route_state(r, "checkout")) for r in ("router", "agent")] == before
     back = await api.ok(
         "POST",
         "/admin/groups/checkout/changes",
