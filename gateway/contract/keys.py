@@ -15,6 +15,11 @@ def route_tag(route: str) -> str:
     return f"{PREFIX}:{{route:{route}}}"
 
 
+def group_tag(group: str) -> str:
+    """Hash tag of a route group: the group's own records (e.g. its rollout) share this slot."""
+    return f"{PREFIX}:{{group:{group}}}"
+
+
 def route_state(route: str) -> str:
     """String: RouteState JSON."""
     return f"{route_tag(route)}:state"
