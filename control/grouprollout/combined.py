@@ -57,4 +57,4 @@ def look(
             reason = f"route {route!r}: {decide.srm_reason(srm)}"
             return decide.Look(action="hold", reason=reason, evidence=[])
     canary, baseline = pool(arms)
-    return decide.look(rollout, canary, baseline, None, baked_s, now, waiting)
+    return decide.look(rollout, canary, baseline, None, baked_s, now, waiting, ceilings=False)

@@ -101,7 +101,7 @@ def build(
     guards = [policy.resolve_guard(g) for g in chosen.guards]
     kinds = set(types.values())
     draft = GroupRollout(
-        version=version,
+        version=version - 1,  # the start's transition below bumps it
         id=secrets.token_hex(6),
         group=group,
         members=[
@@ -140,7 +140,6 @@ def build(
         started,
         action="start",
         actor=actor,
-        version=version,
         step=record.new_step(draft, 0, now, judging=True),
     )
 

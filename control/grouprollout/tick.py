@@ -313,7 +313,7 @@ async def _end(
     status: Status = "completed" if kind == "promote" else "rolled_back"
     moves: Moves = {}
     members = []
-    for member in rollout.members:
+    for member in looked.members:
         state = states[member.route]
         moved = end_state(state, member, kind)
         moves[member.route] = (state.revision, moved)

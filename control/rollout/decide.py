@@ -224,11 +224,13 @@ def look(
     baked_s: float,
     now: float,
     waiting: str | None = None,
+    ceilings: bool = True,
 ) -> Look:
     """The decision at one tick of a running step (the route already checked). `waiting`: why
     the route may not move forward now (a freeze window): a step ready to advance holds with
-    that reason instead, before its planned latency look (which runs once, when it may move)."""
-    breach = ceiling_breach(rollout.guards, canary)
+    that reason instead, before its planned latency look (which runs once, when it may move).
+    `ceilings`: False when the caller checked the hard ceilings itself (a group, per route)."""
+    breach = ceiling_breach(rollout.guards, canary) if ceilings else None
     if breach is not None:
         return Look(action="rollback", reason=breach, evidence=[])
     if srm is not None and srm.mismatch:

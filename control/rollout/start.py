@@ -149,8 +149,8 @@ async def start(
                 code=BROKEN_RULE,
             )
         existing = await storage.read(store, route)
+        await refuse_grouped(store, data)  # first: the group's weights are its own
         check_route(data, existing)
-        await refuse_grouped(store, data)
         if not body.skip_gate:
             refusal = await gate_refusal(store, route, body.release, data.state.stable)
             if refusal is not None:
