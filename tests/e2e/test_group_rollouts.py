@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.control.conftest import Api
+from tests.control.test_cli import Cli
 from tests.e2e.rollout_stack import FAST, ROUTE, Users, behave, seed
 
 GROUP = "shop"
@@ -273,3 +274,29 @@ async def test_route_and_group_rollouts_exclude_each_other_and_a_hand_flip_pause
     ]
     status, error = await api.error("POST", f"{ROLLOUTS}/pause", {"reason": "x"}, role="operator")
     assert status == 409 and error["code"] == "rollout_ended"
+
+
+async def test_the_cli_starts_shows_pauses_and_aborts_a_group_rollout(stack, capsys):
+    api, _ = stack
+    cli = Cli(api.admin, capsys)
+    code, out, err = await cli(
+        "group", "rollout", "start", GROUP, "--release", f"{ROUTE}=r2", "--release",
+        f"{OTHER}=r2", "--steps", "10,100", "--min-bake", "5m", "--guard", "thumbs_down_rate",
+        "--skip-gate", "--reason", "whole flow", role="operator",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "step 1/2: every route at 10%" in out
+    assert f"{OTHER}  " in out and f"{ROUTE}  " in out and "thumbs_down_rate" in out
+    assert await weights(api) == {r: ("r1", {"r1": 90, "r2": 10}) for r in ROUTES}
+    code, out, _ = await cli("group", "rollout", "status", GROUP, role="viewer")
+    assert code == 0 and f"of {GROUP}" in out
+    code, out, _ = await cli("group", "rollout", "pause", GROUP, "-m", "look", role="operator")
+    assert code == 0 and "status paused: look" in out
+    code, _, err = await cli(
+        "group", "rollout", "start", GROUP, "--release", f"{ROUTE}=r2", "--reason", "again",
+        role="operator",
+    )  # fmt: skip
+    assert code != 0 and f"missing ['{OTHER}']" in err and "HTTP 400" in err
+    code, out, _ = await cli("group", "rollout", "abort", GROUP, "-m", "stop", role="operator")
+    assert code == 0 and "status aborted: stop" in out
+    assert await weights(api) == {r: ("r1", {"r1": 100, "r2": 0}) for r in ROUTES}
