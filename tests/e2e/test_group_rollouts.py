@@ -300,3 +300,20 @@ async def test_the_cli_starts_shows_pauses_and_aborts_a_group_rollout(stack, cap
     code, out, _ = await cli("group", "rollout", "abort", GROUP, "-m", "stop", role="operator")
     assert code == 0 and "status aborted: stop" in out
     assert await weights(api) == {r: ("r1", {"r1": 100, "r2": 0}) for r in ROUTES}
+
+
+async def test_a_kill_switch_on_one_member_pauses_the_group_rollout(stack):
+    api, _ = stack
+    await api.ok("POST", ROLLOUTS, start_body(min_bake_s=60), role="operator")
+    kill = {"release": "r1", "reason": "r2 leaks data"}
+    await api.ok("POST", f"/admin/routes/{ROUTE}/kill", kill, role="operator")
+    view = await until_status(api, {"paused"}, timeout_s=10)
+    assert "kill switch engaged" in view["rollout"]["status_reason"]
+    assert await weights(api) == {r: ("r1", {"r1": 80, "r2": 20}) for r in ROUTES}
+    status, error = await api.error("POST", f"{ROLLOUTS}/resume", {"reason": "go"}, role="operator")
+    assert status == 409 and error["code"] == "killed" and repr(ROUTE) in error["message"]
+    await api.ok("POST", f"/admin/routes/{ROUTE}/unkill", {"reason": "fixed"}, role="operator")
+    resumed = await api.ok("POST", f"{ROLLOUTS}/resume", {"reason": "go"}, role="operator")
+    assert resumed["rollout"]["status"] == "running"
+    actions = [e["action"] for e in await entries_of(api, OTHER)]
+    assert actions == ["group_rollout.start", "group_rollout.pause", "group_rollout.resume"]
