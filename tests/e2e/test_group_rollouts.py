@@ -317,3 +317,15 @@ async def test_a_kill_switch_on_one_member_pauses_the_group_rollout(stack):
     assert resumed["rollout"]["status"] == "running"
     actions = [e["action"] for e in await entries_of(api, OTHER)]
     assert actions == ["group_rollout.start", "group_rollout.pause", "group_rollout.resume"]
+
+
+async def test_a_change_set_rolling_the_group_back_ends_the_group_rollout(stack):
+    api, _ = stack
+    await api.ok("POST", ROLLOUTS, start_body(min_bake_s=60), role="operator")
+    body = {"action": "rollback", "reason": "by hand, the whole flow"}
+    await api.ok("POST", f"/admin/groups/{GROUP}/changes", body, role="operator")
+    view = await until_status(api, {"aborted", "paused"}, timeout_s=10)
+    assert view["rollout"]["status"] == "aborted"
+    assert "rolled back outside the rollout" in view["rollout"]["status_reason"]
+    actions = [e["action"] for e in await entries_of(api, ROUTE)]
+    assert actions == ["group_rollout.start", "group_rollout.end"]
