@@ -62,14 +62,14 @@ async def set_status(
     await write(tick, rollout, after, (action, reason))
 
 
-async def read_states(store: Store, rollout: GroupRollout) -> dict[str, RouteState] | None:
+async def read_states(store: Store, rollout: GroupRollout) -> dict[str, RouteState]:
+    """The member routes' states; a deleted member is missing from the answer."""
     raws = await store.redis.mget([keys.route_state(m.route) for m in rollout.members])
-    states = {}
-    for member, raw in zip(rollout.members, raws, strict=True):
-        if raw is None:
-            return None
-        states[member.route] = decode_state(raw)
-    return states
+    return {
+        member.route: decode_state(raw)
+        for member, raw in zip(rollout.members, raws, strict=True)
+        if raw is not None
+    }
 
 
 async def look_at(tick: Tick, group: str) -> None:
@@ -78,8 +78,8 @@ async def look_at(tick: Tick, group: str) -> None:
         await tick.store.redis.srem(keyspace.GROUP_ROLLOUTS_ACTIVE, group)
         return
     states = await read_states(tick.store, rollout)
-    if states is None:  # a member was deleted: nothing to judge or move until an operator acts
-        return
+    if len(states) < len(rollout.members):  # a member was deleted: nothing to judge or move;
+        return  # the operator aborts (which ends it on the routes that remain)
     checks = {
         m.route: decide.check_weights(
             m.release,

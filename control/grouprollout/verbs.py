@@ -67,9 +67,10 @@ async def resume(store: Store, group: str, body: VerbIn, *, actor: str, now: flo
         if rollout.status == "running":
             return CommitOutcome("ok")
         states = await read_states(store, rollout)
-        if states is None:
+        gone = sorted({m.route for m in rollout.members} - set(states))
+        if gone:
             raise Conflict(
-                f"group: a route of the rollout {rollout.id} no longer exists; abort it",
+                f"group: routes {gone} of the rollout {rollout.id} no longer exist; abort it",
                 field="group",
                 code="route_missing",
             )
@@ -132,9 +133,9 @@ async def end(
 
     async def attempt(rollout: GroupRollout) -> CommitOutcome:
         states = await read_states(store, rollout)
-        if states is None:
+        if kind == "promote" and len(states) < len(rollout.members):
             raise Conflict(
-                f"group: a route of the rollout {rollout.id} no longer exists",
+                f"group: a route of the rollout {rollout.id} no longer exists; abort it",
                 field="group",
                 code="route_missing",
             )
@@ -142,6 +143,8 @@ async def end(
         moves: Moves = {}
         members = []
         for member in rollout.members:
+            if member.route not in states:  # deleted: an abort ends it on the routes that remain
+                continue
             state = states[member.route]
             moved = end_state(state, member, shape)
             moves[member.route] = (state.revision, moved)

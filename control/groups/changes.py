@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from control.errors import BROKEN_RULE, UNKNOWN_REFERENCE, BadInput, Conflict, NotFound
+from control.grouprollout import storage as group_storage
 from control.registry import rules
 from control.routes import transitions
 from control.routes.changes import Reason
@@ -50,6 +51,14 @@ class ChangeSetOut(msgspec.Struct, frozen=True, kw_only=True):
 async def join(store: Store, group: str, body: GroupIn, *, actor: str) -> list[RouteData]:
     """Put routes into a group (one audited change per route; users are re-bucketed)."""
     rules.check_name("group", group)
+    running = await group_storage.read(store, group)
+    if running is not None and running.active:  # its members are fixed for its lifetime
+        raise Conflict(
+            f"group: {group!r} has the rollout {running.id} ({running.status}); routes join it "
+            "once that has ended",
+            field="group",
+            code="rollout_exists",
+        )
     datas = [await read(store, route) for route in body.routes]
     for data in datas:
         if data.state.group not in (None, group):

@@ -252,6 +252,9 @@ async def test_route_and_group_rollouts_exclude_each_other_and_a_hand_flip_pause
         "POST", ROLLOUTS, start_body(releases={ROUTE: "r2"}), role="operator"
     )
     assert status == 400 and error["field"] == "releases" and OTHER in error["message"]
+    rejoin = {"routes": list(ROUTES), "reason": "again"}
+    status, error = await api.error("PUT", f"/admin/groups/{GROUP}", rejoin)
+    assert status == 409 and error["code"] == "rollout_exists" and group_id in error["message"]
 
     # a hand flip of one member pauses the group rollout; resume puts the step's weights back
     revision = (await api.ok("GET", f"/admin/routes/{OTHER}"))["revision"]
