@@ -2,11 +2,15 @@
 version and a moved route are each refused with nothing written; the record lives under the
 group's hash tag."""
 
+from datetime import UTC, datetime
+
 import msgspec
 
 from control import keyspace
 from control.grouprollout import record, storage
 from control.grouprollout.tick import step_state
+from control.notify.events import types_of
+from control.routes.audit import AuditEntry
 from control.store import Store
 from gateway.contract import keys
 from gateway.contract.snapshot import RouteState
@@ -75,3 +79,17 @@ async def test_stale_token_version_or_revision_is_refused_with_nothing_written(a
         assert last["action"] == "group_rollout.hold"
         evidence = msgspec.json.decode(last["evidence"])
         assert evidence["group_rollout"] == {"id": rollout.id, "group": "team"}
+
+
+def test_a_group_rollouts_audit_entries_are_rollout_webhook_events_of_each_route():
+    def entry(action: str, before: dict, after: dict) -> AuditEntry:
+        return AuditEntry(
+            id="1-0", time=datetime.now(UTC), route="support", provider=None, action=action,
+            actor="controller", reason="x", revision=3, release=None, before=before,
+            after=after, evidence={"group_rollout": {"id": "abc", "group": "team"}},
+        )  # fmt: skip
+
+    moved = entry("group_rollout.rollback", {"weights": {"r1": 90, "r2": 10}}, {"weights": {}})
+    assert types_of(moved) == ["weights.changed", "rollout.rolled_back"]
+    assert types_of(entry("group_rollout.pause", {}, {})) == ["rollout.paused"]
+    assert types_of(entry("group_rollout.hold", {}, {})) == []
