@@ -47,6 +47,26 @@ def rollout_history(route: str, group: str | None = None) -> str:
     return f"{keys.route_home(route, group)}:rollout:history"
 
 
+GROUP_ROLLOUTS_ACTIVE = (
+    f"{keys.PREFIX}:group_rollouts"  # set of groups whose rollout may need a tick
+)
+
+
+def group_rollout(group: str) -> str:
+    """String: the group's current (or last) GroupRollout JSON."""
+    return f"{keys.group_tag(group)}:rollout"
+
+
+def group_rollout_fence(group: str) -> str:
+    """String: the highest controller fencing token that wrote to this group's rollout."""
+    return f"{keys.group_tag(group)}:rollout:fence"
+
+
+def group_rollout_history(group: str) -> str:
+    """List: evidence points of the group's current rollout, oldest first (capped)."""
+    return f"{keys.group_tag(group)}:rollout:history"
+
+
 def gates(route: str, group: str | None = None) -> str:
     """Hash: release id -> GateRecord JSON, the eval gate's latest verdict on that release."""
     return f"{keys.route_home(route, group)}:gates"

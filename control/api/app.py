@@ -19,6 +19,7 @@ from control.api import (
     backup,
     events,
     gate,
+    group_rollouts,
     groups,
     impact,
     metrics,
@@ -63,6 +64,7 @@ ENDPOINT_TABLES: tuple[Sequence[Endpoint], ...] = (
     webhooks.ENDPOINTS,
     timeline.ENDPOINTS,
     groups.ENDPOINTS,
+    group_rollouts.ENDPOINTS,
     series.ENDPOINTS,
     whoami.ENDPOINTS,
 )

@@ -240,9 +240,11 @@ def _write_operations(
         entry |= {"actor": actor, "reason": reason, "before": "", "after": after}
         pipe.xadd(keyspace.WINDOWS_AUDIT, entry, maxlen=audit_max, approximate=True)  # type: ignore[arg-type]
     for route, items in plan.reviews.items():
+        record = plan.routes.get(route)
+        group = record.state.group if record is not None else None  # its home: `_write_route`
         for item in items:
             stored = review_encoder.encode(msgspec.structs.replace(item, id=""))
-            pipe.hsetnx(keyspace.reviews(route), item.id, stored)
+            pipe.hsetnx(keyspace.reviews(route, group), item.id, stored)
     for hook in plan.webhooks:
         pipe.hset(outbox.WEBHOOKS, hook.name, _encoder.encode(hook))
 

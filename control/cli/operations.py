@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from control.cli import group_rollout, verbs
 from control.cli import groups as grouping
 from control.cli import impact as blast
-from control.cli import verbs
 from control.cli import webhooks as hooks
 from control.cli import windows as ops
 
@@ -146,3 +146,4 @@ def add_operations_verbs(
     change.add_argument("--percent", type=float, help="flip: the new releases' share")
     change.add_argument("--emergency", action="store_true", help="override a freeze (reviewed)")
     _reason(change)
+    group_rollout.add_parser(group_sub, common, verbs.runner)

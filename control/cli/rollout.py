@@ -43,8 +43,9 @@ def _guard(text: str) -> dict[str, Any]:
     return guard
 
 
-def start(client: AdminClient, args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"release": args.release, "reason": args.reason}
+def policy_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The policy overrides given on the command line (a route's or a group's rollout)."""
+    body: dict[str, Any] = {}
     if args.steps:
         body["steps"] = [float(s) for s in args.steps.split(",")]
     if args.min_bake is not None:
@@ -61,6 +62,12 @@ def start(client: AdminClient, args: argparse.Namespace) -> int:
         body["alpha"] = args.alpha
     if args.skip_gate:
         body["skip_gate"] = True
+    return body
+
+
+def start(client: AdminClient, args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"release": args.release, "reason": args.reason}
+    body.update(policy_options(args))
     if args.emergency:
         body["emergency"] = True
     view = client.call("POST", f"/admin/routes/{args.route}/rollouts", body)
@@ -171,17 +178,7 @@ def render(view: Any) -> Group:
     return Group(*parts)
 
 
-def add_parser(
-    commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
-    common: argparse.ArgumentParser,
-    runner: Any,
-) -> None:
-    rollout = commands.add_parser("rollout", help="canary rollouts").add_subparsers(
-        dest="verb", required=True
-    )
-    begin = rollout.add_parser("start", help="start a canary rollout", parents=[common])
-    begin.add_argument("route")
-    begin.add_argument("release")
+def add_policy_arguments(begin: argparse.ArgumentParser) -> None:
     begin.add_argument("--steps", help="canary percents, e.g. 1,5,25,50,100")
     begin.add_argument("--min-bake", help="seconds or 5m per step before advancing")
     begin.add_argument("--min-requests", type=int, help="canary calls per step before advancing")
@@ -196,6 +193,20 @@ def add_parser(
     begin.add_argument("--on-inconclusive", choices=["pause", "extend"])
     begin.add_argument("--alpha", type=float, help="false-alarm budget split across guards")
     begin.add_argument("--skip-gate", action="store_true", help="no eval gate (audited)")
+
+
+def add_parser(
+    commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
+    common: argparse.ArgumentParser,
+    runner: Any,
+) -> None:
+    rollout = commands.add_parser("rollout", help="canary rollouts").add_subparsers(
+        dest="verb", required=True
+    )
+    begin = rollout.add_parser("start", help="start a canary rollout", parents=[common])
+    begin.add_argument("route")
+    begin.add_argument("release")
+    add_policy_arguments(begin)
     begin.add_argument(
         "--emergency", action="store_true", help="start in a freeze (audited, reviewed)"
     )

@@ -16,6 +16,7 @@ from redis.exceptions import RedisClusterException, ResponseError
 
 from control import homes
 from control.errors import BROKEN_RULE, UNKNOWN_REFERENCE, BadInput, Conflict, NotFound
+from control.grouprollout import storage as group_storage
 from control.groups import move
 from control.registry import rules
 from control.routes import transitions
@@ -56,6 +57,14 @@ async def join(store: Store, group: str, body: GroupIn, *, actor: str) -> list[R
     not yet in the group's slot moves there (`control.groups.move`); one with a running rollout
     is refused. Leaving a group is not supported: delete and recreate the route."""
     rules.check_name("group", group)
+    running = await group_storage.read(store, group)
+    if running is not None and running.active:  # its members are fixed for its lifetime
+        raise Conflict(
+            f"group: {group!r} has the rollout {running.id} ({running.status}); routes join it "
+            "once that has ended",
+            field="group",
+            code="rollout_exists",
+        )
     datas = [await read(store, route) for route in body.routes]
     for data in datas:
         if data.state.group not in (None, group):

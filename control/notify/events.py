@@ -43,7 +43,7 @@ def types_of(entry: AuditEntry) -> list[str]:
     if action in POINTER_MOVES or _moved(entry):
         found.append("weights.changed")
     kind, _, verb = action.partition(".")
-    if kind == "rollout" and verb in ROLLOUT:
+    if kind in ("rollout", "group_rollout") and verb in ROLLOUT:  # a group's: on each route
         found.append(ROLLOUT[verb])
     if kind in ("gate", "eval"):
         found.append("gate.verdict")

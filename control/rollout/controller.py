@@ -21,6 +21,7 @@ import msgspec
 from redis.exceptions import RedisError
 
 from control import keyspace
+from control.grouprollout import tick as group_tick
 from control.rollout.tick import Tick, look_at
 from control.store import Store, text
 
@@ -36,7 +37,7 @@ class ControllerStatus(msgspec.Struct, frozen=True, kw_only=True):
     lease_ms: int
     tick_s: float
     ticks: int  # looks taken as leader
-    rollouts: int  # routes looked at in the last tick
+    rollouts: int  # routes and groups looked at in the last tick
     failures: int  # looks that failed unexpectedly (logged)
     tick_ms_p50: float | None  # one tick over every running rollout, as leader
     tick_ms_p99: float | None
@@ -85,25 +86,31 @@ class Controller:
         self.valid_until = sent + self.lease_ms / 1000
         began = time.perf_counter()
         routes = sorted(text(r) for r in await self.store.redis.smembers(keyspace.ROLLOUTS_ACTIVE))
-        for route in routes:
+        groups = sorted(
+            text(g) for g in await self.store.redis.smembers(keyspace.GROUP_ROLLOUTS_ACTIVE)
+        )
+        looks = [(look_at, route) for route in routes] + [
+            (group_tick.look_at, group) for group in groups
+        ]
+        for look, name in looks:
             if time.monotonic() >= self.valid_until:
                 self.leader = False  # renewal is overdue: the lease may be someone else's
                 return
             tick = Tick(self.store, token, time.time(), self.settle_s)
             try:
-                await look_at(tick, route)
+                await look(tick, name)
             except (RedisError, OSError):
                 raise
-            except Exception:  # supervisor: one route's bad look must not stop the others
+            except Exception:  # supervisor: one bad look must not stop the others
                 self.failures += 1
-                log.exception("controller: the look at route %r failed", route)
-            if tick.fenced:  # a newer leader wrote to this route: this lease is stale
+                log.exception("controller: the look at rollout %r failed", name)
+            if tick.fenced:  # a newer leader wrote to this rollout: this lease is stale
                 log.warning("controller %s was fenced off by a newer leader", self.replica)
                 self.leader = False
                 return
-        self.rollouts = len(routes)
+        self.rollouts = len(looks)
         self.ticks += 1
-        if routes:
+        if looks:
             self.costs_s.append(time.perf_counter() - began)
 
     async def stop(self) -> None:

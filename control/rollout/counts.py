@@ -54,12 +54,33 @@ def arms(
     buckets: list[dict[str, int]], snapshot: Snapshot, canary: str, stable: str
 ) -> tuple[Arm, Arm]:
     """(canary, baseline) from the buckets of `snapshot.minute` onwards, minus the snapshot."""
+    canary_totals, stable_totals = arm_totals(buckets, snapshot, canary, stable)
+    return Arm(canary_totals), Arm(stable_totals)
+
+
+def arm_totals(
+    buckets: list[dict[str, int]], snapshot: Snapshot, canary: str, stable: str
+) -> tuple[Totals, Totals]:
+    """`arms` before they are shaped for the guards (to pool several routes' counts)."""
     now = merge(buckets)
     then = merge([snapshot.fields])
     return (
-        Arm(_minus(now.get(canary) or Totals(), then.get(canary) or Totals())),
-        Arm(_minus(now.get(stable) or Totals(), then.get(stable) or Totals())),
+        _minus(now.get(canary) or Totals(), then.get(canary) or Totals()),
+        _minus(now.get(stable) or Totals(), then.get(stable) or Totals()),
     )
+
+
+def pooled(parts: list[Totals]) -> Arm:
+    """One arm of several routes' counts summed (a group rollout's combined guards)."""
+    out = Totals()
+    for part in parts:
+        for name, value in part.counters.items():
+            out.counters[name] = out.counters.get(name, 0) + value
+        for name, value in part.outcomes.items():
+            out.outcomes[name] = out.outcomes.get(name, 0) + value
+        out.latency = [a + b for a, b in zip(out.latency, part.latency, strict=True)]
+        out.ttft = [a + b for a, b in zip(out.ttft, part.ttft, strict=True)]
+    return Arm(out)
 
 
 def minute_of(at: float) -> int:

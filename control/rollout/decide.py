@@ -9,7 +9,7 @@ latency look (planned, at the step's end) decides between advancing and rolling 
 its deadline without a verdict pauses or extends.
 """
 
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -54,18 +54,43 @@ def check_route(
     rollout: Rollout, stable: str, weights_bp: dict[str, int], revision: int, pinned: bool
 ) -> tuple[RouteCheck, str]:
     """Is the route still where this rollout put it? (Any change bumps the revision.)"""
+    return check_weights(
+        rollout.release,
+        rollout.stable,
+        rollout.step.percent,
+        rollout.revision,
+        stable,
+        weights_bp,
+        revision,
+        pinned,
+    )
+
+
+def check_weights(
+    release: str,
+    baseline: str,
+    percent: float,
+    known_revision: int,
+    stable: str,
+    weights_bp: dict[str, int],
+    revision: int,
+    pinned: bool,
+) -> tuple[RouteCheck, str]:
+    """`check_route` for a candidate `release` against `baseline` at `percent`, last seen at
+    `known_revision` (a group rollout asks it for each of its routes)."""
     weights = _nonzero(weights_bp)
-    expected = _nonzero(step_weights(rollout, rollout.step.percent))
-    if stable == rollout.stable and weights == expected:
+    canary = step_bp(percent)
+    expected = _nonzero({baseline: BUCKETS - canary, release: canary})
+    if stable == baseline and weights == expected:
         if pinned:
             return "pinned", "the route is pinned: the controller does not move it until unpinned"
-        if revision != rollout.revision:
+        if revision != known_revision:
             return "adopt", ""  # pinned/unpinned or a release added: same pointer
         return "ok", ""
-    if stable == rollout.stable and weights == {rollout.stable: BUCKETS}:
+    if stable == baseline and weights == {baseline: BUCKETS}:
         return "rolled_back", f"route rolled back outside the rollout (revision {revision})"
-    if stable == rollout.release and weights == {rollout.release: BUCKETS}:
-        return "promoted", f"{rollout.release} promoted outside the rollout (revision {revision})"
+    if stable == release and weights == {release: BUCKETS}:
+        return "promoted", f"{release} promoted outside the rollout (revision {revision})"
     return "manual", (
         f"weights changed outside the rollout at revision {revision} "
         f"(now {', '.join(f'{r}={bp / 100:g}%' for r, bp in sorted(weights.items()))}); "
@@ -111,6 +136,15 @@ def srm_check(
         mismatch=mismatch,
         keyed=keyed or {},
     )
+
+
+def ceiling_breach(guards: list[Guard], canary: Arm) -> str | None:
+    """Why the canary must roll back at once (a guard's hard ceiling), or None."""
+    for guard in guards:
+        breach = _ceiling(guard, canary)
+        if breach is not None:
+            return breach
+    return None
 
 
 def _ceiling(guard: Guard, canary: Arm) -> str | None:
@@ -160,24 +194,47 @@ def evaluate(guard: Guard, canary: Arm, baseline: Arm, alpha: float) -> Evidence
     )
 
 
+class StepLike(Protocol):
+    @property
+    def deadline_at(self) -> float: ...
+
+
+class Plan(Protocol):
+    """What `look` reads of a rollout: a route's (`Rollout`) or a group's."""
+
+    @property
+    def guards(self) -> list[Guard]: ...
+    @property
+    def guard_alpha(self) -> float: ...
+    @property
+    def min_bake_s(self) -> float: ...
+    @property
+    def min_requests(self) -> int: ...
+    @property
+    def steps(self) -> list[float]: ...
+    @property
+    def step(self) -> StepLike: ...
+
+
 def look(
-    rollout: Rollout,
+    rollout: Plan,
     canary: Arm,
     baseline: Arm,
     srm: Srm | None,
     baked_s: float,
     now: float,
     waiting: str | None = None,
+    ceilings: bool = True,
 ) -> Look:
     """The decision at one tick of a running step (the route already checked). `waiting`: why
     the route may not move forward now (a freeze window): a step ready to advance holds with
-    that reason instead, before its planned latency look (which runs once, when it may move)."""
-    for guard in rollout.guards:
-        breach = _ceiling(guard, canary)
-        if breach is not None:
-            return Look(action="rollback", reason=breach, evidence=[])
+    that reason instead, before its planned latency look (which runs once, when it may move).
+    `ceilings`: False when the caller checked the hard ceilings itself (a group, per route)."""
+    breach = ceiling_breach(rollout.guards, canary) if ceilings else None
+    if breach is not None:
+        return Look(action="rollback", reason=breach, evidence=[])
     if srm is not None and srm.mismatch:
-        return Look(action="hold", reason=_srm_reason(srm), evidence=[])
+        return Look(action="hold", reason=srm_reason(srm), evidence=[])
     continuous = [g for g in rollout.guards if g.metric != "latency"]
     evidence = [evaluate(g, canary, baseline, rollout.guard_alpha) for g in continuous]
     failed = [e for e in evidence if e.verdict == "fail"]
@@ -216,7 +273,7 @@ def look(
     return Look(action="wait", reason="", evidence=evidence)
 
 
-def canary_steps(rollout: Rollout) -> int:
+def canary_steps(rollout: Plan) -> int:
     return max(sum(1 for s in rollout.steps if s < 100), 1)
 
 
@@ -229,7 +286,7 @@ def _verdicts(head: str, evidence: list[Evidence]) -> str:
     return f"{head}: {'; '.join(parts)}" if parts else head
 
 
-def _srm_reason(srm: Srm) -> str:
+def srm_reason(srm: Srm) -> str:
     parts = []
     if srm.requests_p is not None and srm.requests_p < SRM_SEQUENTIAL_ALPHA:
         parts.append(f"requests drawn per call or pinned {srm.requests} (p = {srm.requests_p:.2g})")

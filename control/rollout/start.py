@@ -8,6 +8,7 @@ import msgspec
 
 from control import homes, keyspace
 from control.errors import BROKEN_RULE, UNKNOWN_REFERENCE, BadInput, Conflict
+from control.grouprollout import storage as group_storage
 from control.registry import releases as release_rules
 from control.rollout import counts, decide, freeze, policy, record, storage
 from control.rollout.gate import gate_refusal
@@ -20,7 +21,7 @@ from gateway.contract.bucketing import BUCKETS
 MAX_ATTEMPTS = 10
 
 
-def _check_release(data: RouteData, body: RolloutIn) -> str:
+def check_release(data: RouteData, body: RolloutIn) -> str:
     """The release's change type versus stable; BadInput naming `release` when it cannot run."""
     state = data.state
     if body.release not in data.releases:
@@ -40,7 +41,7 @@ def _check_release(data: RouteData, body: RolloutIn) -> str:
     return release_rules.change_type(found)
 
 
-def _check_route(data: RouteData, existing: Rollout | None) -> None:
+def check_route(data: RouteData, existing: Rollout | None) -> None:
     state = data.state
     freeze.refuse_killed(state, "start")
     if existing is not None and existing.active:
@@ -63,6 +64,20 @@ def _check_route(data: RouteData, existing: Rollout | None) -> None:
             "the route now splits traffic — roll back or promote first",
             field="weights",
             code="route_not_stable",
+        )
+
+
+async def refuse_grouped(store: Store, data: RouteData) -> None:
+    """409 naming the group rollout that is moving this route (the two are exclusive; the group
+    rollout's script checks the other way round atomically)."""
+    group = data.state.group
+    running = await group_storage.read(store, group) if group is not None else None
+    if running is not None and running.active:
+        raise Conflict(
+            f"route: {data.state.name!r} is moved by the rollout {running.id} of group "
+            f"{running.group!r} ({running.status}); abort or finish it first",
+            field="route",
+            code="group_rollout_exists",
         )
 
 
@@ -125,7 +140,7 @@ async def start(
 ) -> Rollout:
     for _ in range(MAX_ATTEMPTS):
         data = await read(store, route)
-        change_type = _check_release(data, body)
+        change_type = check_release(data, body)
         chosen, source = policy.resolve(body, change_type, policies)
         if chosen.steps[0] >= 100:
             raise BadInput(
@@ -134,7 +149,8 @@ async def start(
                 code=BROKEN_RULE,
             )
         existing = await storage.read(store, route)
-        _check_route(data, existing)
+        await refuse_grouped(store, data)  # first: the group's weights are its own
+        check_route(data, existing)
         if not body.skip_gate:
             refusal = await gate_refusal(store, route, body.release, data.state.stable)
             if refusal is not None:

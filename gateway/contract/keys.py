@@ -24,6 +24,8 @@ def route_tag(route: str) -> str:
 
 
 def group_tag(group: str) -> str:
+    """Hash tag of a route group: its routes' keys (`route_home`) and the group's own records
+    (e.g. its rollout) share this slot."""
     return f"{PREFIX}:{{group:{group}}}"
 
 

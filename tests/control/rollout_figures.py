@@ -5,6 +5,7 @@ import numpy as np
 
 from control.rollout.srm import SRM_SEQUENTIAL_ALPHA
 from control.rollout.statistics import SRM_P_THRESHOLD, srm_p_value
+from tests.control import test_group_rollout_alpha as group
 from tests.control import test_rollout_latency as latency
 from tests.control import test_rollout_rare as rare
 from tests.control import test_rollout_rates as rates
@@ -101,9 +102,19 @@ def srm_figures() -> None:
     )
 
 
+def group_figures() -> None:
+    pooled, alone = group.false_rollbacks(8101)
+    print(f"group of 3 routes, no regression, pooled guards (alpha {group.ALPHA} split over 2): "
+          f"{pooled:.1%} of 1,000 group rollouts rolled back; each route's thumbs-down judged "
+          f"alone at the same alpha, any route rolling back the group: {alone:.1%}")  # fmt: skip
+    print(f"group, thumbs-down 10% -> 20% on the middling route only: "
+          f"{group.one_bad_route_caught(8102):.1%} of 500 group rollouts rolled back")  # fmt: skip
+
+
 if __name__ == "__main__":
     rate_figures()
     rare_figures()
     score_figures()
     latency_figures()
     srm_figures()
+    group_figures()

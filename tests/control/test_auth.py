@@ -33,8 +33,8 @@ async def test_every_protected_endpoint_needs_a_valid_token(api, redis):
             assert status == 401, (method, path, headers, body)
             assert body["error"]["code"] == "unauthorized"
         checked += 1
-    assert checked == 57  # 33 registry, route, backup, rollout and gate operations; 21 release ops;
-    # 3 for the dashboard (series, whoami, the event stream)
+    assert checked == 63  # 33 registry, route, backup, rollout and gate operations; 21 release ops;
+    # 3 for the dashboard (series, whoami, the event stream); 6 for group rollouts
     assert await redis_contents(redis) == before
 
 

@@ -73,6 +73,7 @@ class Users:
         pinned: str | None = None,
         scores: dict[str, float] | None = None,
         activity: float | None = None,
+        route: str = ROUTE,
     ) -> None:
         self.http = http
         self.url = gateway.url
@@ -83,6 +84,7 @@ class Users:
         self.rng = random.Random(seed)
         self.pinned = pinned  # every call forces this release (X-Turnout-Release)
         self.scores = scores  # rate with a score around this mean per release, not thumbs
+        self.route = route
         self.seen = Calls()
         self._zipf = (
             list(itertools.accumulate(1 / k**activity for k in range(1, users + 1)))
@@ -122,7 +124,7 @@ class Users:
         return self.rng.choices(range(self.users), cum_weights=self._zipf)[0]
 
     async def _one(self, user: str) -> None:
-        body = {"model": ROUTE, "messages": [{"role": "user", "content": "hi"}], "user": user}
+        body = {"model": self.route, "messages": [{"role": "user", "content": "hi"}], "user": user}
         headers = {"X-Turnout-Release": self.pinned} if self.pinned else {}
         down = self.rng.random()
         noise = self.rng.uniform(-0.2, 0.2)

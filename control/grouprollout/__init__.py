@@ -1,0 +1,1 @@
+"""Canary rollouts of a route group: every route moved in one change set, judged together."""

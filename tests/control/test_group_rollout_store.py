@@ -1,0 +1,95 @@
+"""The group rollout's script against real Redis: a stale controller's token, a stale record
+version and a moved route are each refused with nothing written; the record lives under the
+group's hash tag."""
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from control import keyspace
+from control.grouprollout import record, storage
+from control.grouprollout.tick import step_state
+from control.notify.events import types_of
+from control.routes.audit import AuditEntry
+from control.store import Store
+from gateway.contract import keys
+from gateway.contract.snapshot import RouteState
+from tests.control.conftest import redis_contents, seed_route
+
+ROUTES = ("helper", "support")
+
+
+async def started(api, redis):
+    for route in ROUTES:
+        await seed_route(api, "http://127.0.0.1:9/v1", route)
+    await api.ok("PUT", "/admin/groups/team", {"routes": list(ROUTES), "reason": "together"})
+    body = {
+        "releases": {route: "r2" for route in ROUTES},
+        "reason": "new prompts",
+        "steps": [10, 100],
+        "skip_gate": True,
+    }
+    view = await api.ok("POST", "/admin/groups/team/rollouts", body, role="operator")
+    assert view["rollout"]["change_type"] == "prompt"
+    rollout = await storage.read(Store(redis), "team")
+    assert rollout is not None
+    return rollout
+
+
+async def test_the_record_lives_under_the_groups_hash_tag(api, redis):
+    await started(api, redis)
+    assert keys.group_tag("team") == "turnout:{group:team}"
+    assert keyspace.group_rollout("team").startswith("turnout:{group:team}:")
+    assert await redis.exists(keyspace.group_rollout("team"))
+    for route in ROUTES:
+        state = msgspec.json.decode(await redis.get(keys.route_state(route)), type=RouteState)
+        assert state.weights_bp == {"r1": 9000, "r2": 1000}
+
+
+async def test_stale_token_version_or_revision_is_refused_with_nothing_written(api, redis):
+    rollout = await started(api, redis)
+    store = Store(redis)
+    after = record.bumped(rollout, status_reason="looked")
+    assert (await storage.write(store, rollout.version, after, fence=7)).status == "ok"
+    before = await redis_contents(redis)
+
+    newer = record.bumped(after, status_reason="again")
+    audit = ("group_rollout.hold", "controller", "x")
+    stale = await storage.write(store, after.version, newer, fence=6, audit=audit)
+    assert stale.status == "fenced" and stale.revision == 7
+    conflict = await storage.write(store, rollout.version, newer, fence=7, audit=audit)
+    assert conflict.status == "rollout_conflict" and conflict.revision == after.version
+
+    states = {}
+    for member in after.members:
+        raw = await redis.get(keys.route_state(member.route))
+        state = msgspec.json.decode(raw, type=RouteState)
+        states[member.route] = (state.revision, step_state(state, member, 100))
+    moved = dict(states)
+    moved["support"] = (states["support"][0] - 1, states["support"][1])
+    refused = await storage.write(store, after.version, newer, fence=7, audit=audit, states=moved)
+    assert refused.status == "conflict" and refused.field == "support"
+    assert await redis_contents(redis) == before  # none of the three wrote anything
+
+    done = await storage.write(store, after.version, newer, fence=8, audit=audit, states=states)
+    assert done.status == "ok"
+    for route in ROUTES:
+        entries = await redis.xrange(keys.route_audit(route))
+        last = {k.decode(): v.decode() for k, v in entries[-1][1].items()}
+        assert last["action"] == "group_rollout.hold"
+        evidence = msgspec.json.decode(last["evidence"])
+        assert evidence["group_rollout"] == {"id": rollout.id, "group": "team"}
+
+
+def test_a_group_rollouts_audit_entries_are_rollout_webhook_events_of_each_route():
+    def entry(action: str, before: dict, after: dict) -> AuditEntry:
+        return AuditEntry(
+            id="1-0", time=datetime.now(UTC), route="support", provider=None, action=action,
+            actor="controller", reason="x", revision=3, release=None, before=before,
+            after=after, evidence={"group_rollout": {"id": "abc", "group": "team"}},
+        )  # fmt: skip
+
+    moved = entry("group_rollout.rollback", {"weights": {"r1": 90, "r2": 10}}, {"weights": {}})
+    assert types_of(moved) == ["weights.changed", "rollout.rolled_back"]
+    assert types_of(entry("group_rollout.pause", {}, {})) == ["rollout.paused"]
+    assert types_of(entry("group_rollout.hold", {}, {})) == []
