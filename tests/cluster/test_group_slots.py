@@ -148,3 +148,28 @@ async def test_routes_grouped_before_group_slots_still_sync_one_by_one(
     await api.ok("PUT", "/admin/groups/old", {"routes": [first, second], "reason": "move"})
     done = await api.ok("POST", "/admin/groups/old/changes", body, role="operator")
     assert set(done["revisions"]) == {first, second}  # one script, in the group's slot now
+
+
+async def test_a_group_rollout_steps_in_the_groups_one_slot(redis_server, redis, api, simulator):
+    """A group rollout's start and its abort each write the group's record and both routes (on
+    different masters before they joined) in one script: on Cluster that needs one slot."""
+    first, second = _two_routes_on_two_masters(redis_server)
+    for name in (first, second):
+        await seed_route(api, simulator.url, route=name)
+    await api.ok("PUT", "/admin/groups/checkout", {"routes": [first, second], "reason": "x"})
+    body = {"releases": {first: "r2", second: "r2"}, "reason": "new prompts",
+            "steps": [10, 100], "skip_gate": True}  # fmt: skip
+    started = await api.ok("POST", "/admin/groups/checkout/rollouts", body, role="operator")
+    assert started["rollout"]["status"] == "running"
+    store = Store(redis)
+    for name in (first, second):
+        assert (await views.read(store, name)).state.weights_bp == {"r1": 9000, "r2": 1000}
+    abort = {"reason": "changed our mind"}
+    ended = await api.ok("POST", "/admin/groups/checkout/rollouts/abort", abort, role="operator")
+    assert ended["rollout"]["status"] == "aborted"
+    for name in (first, second):
+        data = await views.read(store, name)
+        assert data.state.weights_bp == {"r1": 10000}
+        entries = await redis.xrange(keys.route_audit(name, "checkout"))
+        actions = [e[1][b"action"].decode() for e in entries]
+        assert actions[-2:] == ["group_rollout.start", "group_rollout.abort"], actions

@@ -41,8 +41,11 @@ async def test_the_record_lives_under_the_groups_hash_tag(api, redis):
     assert keys.group_tag("team") == "turnout:{group:team}"
     assert keyspace.group_rollout("team").startswith("turnout:{group:team}:")
     assert await redis.exists(keyspace.group_rollout("team"))
+    slot = keys.route_home("support", "team")  # the members live in the group's slot too
+    assert slot.startswith("turnout:{group:team}:") and await redis.exists(f"{slot}:state")
     for route in ROUTES:
-        state = msgspec.json.decode(await redis.get(keys.route_state(route)), type=RouteState)
+        raw = await redis.get(keys.route_state(route, "team"))
+        state = msgspec.json.decode(raw, type=RouteState)
         assert state.weights_bp == {"r1": 9000, "r2": 1000}
 
 
@@ -62,7 +65,7 @@ async def test_stale_token_version_or_revision_is_refused_with_nothing_written(a
 
     states = {}
     for member in after.members:
-        raw = await redis.get(keys.route_state(member.route))
+        raw = await redis.get(keys.route_state(member.route, "team"))
         state = msgspec.json.decode(raw, type=RouteState)
         states[member.route] = (state.revision, step_state(state, member, 100))
     moved = dict(states)
@@ -74,7 +77,7 @@ async def test_stale_token_version_or_revision_is_refused_with_nothing_written(a
     done = await storage.write(store, after.version, newer, fence=8, audit=audit, states=states)
     assert done.status == "ok"
     for route in ROUTES:
-        entries = await redis.xrange(keys.route_audit(route))
+        entries = await redis.xrange(keys.route_audit(route, "team"))
         last = {k.decode(): v.decode() for k, v in entries[-1][1].items()}
         assert last["action"] == "group_rollout.hold"
         evidence = msgspec.json.decode(last["evidence"])
