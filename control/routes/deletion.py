@@ -9,18 +9,23 @@ What an operator expects of each thing that belongs to the route:
 - windows and webhooks scoped to the route: removed right after (they live in other slots),
   each window with its own audit entry, and both named in the deletion's audit entry and in the
   answer. Their subject is gone: kept, they would silently freeze or report a route created
-  later under the same name, which must start clean.
+  later under the same name, which must start clean;
+- the affected-user lists (`record_users`, personal data): removed right after; the rest of its
+  telemetry (counts, no user keys) expires on its own schedule.
 """
 
 import contextlib
 
 import msgspec
 
+from control import homes
 from control.errors import Conflict, NotFound
 from control.notify import outbox
 from control.routes.changes import DeleteIn
-from control.store import Store
+from control.store import Store, text
 from control.windows import store as windows
+from gateway.contract import keys
+from gateway.contract.telemetry import affected_users
 
 
 class Deleted(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +40,8 @@ class Deleted(msgspec.Struct, frozen=True, kw_only=True):
 async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) -> Deleted:
     scoped_windows = [w.name for w in await windows.load(store.redis) if w.route == route]
     scoped_hooks = [h.name for h in await outbox.load_webhooks(store.redis) if h.route == route]
+    home = await homes.group_of(store.redis, route)
+    releases = [text(r) for r in await store.redis.hkeys(keys.route_releases(route, home))]
     outcome = await store.delete_route(
         route,
         actor=actor,
@@ -67,6 +74,8 @@ async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) 
     for name in removed_hooks:
         with contextlib.suppress(NotFound):
             await outbox.delete_webhook(store.redis, name)
+    if releases:  # in the route's own telemetry slot, not its home: a step of its own
+        await store.redis.delete(*(affected_users(route, r) for r in releases))
     return Deleted(
         route=route,
         deleted=True,

@@ -3,6 +3,7 @@ route-scoped windows and webhooks), audited, against the real admin API on a rea
 created again under the name starts clean, and what is not the route's stays."""
 
 from control import keyspace
+from gateway.contract.telemetry import affected_users
 from tests.control.conftest import seed_route
 from tests.control.test_backup import cli
 
@@ -22,6 +23,7 @@ async def test_deleting_a_route_removes_what_is_its_own_and_a_new_one_starts_cle
     await api.ok("PUT", "/admin/webhooks/ops-all", hook)
     await redis.hset(keyspace.gates("support"), "r2", b'{"verdict": "pass"}')  # a stored verdict
     await redis.set(keyspace.gate_dataset("support"), b"abc")
+    await redis.zadd(affected_users("support", "r2"), {"user-7": 1.0})  # as the flush records
 
     deleted = await api.ok("DELETE", ROUTE, {"reason": "retired"})
     assert deleted["closed_reviews"] == [review["id"]]
@@ -41,6 +43,7 @@ async def test_deleting_a_route_removes_what_is_its_own_and_a_new_one_starts_cle
     assert last[b"reason"] == b"route support deleted: retired"
     for key in (keyspace.reviews, keyspace.gates, keyspace.gate_dataset, keyspace.rollout):
         assert not await redis.exists(key("support")), key
+    assert not await redis.exists(affected_users("support", "r2"))  # personal data goes too
     # what was not the route's stays
     assert [w["window"]["name"] for w in await api.ok("GET", "/admin/windows")] == ["all"]
     assert [h["name"] for h in await api.ok("GET", "/admin/webhooks")] == ["ops-all"]
