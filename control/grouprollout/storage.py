@@ -127,6 +127,11 @@ async def write(
         return CommitOutcome(status, field=text(reply[1]), revision=int(reply[2]))
     if status == "moving":
         raise homes.busy(after.members[int(reply[1])].route, text(reply[2]))
+    if status == "missing":  # deleted (or lost): named by the route, not its Redis key
+        route = after.members[int(reply[1])].route
+        return CommitOutcome(
+            "invalid", field=f"routes.{route}", rule=f"route {route!r} does not exist"
+        )
     if status == "route_rollout":
         route, release, state = (text(r) for r in reply[1:4])
         return CommitOutcome(status, field=route, rule=f"{release} ({state})")

@@ -14,7 +14,7 @@
 --       (the route is not moved), 14+3i audit evidence JSON
 -- Returns {'ok'} | {'fenced', token} | {'rollout_conflict', version} | {'conflict', route,
 --       revision} | {'invalid', route, field, rule} | {'route_rollout', route, release, status}
---       | {'moving', member index (0-based), marker}
+--       | {'moving', member index (0-based), marker} | {'missing', member index (0-based)}
 
 local token = ARGV[6]
 if token ~= '' and tonumber(token) < tonumber(redis.call('GET', KEYS[2]) or '0') then
@@ -37,7 +37,7 @@ for i = 0, count - 1 do
   end
   local current = redis.call('GET', KEYS[k])
   if not current then
-    return {'invalid', KEYS[k], 'route', 'the route does not exist'}
+    return {'missing', tostring(i)}  -- the caller names the route (its key is no name)
   end
   local before = cjson.decode(current)
   if ARGV[a] ~= '' and before.revision ~= tonumber(ARGV[a]) then

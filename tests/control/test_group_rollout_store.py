@@ -96,3 +96,16 @@ def test_a_group_rollouts_audit_entries_are_rollout_webhook_events_of_each_route
     assert types_of(moved) == ["weights.changed", "rollout.rolled_back"]
     assert types_of(entry("group_rollout.pause", {}, {})) == ["rollout.paused"]
     assert types_of(entry("group_rollout.hold", {}, {})) == []
+
+
+async def test_a_missing_member_state_is_named_by_its_route_not_its_key(api, redis):
+    rollout = await started(api, redis)
+    await redis.delete(keys.route_state("support", "team"))  # lost, as after a data loss
+    before = await redis_contents(redis)
+    after = record.bumped(rollout, status_reason="looked")
+    audit = ("group_rollout.hold", "controller", "x")
+    refused = await storage.write(Store(redis), rollout.version, after, audit=audit)
+    assert refused.status == "invalid"
+    assert refused.field == "routes.support" and refused.rule == "route 'support' does not exist"
+    assert "turnout:" not in f"{refused.field} {refused.rule}"
+    assert await redis_contents(redis) == before
