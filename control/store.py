@@ -60,12 +60,14 @@ class CommitOutcome(msgspec.Struct, frozen=True):
 
 
 class DeleteOutcome(msgspec.Struct, frozen=True):
-    """What `delete_route.lua` answered: `status` is ok, not_found or rollout_active."""
+    """What `delete_route.lua` answered: `status` is ok, not_found, rollout_active or
+    group_rollout_active."""
 
     status: str
     revision: int | None = None  # ok: the deleted route's last revision
     closed_reviews: list[str] = []  # ok: the open review items the deletion closed
     rollout: tuple[str, str] | None = None  # rollout_active: (candidate release, status)
+    group_rollout: tuple[str, str] | None = None  # group_rollout_active: (its id, status)
 
 
 def moving(route: str, reply: list[Any]) -> None:
@@ -212,6 +214,8 @@ class Store:
                 keyspace.gates(route, group),
                 keyspace.gate_dataset(route, group),
                 keys.route_moved(route, group),
+                # in the group's slot: its rollout is checked in the same step
+                *([keyspace.group_rollout(group)] if group is not None else []),
             ],
             args=[
                 route,
@@ -229,6 +233,8 @@ class Store:
             moving(route, reply)
             if status == "rollout_active":
                 return DeleteOutcome(status, rollout=(text(reply[1]), text(reply[2])))
+            if status == "group_rollout_active":
+                return DeleteOutcome(status, group_rollout=(text(reply[1]), text(reply[2])))
             return DeleteOutcome(status)
         if group is not None:  # a route created later under this name starts in its own slot
             await self.redis.hdel(keys.ROUTE_HOMES, route)

@@ -114,7 +114,7 @@ async def rollback(call: Call, body: changes.RollbackIn) -> views.RollbackOut:
     "/admin/routes/{route}",
     role="admin",
     summary="Delete a route (audited), its rollout, gate verdicts and review items, and the "
-    "windows and webhooks scoped to it; 409 while its rollout is active",
+    "windows and webhooks scoped to it; 409 while its rollout or its group's is active",
 )
 async def delete_route(call: Call, body: changes.DeleteIn) -> deletion.Deleted:
     return await deletion.delete_route(call.store, call.param("route"), body, actor=call.actor)

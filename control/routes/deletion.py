@@ -2,7 +2,11 @@
 
 What an operator expects of each thing that belongs to the route:
 - a running (holding, paused) rollout: the deletion is refused (409 naming it); abort it first,
-  so traffic is never yanked from under the controller without a decision;
+  so traffic is never yanked from under the controller without a decision. The same for an
+  active rollout of the route's group (409 naming it): its members are fixed for its lifetime,
+  and a group rollout with a member gone can only be aborted. Checked in the deletion's own
+  script when the route lives in its group's slot; a route grouped before groups had a slot is
+  checked just before;
 - the rollout record and history, gate verdicts, review items: removed with the route in one
   atomic step (`delete_route.lua`); open review items are closed by the deletion, whose audit
   entry names them (the route's audit stream is kept);
@@ -20,8 +24,11 @@ import msgspec
 
 from control import homes
 from control.errors import Conflict, NotFound
+from control.grouprollout import storage as group_storage
+from control.grouprollout.model import GroupRollout
 from control.notify import outbox
 from control.routes.changes import DeleteIn
+from control.routes.views import decode_state
 from control.store import Store, text
 from control.windows import store as windows
 from gateway.contract import keys
@@ -37,11 +44,34 @@ class Deleted(msgspec.Struct, frozen=True, kw_only=True):
     removed_webhooks: list[str]  # webhooks scoped to the route, removed with it
 
 
+def group_rollout_active(route: str, group: str, rollout_id: str, status: str) -> Conflict:
+    return Conflict(
+        f"route {route!r} is a member of the {status} rollout {rollout_id} of group {group!r}: "
+        f"abort or finish it first (POST /admin/groups/{group}/rollouts/abort)",
+        code="group_rollout_active",
+    )
+
+
+async def _refuse_outside_slot(store: Store, route: str, home: str | None) -> None:
+    """A grouped route still in its own slot: its group's rollout cannot be read by the
+    deletion's script (another slot), so it is checked here first."""
+    if home is not None:
+        return  # the script checks it atomically
+    raw = await store.redis.get(keys.route_state(route))
+    group = decode_state(raw).group if raw is not None else None
+    running: GroupRollout | None = None
+    if group is not None:
+        running = await group_storage.read(store, group)
+    if running is not None and running.active:
+        raise group_rollout_active(route, running.group, running.id, running.status)
+
+
 async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) -> Deleted:
     scoped_windows = [w.name for w in await windows.load(store.redis) if w.route == route]
     scoped_hooks = [h.name for h in await outbox.load_webhooks(store.redis) if h.route == route]
     home = await homes.group_of(store.redis, route)
     releases = [text(r) for r in await store.redis.hkeys(keys.route_releases(route, home))]
+    await _refuse_outside_slot(store, route, home)
     outcome = await store.delete_route(
         route,
         actor=actor,
@@ -58,6 +88,10 @@ async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) 
             f"(POST /admin/routes/{route}/rollouts/abort)",
             code="rollout_active",
         )
+    if outcome.group_rollout is not None:
+        assert home is not None
+        rollout_id, status = outcome.group_rollout
+        raise group_rollout_active(route, home, rollout_id, status)
     assert outcome.revision is not None
     # Read again: a window or webhook scoped to the route since the first read goes too.
     reason = f"route {route} deleted: {body.reason}"

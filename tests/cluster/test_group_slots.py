@@ -164,6 +164,9 @@ async def test_a_group_rollout_steps_in_the_groups_one_slot(redis_server, redis,
     store = Store(redis)
     for name in (first, second):
         assert (await views.read(store, name)).state.weights_bp == {"r1": 9000, "r2": 1000}
+    # the deletion's script reads the group's rollout in the same slot: refused
+    status, error = await api.error("DELETE", f"/admin/routes/{first}", {"reason": "x"})
+    assert status == 409 and error["code"] == "group_rollout_active"
     abort = {"reason": "changed our mind"}
     ended = await api.ok("POST", "/admin/groups/checkout/rollouts/abort", abort, role="operator")
     assert ended["rollout"]["status"] == "aborted"
