@@ -57,6 +57,7 @@ class CommitOutcome(msgspec.Struct, frozen=True):
     field: str | None = None  # invalid: the field breaking a rule, and the rule
     rule: str | None = None
     audit_id: str | None = None  # ok: the audit entry's stream id (also a review item's id)
+    group: str | None = None  # group_rollout: the group whose rollout (`field`) refused a start
 
 
 class DeleteOutcome(msgspec.Struct, frozen=True):
@@ -128,6 +129,8 @@ class Store:
                 keyspace.rollout(route, group),
                 keyspace.reviews(route, group),
                 keys.route_moved(route, group),
+                # in the group's slot: a route rollout's start checks the group's rollout
+                *([keyspace.group_rollout(group)] if group is not None else []),
             ],
             args=[
                 expected_revision,
@@ -155,6 +158,9 @@ class Store:
             return CommitOutcome(status, revision=int(reply[1]))
         if status == "invalid":
             return CommitOutcome(status, field=text(reply[1]), rule=text(reply[2]))
+        if status == "group_rollout":  # field: the group rollout's id, rule: its status
+            assert group is not None
+            return CommitOutcome(status, field=text(reply[1]), rule=text(reply[2]), group=group)
         return CommitOutcome(status)
 
     async def put_version(
@@ -267,6 +273,7 @@ class Store:
                 keys.route_audit(route, group),
                 keyspace.rollout_history(route, group),
                 keys.route_moved(route, group),
+                *([keyspace.group_rollout(group)] if group is not None else []),
             ],
             args=[
                 expected_version,
@@ -285,6 +292,9 @@ class Store:
         )
         moving(route, reply)
         status = text(reply[0])
+        if status == "group_rollout":
+            assert group is not None
+            return CommitOutcome(status, field=text(reply[1]), rule=text(reply[2]), group=group)
         return CommitOutcome(status, revision=int(reply[1]) if len(reply) > 1 else None)
 
     async def hold_lease(

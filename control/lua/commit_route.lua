@@ -8,7 +8,8 @@
 -- reformat numbers if it re-encoded them).
 --
 -- KEYS: 1 state, 2 releases, 3 release_meta, 4 audit, 5 rollout fence, 6 rollout, 7 reviews,
---       8 moved marker   (all in the route's home slot: {route:NAME} or its group's {group:G})
+--       8 moved marker, 9 (only for a route living in its group's slot) the group's rollout
+--       (all in the route's home slot: {route:NAME} or its group's {group:G})
 -- ARGV: 1 expected revision, 2 new state JSON, 3 action, 4 actor, 5 reason, 6 changes channel,
 --       7 audit max length, 8 evidence JSON or '', 9 new release id or '', 10 release JSON,
 --       11 release meta JSON, 12 controller fencing token or '', 13 rollout JSON or '',
@@ -17,6 +18,8 @@
 -- Returns {'ok', revision, audit entry id} | {'conflict', current revision} | {'release_exists', id}
 --       | {'invalid', field, rule} | {'fenced', highest token seen} | {'rollout_conflict', version}
 --       | {'moving', marker} (the route is moving, or moved, to its group's slot: nothing written)
+--       | {'group_rollout', group rollout id, its status} (a route rollout would start while the
+--       group's rollout is active: the two never both hold a route)
 
 local moved = redis.call('GET', KEYS[8])
 if moved then
@@ -47,6 +50,18 @@ if rollout ~= '' then
   local version = stored and cjson.decode(stored).version or 0
   if version ~= tonumber(ARGV[14]) then
     return {'rollout_conflict', tostring(version)}
+  end
+  -- A route rollout starting (active now, not before) while the group's rollout is active.
+  local ended = {rolled_back = true, completed = true, aborted = true}
+  local function active(raw)
+    return raw and not ended[cjson.decode(raw).status]
+  end
+  if KEYS[9] and active(rollout) and not active(stored) then
+    local group = redis.call('GET', KEYS[9])
+    if active(group) then
+      local found = cjson.decode(group)
+      return {'group_rollout', found.id, found.status}
+    end
   end
 end
 

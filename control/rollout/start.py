@@ -67,18 +67,24 @@ def check_route(data: RouteData, existing: Rollout | None) -> None:
         )
 
 
+def grouped(route: str, group: str, rollout_id: str, status: str) -> Conflict:
+    return Conflict(
+        f"route: {route!r} is moved by the rollout {rollout_id} of group {group!r} ({status}); "
+        "abort or finish it first",
+        field="route",
+        code="group_rollout_exists",
+    )
+
+
 async def refuse_grouped(store: Store, data: RouteData) -> None:
-    """409 naming the group rollout that is moving this route (the two are exclusive; the group
-    rollout's script checks the other way round atomically)."""
+    """409 naming the group rollout that is moving this route. The two are exclusive, each
+    checked atomically by the other's start script too: the group's start refuses a member's
+    active rollout, and a route rollout's start (`commit_route.lua`) refuses while the group's
+    rollout is active, for a route living in its group's slot."""
     group = data.state.group
     running = await group_storage.read(store, group) if group is not None else None
     if running is not None and running.active:
-        raise Conflict(
-            f"route: {data.state.name!r} is moved by the rollout {running.id} of group "
-            f"{running.group!r} ({running.status}); abort or finish it first",
-            field="route",
-            code="group_rollout_exists",
-        )
+        raise grouped(data.state.name, running.group, running.id, running.status)
 
 
 def build(
@@ -198,6 +204,9 @@ async def start(
             group = await homes.group_of(store.redis, route)
             await store.redis.delete(keyspace.rollout_history(route, group))
             return rollout
+        if outcome.status == "group_rollout":  # started between our check and the script
+            assert outcome.group is not None and outcome.field and outcome.rule
+            raise grouped(route, outcome.group, outcome.field, outcome.rule)
         if outcome.status == "invalid":
             raise BadInput(
                 f"{outcome.field}: {outcome.rule}", field=outcome.field, code=BROKEN_RULE

@@ -1,7 +1,9 @@
 """The group rollout's script against real Redis: a stale controller's token, a stale record
 version and a moved route are each refused with nothing written; the record lives under the
-group's hash tag."""
+group's hash tag; a missing member is named by its route. A route rollout's own scripts refuse
+to start one while the group's rollout is active, and concurrent starts never both run."""
 
+import asyncio
 from datetime import UTC, datetime
 
 import msgspec
@@ -10,6 +12,8 @@ from control import keyspace
 from control.grouprollout import record, storage
 from control.grouprollout.tick import step_state
 from control.notify.events import types_of
+from control.rollout import storage as route_storage
+from control.routes import views
 from control.routes.audit import AuditEntry
 from control.store import Store
 from gateway.contract import keys
@@ -109,3 +113,64 @@ async def test_a_missing_member_state_is_named_by_its_route_not_its_key(api, red
     assert refused.field == "routes.support" and refused.rule == "route 'support' does not exist"
     assert "turnout:" not in f"{refused.field} {refused.rule}"
     assert await redis_contents(redis) == before
+
+
+RUNNING = b'{"version": 1, "status": "running", "release": "r2"}'
+
+
+async def test_a_route_rollout_cannot_start_in_the_scripts_while_its_groups_runs(api, redis):
+    """Past every Python check: the route's own scripts read the group's rollout (same slot)."""
+    rollout = await started(api, redis)
+    store = Store(redis)
+    data = await views.read(store, "support")
+    before = await redis_contents(redis)
+    moved = msgspec.structs.replace(
+        data.state, revision=data.state.revision + 1, weights_bp={"r1": 5000, "r2": 5000}
+    )
+    commit = await store.commit_route(
+        data.state.revision, moved, action="rollout.start", actor="a", reason="x",
+        rollout=RUNNING, rollout_version=0,
+    )  # fmt: skip
+    assert (commit.status, commit.field, commit.rule) == ("group_rollout", rollout.id, "running")
+    assert commit.group == "team"
+    put = await store.put_rollout("support", 0, RUNNING)
+    assert (put.status, put.field, put.group) == ("group_rollout", rollout.id, "team")
+    assert await redis_contents(redis) == before  # nothing written
+    # what does not start a route rollout is not the group's business
+    ended = b'{"version": 1, "status": "aborted", "release": "r2"}'
+    assert (await store.put_rollout("support", 0, ended)).status == "ok"
+
+
+async def test_concurrent_route_and_group_starts_never_both_run(api, redis):
+    for route in ROUTES:
+        await seed_route(api, "http://127.0.0.1:9/v1", route)
+    await api.ok("PUT", "/admin/groups/team", {"routes": list(ROUTES), "reason": "together"})
+    group_body = {"releases": {r: "r2" for r in ROUTES}, "reason": "g", "steps": [10, 100],
+                  "min_bake_s": 600, "skip_gate": True}  # fmt: skip
+    route_body = {"release": "r2", "reason": "r", "steps": [10, 100], "min_bake_s": 600,
+                  "skip_gate": True}  # fmt: skip
+    store, wins = Store(redis), {"group": 0, "route": 0}
+    for _ in range(25):
+        (g_status, g_error), (r_status, r_error) = await asyncio.gather(
+            api.call("POST", "/admin/groups/team/rollouts", group_body, role="operator"),
+            api.call("POST", "/admin/routes/support/rollouts", route_body, role="operator"),
+        )
+        assert sorted((g_status, r_status)) == [201, 409], (g_error, r_error)
+        group = await storage.read(store, "team")
+        route = await route_storage.read(store, "support")
+        running = {
+            "group": group is not None and group.active,
+            "route": route is not None and route.active,
+        }
+        assert sum(running.values()) == 1, running
+        if g_status == 201:
+            assert r_error["error"]["code"] in ("group_rollout_exists", "busy")
+            wins["group"] += 1
+            await api.ok("POST", "/admin/groups/team/rollouts/abort", {"reason": "x"},
+                         role="operator")  # fmt: skip
+        else:
+            assert g_error["error"]["code"] in ("rollout_exists", "busy")
+            wins["route"] += 1
+            await api.ok("POST", "/admin/routes/support/rollouts/abort", {"reason": "x"},
+                         role="operator")  # fmt: skip
+    assert wins["group"] + wins["route"] == 25
