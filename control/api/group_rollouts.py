@@ -53,7 +53,8 @@ def _group(call: Call) -> str:
     "/admin/groups/{name}/rollouts",
     role="operator",
     summary="Start a rollout of the whole group: every route's candidate in one change set per "
-    "step, judged on the group's combined guards (409 when a route or the group has one)",
+    "step, judged on the group's combined guards (409 when a route or the group has one; in a "
+    "freeze only with `emergency: true`, which opens a needs-review item on every route)",
     status=201,
 )
 async def start_group_rollout(call: Call, body: GroupRolloutIn) -> GroupRolloutView:
@@ -104,7 +105,15 @@ ENDPOINTS = [
     start_group_rollout,
     read_group_rollout,
     _verb("pause", "Pause the group rollout (the controller stops judging; traffic stays)"),
-    _verb("resume", "Resume the group rollout (puts any moved route back at the step's weights)"),
+    _verb(
+        "resume",
+        "Resume the group rollout (puts any moved route back at the step's weights; in a freeze "
+        "only with `emergency: true`, reviewed on each route put back)",
+    ),
     _verb("abort", "Abort: every route of the group back to its stable release in one step"),
-    _verb("promote", "Promote now: every route's candidate becomes stable at 100% in one step"),
+    _verb(
+        "promote",
+        "Promote now: every route's candidate becomes stable at 100% in one step (in a freeze "
+        "only with `emergency: true`, reviewed on every route)",
+    ),
 ]

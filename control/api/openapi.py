@@ -41,7 +41,9 @@ _ERRORS = {
     403: "the token's role is too low",
     404: "no such route, prompt, model or version",
     409: "conflict: a stale expected_revision, or the name exists; a freeze window (`frozen`, "
-    "naming the window: pass `emergency: true`), an engaged kill switch (`killed`)",
+    "naming the window: pass `emergency: true`), an engaged kill switch (`killed`), a rollout "
+    "in the way (`rollout_exists`, `group_rollout_exists`, `rollout_active`, "
+    "`group_rollout_active`)",
 }
 
 

@@ -31,7 +31,9 @@ __all__ = ["DECISIONS_KEPT", "GroupRollout", "GroupRolloutIn", "GroupStep", "Mem
 class GroupRolloutIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Body of `POST /admin/groups/{group}/rollouts`: the candidate of every route of the group;
     the other fields as a route rollout's (`RolloutIn`), from the policy of the combined change
-    type when omitted. A freeze is not overridden here (no `emergency`): a group rollout waits."""
+    type when omitted. `emergency`: start although a member route is frozen, as a route
+    rollout's start (audited; a needs-review item on every member route). As for a route
+    rollout, the controller still never overrides a freeze: a ready step waits at its boundary."""
 
     releases: dict[str, str]  # route -> its candidate release, for every route of the group
     reason: Reason
@@ -43,6 +45,7 @@ class GroupRolloutIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     on_inconclusive: OnInconclusive | None = None
     alpha: Annotated[float, msgspec.Meta(gt=0, lt=0.5)] | None = None
     skip_gate: bool = False  # start without a passing eval gate on every route (audited)
+    emergency: bool = False  # start in a freeze (audited, opens a needs-review item per route)
 
 
 class Member(msgspec.Struct, frozen=True, kw_only=True):

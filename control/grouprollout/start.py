@@ -1,6 +1,8 @@
 """Starting a group rollout: every route of the group named with its candidate, each checked as
 a route rollout's start is (release, kill switch, pin, stable at 100%, eval gate, freeze), then
-every route moved to the first step and the record stored in one atomic, audited script.
+every route moved to the first step and the record stored in one atomic, audited script. An
+`emergency` start overrides a freeze, and opens a needs-review item on every member route in
+that script.
 
 A member's own running rollout refuses the start inside that script, so a route rollout and a
 group rollout can never both hold a route (each start also checks the other first, for a 409
@@ -23,6 +25,7 @@ from control.rollout import storage as route_storage
 from control.rollout.gate import gate_refusal
 from control.rollout.model import Policy, RolloutIn
 from control.rollout.start import check_release, check_route
+from control.routes.emergencies import Emergency
 from control.routes.views import RouteData
 from control.store import Store
 
@@ -65,10 +68,11 @@ def check_releases(group: str, datas: list[RouteData], body: GroupRolloutIn) -> 
 
 
 async def _checked(
-    store: Store, group: str, datas: list[RouteData], body: GroupRolloutIn, now: float
-) -> dict[str, str]:
-    """Each route checked as a route rollout's start; route -> its change type."""
-    types = {}
+    store: Store, group: str, datas: list[RouteData], body: GroupRolloutIn, actor: str, now: float
+) -> tuple[dict[str, str], dict[str, Emergency]]:
+    """Each route checked as a route rollout's start: (route -> its change type, route -> its
+    emergency, for an `emergency` start: the freeze it overrides and its needs-review item)."""
+    types, urgent = {}, {}
     for data in datas:
         route = data.state.name
         one = as_route(body, body.releases[route])
@@ -80,10 +84,13 @@ async def _checked(
                 raise Conflict(
                     f"releases.{route}: {refusal}", field="releases", code="gate_refused"
                 )
-        await freeze.allow(
-            store, route, "start", emergency_=False, actor="", reason=body.reason, now=now
-        )
-    return types
+        found = await freeze.allow(
+            store, route, "start", emergency_=body.emergency, actor=actor, reason=body.reason,
+            now=now, kind="group_rollout",
+        )  # fmt: skip
+        if found is not None:
+            urgent[route] = found
+    return types, urgent
 
 
 def build(
@@ -167,7 +174,7 @@ async def start(
                 field="group",
                 code="rollout_exists",
             )
-        types = await _checked(store, group, datas, body, now)
+        types, urgent = await _checked(store, group, datas, body, actor, now)
         kinds = set(types.values())
         kind = kinds.pop() if len(kinds) == 1 else "several"
         chosen, source = policy.resolve(as_route(body, ""), kind, policies)
@@ -204,10 +211,12 @@ async def start(
                 actor,
                 f"group rollout {rollout.id} of {releases} ({rollout.change_type} change) at "
                 f"{rollout.steps[0]:g}%: {body.reason}"
-                + (" [eval gate skipped]" if body.skip_gate else ""),
+                + (" [eval gate skipped]" if body.skip_gate else "")
+                + (" [emergency]" if body.emergency else ""),
             ),
             states=moves,
             refuse_route_rollouts=True,
+            urgent=urgent,
         )
         if outcome.status == "ok":
             await store.redis.delete(keyspace.group_rollout_history(group))

@@ -12,6 +12,7 @@ import msgspec
 from control import homes, keyspace
 from control.grouprollout.model import GroupRollout, Member
 from control.rollout.model import HistoryPoint
+from control.routes.emergencies import Emergency
 from control.store import CommitOutcome, Store, load_script, text
 from gateway.contract import keys
 from gateway.contract.snapshot import RouteState
@@ -69,10 +70,14 @@ async def write(
     judged: GroupRollout | None = None,
     point: HistoryPoint | None = None,
     refuse_route_rollouts: bool = False,
+    urgent: dict[str, Emergency] | None = None,
 ) -> CommitOutcome:
     """The record, and with `states` (route -> (expected revision, new state)) the member routes
     moved in the same step. `audit` = (action, actor, reason): one entry on every member route,
-    its evidence from `judged` (the look that decided it) or the new record."""
+    its evidence from `judged` (the look that decided it) or the new record. `urgent` (route ->
+    its emergency, with `audit`): that route's entry carries the override and its needs-review
+    item is opened in the same step."""
+    assert audit is not None or not urgent, "an emergency change is audited"
     await store.guard.check()
     shown = judged or after
     route_keys: list[str] = []
@@ -87,12 +92,16 @@ async def write(
             keys.route_audit(route, home),
             keyspace.rollout(route, home),
             keys.route_moved(route, home),
+            keyspace.reviews(route, home),
         ]
         moved = (states or {}).get(route)
+        emergency = (urgent or {}).get(route)
+        extra = msgspec.json.decode(emergency.evidence) if emergency is not None else {}
         per_route += [
             moved[0] if moved is not None else "",
             _encoder.encode(moved[1]) if moved is not None else b"",
-            evidence_json(shown, shown.member(route)) if audit is not None else b"",
+            evidence_json(shown, shown.member(route), **extra) if audit is not None else b"",
+            emergency.review if emergency is not None else b"",
         ]
     action, actor, reason = audit if audit is not None else ("", "", "")
     script = store.redis.register_script(load_script("commit_group_rollout.lua"))

@@ -14,6 +14,7 @@ from control.grouprollout.tick import Moves, end_state, read_states, step_state
 from control.registry import rules
 from control.rollout import decide, freeze
 from control.rollout.model import Status, VerbIn
+from control.routes.emergencies import Emergency
 from control.store import CommitOutcome, Store
 
 MAX_ATTEMPTS = 10
@@ -60,8 +61,9 @@ async def pause(store: Store, group: str, body: VerbIn, *, actor: str, now: floa
 
 async def resume(store: Store, group: str, body: VerbIn, *, actor: str, now: float) -> GroupRollout:
     """Back to running with a fresh deadline and fresh counts; every route not at the step's
-    weights is put back in the same step (refused in a freeze on any of them). Refused while a
-    member's kill switch is engaged."""
+    weights is put back in the same step (refused in a freeze on any of them unless `emergency`,
+    which opens a needs-review item on each route put back). Refused while a member's kill
+    switch is engaged."""
 
     async def attempt(rollout: GroupRollout) -> CommitOutcome:
         if rollout.status == "running":
@@ -76,6 +78,7 @@ async def resume(store: Store, group: str, body: VerbIn, *, actor: str, now: flo
             )
         moves: Moves = {}
         members = []
+        urgent: dict[str, Emergency] = {}
         for member in rollout.members:
             state = states[member.route]
             freeze.refuse_killed(state, "resume")
@@ -91,10 +94,12 @@ async def resume(store: Store, group: str, body: VerbIn, *, actor: str, now: flo
             )
             revision = state.revision
             if check not in ("ok", "adopt", "pinned"):
-                await freeze.allow(
-                    store, member.route, "resume", emergency_=False, actor=actor,
-                    reason=body.reason, now=now,
+                found = await freeze.allow(
+                    store, member.route, "resume", emergency_=body.emergency, actor=actor,
+                    reason=body.reason, now=now, kind="group_rollout",
                 )  # fmt: skip
+                if found is not None:
+                    urgent[member.route] = found
                 moved = step_state(state, member, rollout.step.percent)
                 moves[member.route] = (state.revision, moved)
                 revision = moved.revision
@@ -107,12 +112,14 @@ async def resume(store: Store, group: str, body: VerbIn, *, actor: str, now: flo
             step=step, members=members, evidence=[],
         )  # fmt: skip
         reason = body.reason + (" (step weights put back)" if moves else "")
+        reason += " [emergency]" if urgent else ""
         return await storage.write(
             store,
             rollout.version,
             after,
             audit=("group_rollout.resume", actor, reason),
             states=moves,
+            urgent=urgent,
         )
 
     return await _retry(store, group, attempt)
@@ -122,14 +129,18 @@ async def end(
     store: Store, group: str, body: VerbIn, *, kind: str, actor: str, now: float
 ) -> GroupRollout:
     """abort: every route back to its stable release (always allowed); promote: every candidate
-    stable at 100% (refused while any member route is frozen)."""
+    stable at 100% (refused while any member route is frozen unless `emergency`, which opens a
+    needs-review item on every member route)."""
+    urgent: dict[str, Emergency] = {}
     if kind == "promote":
         rollout = await current(store, group)  # 404 / 409 before the freeze check
         for member in rollout.members:
-            await freeze.allow(
-                store, member.route, "promote", emergency_=False, actor=actor,
-                reason=body.reason, now=now,
+            found = await freeze.allow(
+                store, member.route, "promote", emergency_=body.emergency, actor=actor,
+                reason=body.reason, now=now, kind="group_rollout",
             )  # fmt: skip
+            if found is not None:
+                urgent[member.route] = found
 
     async def attempt(rollout: GroupRollout) -> CommitOutcome:
         states = await read_states(store, rollout)
@@ -157,8 +168,13 @@ async def end(
             store,
             rollout.version,
             after,
-            audit=(f"group_rollout.{kind}", actor, body.reason),
+            audit=(
+                f"group_rollout.{kind}",
+                actor,
+                body.reason + (" [emergency]" if urgent else ""),
+            ),
             states=moves,
+            urgent={r: u for r, u in urgent.items() if r in moves},
         )
 
     return await _retry(store, group, attempt)

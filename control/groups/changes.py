@@ -14,13 +14,14 @@ from typing import Annotated, Literal
 import msgspec
 from redis.exceptions import RedisClusterException, ResponseError
 
-from control import homes
+from control import homes, keyspace
 from control.errors import BROKEN_RULE, UNKNOWN_REFERENCE, BadInput, Conflict, NotFound
 from control.grouprollout import storage as group_storage
 from control.groups import move
 from control.registry import rules
 from control.routes import transitions
 from control.routes.changes import Reason
+from control.routes.emergencies import Emergency, emergency
 from control.routes.views import RouteData, read
 from control.store import Store, load_script, text
 from control.windows.check import guard
@@ -44,7 +45,9 @@ class ChangeSetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     releases: dict[str, str] = {}  # route -> its new release (flip, promote)
     percent: float = 0.0
     reason: Reason
-    emergency: bool = False  # override a freeze (flip, promote)
+    # override a freeze (flip, promote); any emergency change set leaves a needs-review item
+    # on every route of the group
+    emergency: bool = False
 
 
 class ChangeSetOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -134,16 +137,20 @@ async def apply(
             code=UNKNOWN_REFERENCE,
         )
     states = [_plan(data, body) for data in datas]
-    if body.action != "rollback":
-        for data in datas:
-            await guard(
-                store.redis,
-                data.state.name,
-                action=f"change set {body.action}",
-                emergency=body.emergency,
-                at=now,
-            )
     changeset = secrets.token_hex(6)
+    urgent: dict[str, Emergency] = {}
+    for data in datas:
+        route = data.state.name
+        overrode = None
+        if body.action != "rollback":  # rollbacks never ask
+            overrode = await guard(
+                store.redis, route, action=f"change set {body.action}",
+                emergency=body.emergency, at=now,
+            )  # fmt: skip
+        if body.emergency:
+            urgent[route] = emergency(
+                route, f"group.{body.action}", actor, body.reason, overrode, now
+            )
     script = store.redis.register_script(load_script("commit_group.lua"))
     route_keys: list[str] = []
     args: list[bytes | str | int | float] = [
@@ -152,7 +159,6 @@ async def apply(
         actor,
         body.reason,
         f"group.{body.action}",
-        changeset,
     ]
     found = await homes.all_groups(store.redis)
     for data, state in zip(datas, states, strict=True):
@@ -163,8 +169,16 @@ async def apply(
             keys.route_releases(route, home),
             keys.route_audit(route, home),
             keys.route_moved(route, home),
+            keyspace.reviews(route, home),
         ]
-        args += [data.state.revision, _encoder.encode(state)]
+        found_urgent = urgent.get(route)
+        extra = msgspec.json.decode(found_urgent.evidence) if found_urgent is not None else {}
+        args += [
+            data.state.revision,
+            _encoder.encode(state),
+            _encoder.encode({"changeset": changeset, **extra}),
+            found_urgent.review if found_urgent is not None else b"",
+        ]
     try:
         reply = await script(keys=route_keys, args=args)
     except (RedisClusterException, ResponseError) as error:

@@ -4,18 +4,22 @@
 -- The routes of a group live in the group's slot (their keys share the {group:G} tag, see
 -- gateway/contract/keys.py), so this is one script on Redis Cluster too.
 --
--- KEYS: per route i (0-based), 4 keys: 4i+1 state, 4i+2 releases, 4i+3 audit, 4i+4 moved marker
--- ARGV: 1 changes channel, 2 audit max length, 3 actor, 4 reason, 5 action, 6 change set id,
---       then per route i: 7+2i expected revision, 8+2i new state JSON
+-- An emergency change set opens a "needs review" item on every route, keyed by its audit entry.
+--
+-- KEYS: per route i (0-based), 5 keys: 5i+1 state, 5i+2 releases, 5i+3 audit, 5i+4 moved
+--       marker, 5i+5 reviews
+-- ARGV: 1 changes channel, 2 audit max length, 3 actor, 4 reason, 5 action,
+--       then per route i: 6+4i expected revision, 7+4i new state JSON, 8+4i audit evidence JSON
+--       (the change set's id, an emergency's override), 9+4i review JSON or '' (emergency)
 -- Returns {'ok'} | {'conflict', route, current revision} | {'invalid', route, field, rule}
 --       | {'moving', route, marker}
 
-local count = #KEYS / 4
+local count = #KEYS / 5
 local states = {}
 for i = 0, count - 1 do
-  local current = redis.call('GET', KEYS[4 * i + 1])
-  local after = cjson.decode(ARGV[8 + 2 * i])
-  local moved = redis.call('GET', KEYS[4 * i + 4])
+  local current = redis.call('GET', KEYS[5 * i + 1])
+  local after = cjson.decode(ARGV[7 + 4 * i])
+  local moved = redis.call('GET', KEYS[5 * i + 4])
   if moved then
     return {'moving', after.name, moved}
   end
@@ -23,14 +27,14 @@ for i = 0, count - 1 do
     return {'invalid', after.name, 'route', 'the route does not exist'}
   end
   local before = cjson.decode(current)
-  if before.revision ~= tonumber(ARGV[7 + 2 * i]) then
+  if before.revision ~= tonumber(ARGV[6 + 4 * i]) then
     return {'conflict', after.name, tostring(before.revision)}
   end
   if after.revision ~= before.revision + 1 or after.name ~= before.name then
     return {'invalid', after.name, 'revision', 'must be the current revision + 1, same route'}
   end
   local function known(id)
-    return redis.call('HEXISTS', KEYS[4 * i + 2], id) == 1
+    return redis.call('HEXISTS', KEYS[5 * i + 2], id) == 1
   end
   if type(after.stable) ~= 'string' or not known(after.stable) then
     return {'invalid', after.name, 'stable', 'the stable release must be a release of the route'}
@@ -48,15 +52,19 @@ for i = 0, count - 1 do
   states[i] = current
 end
 for i = 0, count - 1 do
-  local after = cjson.decode(ARGV[8 + 2 * i])
-  redis.call('XADD', KEYS[4 * i + 3], 'MAXLEN', '~', ARGV[2], '*',
+  local a = 6 + 4 * i
+  local after = cjson.decode(ARGV[a + 1])
+  local id = redis.call('XADD', KEYS[5 * i + 3], 'MAXLEN', '~', ARGV[2], '*',
     'route', after.name, 'action', ARGV[5], 'actor', ARGV[3], 'reason', ARGV[4],
-    'revision', string.format('%d', after.revision), 'before', states[i], 'after', ARGV[8 + 2 * i],
-    'evidence', '{"changeset":' .. cjson.encode(ARGV[6]) .. '}')
-  redis.call('SET', KEYS[4 * i + 1], ARGV[8 + 2 * i])
+    'revision', string.format('%d', after.revision), 'before', states[i], 'after', ARGV[a + 1],
+    'evidence', ARGV[a + 2])
+  if ARGV[a + 3] ~= '' then
+    redis.call('HSET', KEYS[5 * i + 5], id, ARGV[a + 3])
+  end
+  redis.call('SET', KEYS[5 * i + 1], ARGV[a + 1])
 end
 for i = 0, count - 1 do
-  local after = cjson.decode(ARGV[8 + 2 * i])
+  local after = cjson.decode(ARGV[7 + 4 * i])
   redis.call('PUBLISH', ARGV[1], '{"type":"route","route":' .. cjson.encode(after.name)
     .. ',"revision":' .. string.format('%d', after.revision) .. '}')
 end

@@ -5,13 +5,18 @@
 -- Member routes live in the group's slot (`keys.route_home`), so on Redis Cluster this is one
 -- slot too; a member whose slot is marked moving (or moved) refuses the step.
 --
+-- An emergency change (`emergency: true`) opens a "needs review" item on each member route given
+-- one, keyed by that route's audit entry.
+--
 -- KEYS: 1 group rollout, 2 group rollout fence, 3 evidence history, then per member route i
---       (0-based): 4+5i state, 5+5i releases, 6+5i audit, 7+5i rollout, 8+5i moved marker
+--       (0-based): 4+6i state, 5+6i releases, 6+6i audit, 7+6i rollout, 8+6i moved marker,
+--       9+6i reviews
 -- ARGV: 1 changes channel, 2 audit max length, 3 actor, 4 audit action or '', 5 reason,
 --       6 fencing token or '', 7 expected group rollout version, 8 group rollout JSON,
 --       9 history point JSON or '', 10 history cap, 11 '1': refuse a member's running rollout,
---       then per member route i: 12+3i expected revision or '', 13+3i new state JSON or ''
---       (the route is not moved), 14+3i audit evidence JSON
+--       then per member route i: 12+4i expected revision or '', 13+4i new state JSON or ''
+--       (the route is not moved), 14+4i audit evidence JSON, 15+4i review JSON or ''
+--       (needs an audit action)
 -- Returns {'ok'} | {'fenced', token} | {'rollout_conflict', version} | {'conflict', route,
 --       revision} | {'invalid', route, field, rule} | {'route_rollout', route, release, status}
 --       | {'moving', member index (0-based), marker} | {'missing', member index (0-based)}
@@ -27,10 +32,10 @@ if version ~= tonumber(ARGV[7]) then
 end
 
 local ended = {rolled_back = true, completed = true, aborted = true}
-local count = (#KEYS - 3) / 5
+local count = (#KEYS - 3) / 6
 local befores, revisions = {}, {}
 for i = 0, count - 1 do
-  local k, a = 4 + 5 * i, 12 + 3 * i
+  local k, a = 4 + 6 * i, 12 + 4 * i
   local moved = redis.call('GET', KEYS[k + 4])
   if moved then
     return {'moving', tostring(i), moved}
@@ -79,7 +84,7 @@ for i = 0, count - 1 do
 end
 
 for i = 0, count - 1 do
-  local k, a = 4 + 5 * i, 12 + 3 * i
+  local k, a = 4 + 6 * i, 12 + 4 * i
   local name = cjson.decode(befores[i]).name
   if ARGV[4] ~= '' then
     local entry = {'route', name, 'action', ARGV[4], 'actor', ARGV[3], 'reason', ARGV[5],
@@ -91,7 +96,10 @@ for i = 0, count - 1 do
     end
     table.insert(entry, 'evidence')
     table.insert(entry, ARGV[a + 2])
-    redis.call('XADD', KEYS[k + 2], 'MAXLEN', '~', ARGV[2], '*', unpack(entry))
+    local id = redis.call('XADD', KEYS[k + 2], 'MAXLEN', '~', ARGV[2], '*', unpack(entry))
+    if ARGV[a + 3] ~= '' then
+      redis.call('HSET', KEYS[k + 5], id, ARGV[a + 3])
+    end
   end
   if ARGV[a + 1] ~= '' then
     redis.call('SET', KEYS[k], ARGV[a + 1])
@@ -106,8 +114,8 @@ if ARGV[9] ~= '' then
   redis.call('LTRIM', KEYS[3], -tonumber(ARGV[10]), -1)
 end
 for i = 0, count - 1 do
-  if ARGV[13 + 3 * i] ~= '' then
-    local after = cjson.decode(ARGV[13 + 3 * i])
+  if ARGV[13 + 4 * i] ~= '' then
+    local after = cjson.decode(ARGV[13 + 4 * i])
     redis.call('PUBLISH', ARGV[1], '{"type":"route","route":' .. cjson.encode(after.name)
       .. ',"revision":' .. string.format('%d', after.revision) .. '}')
   end

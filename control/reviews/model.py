@@ -8,7 +8,8 @@ from control.durations import Time
 
 
 class Review(msgspec.Struct, frozen=True, kw_only=True):
-    """Opened by `commit_route.lua` with an emergency change; stored in the route's reviews
+    """Opened with an emergency change by its script (`commit_route.lua`, `commit_group.lua`,
+    `commit_group_rollout.lua`); stored in the route's reviews
     hash under the change's audit entry id (so `id` is that id, filled in when read)."""
 
     id: str = ""

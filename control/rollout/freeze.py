@@ -45,18 +45,27 @@ def waiting(freeze: Freeze) -> str:
 
 
 async def allow(
-    store: Store, route: str, move: Move, *, emergency_: bool, actor: str, reason: str, now: float
+    store: Store,
+    route: str,
+    move: Move,
+    *,
+    emergency_: bool,
+    actor: str,
+    reason: str,
+    now: float,
+    kind: str = "rollout",
 ) -> Emergency | None:
     """Raise `Frozen` (409 naming the window) when `route` is frozen and this is no emergency.
     For an emergency move: the audit evidence and needs-review item to write with its change
-    (also outside a freeze: every `emergency: true` change is reviewed); else None."""
+    (also outside a freeze: every `emergency: true` change is reviewed); else None. `kind`:
+    the audit action's prefix ("rollout", or "group_rollout" for a group rollout's member)."""
     at = moment(now)
     overrode = await guard(
-        store.redis, route, action=f"rollout {move}", emergency=emergency_, at=at
+        store.redis, route, action=f"{kind.replace('_', ' ')} {move}", emergency=emergency_, at=at
     )
     if not emergency_:
         return None
-    return emergency(route, f"rollout.{move}", actor, reason, overrode, at)
+    return emergency(route, f"{kind}.{move}", actor, reason, overrode, at)
 
 
 def killed(state: RouteState) -> str | None:

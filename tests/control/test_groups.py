@@ -173,3 +173,35 @@ async def test_change_set_is_atomic_audited_and_followed_by_gateways(
     assert code == 0 and out.startswith("change set ")
     code, out, _ = await cli("group", "show", "checkout", role="viewer")
     assert "r1=87.5 r3=12.5" in out and "r1=87.5 r2=12.5" in out
+
+
+async def test_an_emergency_change_set_in_a_freeze_leaves_a_review_item_on_every_route(api):
+    """Refused in a freeze (409 naming the window) unless `emergency: true`; then every route
+    of the group gets its needs-review item, keyed by its own audit entry of the change set."""
+    for route in ("router", "agent"):
+        await seed_route(api, "http://127.0.0.1:9/v1", route=route)
+    await api.ok("PUT", "/admin/groups/checkout", {"routes": ["router", "agent"], "reason": "x"})
+    freeze = {"reason": "quarter close", "name": "close", "route": "agent"}
+    await api.ok("PUT", "/admin/freeze", freeze, role="operator")
+    changes = "/admin/groups/checkout/changes"
+    body = {"releases": {"router": "r2", "agent": "r2"}, "percent": 10, "reason": "hotfix"}
+    status, error = await api.error("POST", changes, body, role="operator")
+    assert status == 409 and error["code"] == "frozen" and "'close'" in error["message"]
+    done = await api.ok("POST", changes, {**body, "emergency": True}, role="operator")
+    for route in ("router", "agent"):
+        [entry] = [
+            e
+            for e in await api.ok("GET", f"/admin/audit?route={route}")
+            if e["action"] == "group.flip"
+        ]
+        assert entry["evidence"]["changeset"] == done["changeset"]
+        assert entry["evidence"]["emergency"] is True
+        [review] = await api.ok("GET", f"/admin/routes/{route}/reviews")
+        assert review["id"] == entry["id"] and review["action"] == "group.flip"
+        assert review["reason"] == "hotfix" and review["actor"] == entry["actor"]
+        # the freeze overridden on the frozen route; the other was not frozen
+        overrode = review["overrode"]
+        assert (overrode or {}).get("window") == ("close" if route == "agent" else None)
+    # a rollback never asks about the freeze, and without `emergency` opens nothing
+    await api.ok("POST", changes, {"action": "rollback", "reason": "undo"}, role="operator")
+    assert len(await api.ok("GET", "/admin/routes/agent/reviews")) == 1

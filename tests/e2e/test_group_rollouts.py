@@ -332,3 +332,77 @@ async def test_a_change_set_rolling_the_group_back_ends_the_group_rollout(stack)
     assert "rolled back outside the rollout" in view["rollout"]["status_reason"]
     actions = [e["action"] for e in await entries_of(api, ROUTE)]
     assert actions == ["group_rollout.start", "group_rollout.end"]
+
+
+async def open_reviews(api: Api, route: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = await api.ok("GET", f"/admin/routes/{route}/reviews")
+    return found
+
+
+async def test_an_emergency_start_and_promote_in_a_freeze_are_reviewed_on_every_route(stack, http):
+    """As a route rollout's: refused in a freeze (409 naming the window) unless `emergency`,
+    which leaves a needs-review item on every member route; the controller itself never
+    overrides the freeze, so a ready step waits at its boundary, as a route rollout's does."""
+    api, gateway = stack
+    await freeze(api, "close", OTHER)
+    status, error = await api.error("POST", ROLLOUTS, start_body(), role="operator")
+    assert status == 409 and error["code"] == "frozen" and "'close'" in error["message"]
+    assert (await api.error("GET", ROLLOUTS, role="viewer"))[0] == 404  # nothing written
+    assert [await open_reviews(api, r) for r in ROUTES] == [[], []]
+
+    thumbs = {route: {"r1": 0.05, "r2": 0.05} for route in ROUTES}
+    users = [u.start() for u in users_of(http, gateway, thumbs)]
+    try:
+        urgent = start_body(steps=[20, 100], emergency=True)
+        started = await api.ok("POST", ROLLOUTS, urgent, role="operator")
+        assert started["rollout"]["status"] == "running"
+        assert await weights(api) == {r: ("r1", {"r1": 80, "r2": 20}) for r in ROUTES}
+        view = await until_status(api, {"holding", "completed", "rolled_back"}, timeout_s=20)
+        assert view["rollout"]["status"] == "holding"
+        assert "waiting for window 'close'" in view["rollout"]["status_reason"]
+    finally:
+        await stop(users)
+    body = {"reason": "customer escalation"}
+    status, error = await api.error("POST", f"{ROLLOUTS}/promote", body, role="operator")
+    assert status == 409 and error["code"] == "frozen" and "'close'" in error["message"]
+    promoted = await api.ok(
+        "POST", f"{ROLLOUTS}/promote", {**body, "emergency": True}, role="operator"
+    )
+    assert promoted["rollout"]["status"] == "completed"
+    assert await weights(api) == {r: ("r2", {"r1": 0, "r2": 100}) for r in ROUTES}
+    for route in ROUTES:
+        entries = {e["action"]: e for e in await entries_of(api, route)}
+        reviews = await open_reviews(api, route)
+        assert [r["action"] for r in reviews] == ["group_rollout.start", "group_rollout.promote"]
+        for review in reviews:
+            entry = entries[review["action"]]
+            assert review["id"] == entry["id"] and review["actor"] == "olga"
+            assert entry["evidence"]["emergency"] is True and "[emergency]" in entry["reason"]
+            assert entry["evidence"]["group_rollout"]["id"] == promoted["rollout"]["id"]
+            # the freeze overridden is recorded on the frozen member
+            window = (review["overrode"] or {}).get("window")
+            assert window == ("close" if route == OTHER else None)
+
+
+async def test_an_emergency_resume_in_a_freeze_is_reviewed_on_the_routes_it_moves(stack):
+    api, _ = stack
+    await api.ok("POST", ROLLOUTS, start_body(min_bake_s=60), role="operator")
+    await freeze(api, "close", OTHER)
+    revision = (await api.ok("GET", f"/admin/routes/{OTHER}"))["revision"]
+    back = {"weights": {"r1": 90, "r2": 10}, "expected_revision": revision, "reason": "less"}
+    await api.ok("PUT", f"/admin/routes/{OTHER}/weights", back, role="operator")  # allowed
+    await until_status(api, {"paused"}, timeout_s=10)
+    body = {"reason": "put it back"}
+    status, error = await api.error("POST", f"{ROLLOUTS}/resume", body, role="operator")
+    assert status == 409 and error["code"] == "frozen" and "'close'" in error["message"]
+    resumed = await api.ok(
+        "POST", f"{ROLLOUTS}/resume", {**body, "emergency": True}, role="operator"
+    )
+    assert resumed["rollout"]["status"] == "running"
+    assert await weights(api) == {r: ("r1", {"r1": 80, "r2": 20}) for r in ROUTES}
+    [review] = await open_reviews(api, OTHER)  # the route put back; the other did not move
+    assert review["action"] == "group_rollout.resume" and review["overrode"]["window"] == "close"
+    assert await open_reviews(api, ROUTE) == []
+    aborted = await api.ok("POST", f"{ROLLOUTS}/abort", {"reason": "x"}, role="operator")
+    assert aborted["rollout"]["status"] == "aborted"  # a rollback is always allowed
+    assert len(await open_reviews(api, OTHER)) == 1
