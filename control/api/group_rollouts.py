@@ -3,22 +3,14 @@ combined evidence, each route's split and its history), and the operator's verbs
 
 from typing import Any
 
-import msgspec
-
 from control.api.endpoint import Call, endpoint
 from control.api.rollouts import POLICIES
 from control.errors import NotFound
 from control.grouprollout import start as starting
 from control.grouprollout import storage, verbs
-from control.grouprollout.model import GroupRollout, GroupRolloutIn
+from control.grouprollout.model import GroupRollout, GroupRolloutIn, GroupRolloutView
 from control.registry import rules
-from control.rollout.model import HistoryPoint, Policy, Progress, VerbIn
-
-
-class GroupRolloutView(msgspec.Struct, frozen=True, kw_only=True):
-    rollout: GroupRollout
-    progress: Progress | None  # None when not running
-    history: list[HistoryPoint]
+from control.rollout.model import Policy, Progress, VerbIn
 
 
 def progress(rollout: GroupRollout, now: float) -> Progress | None:

@@ -1,16 +1,10 @@
 """Admin endpoints for route groups: join routes into a group, list it, apply a change set."""
 
-import msgspec
-
 from control.api.endpoint import Call, endpoint
 from control.groups import changes
+from control.groups.changes import GroupOut
 from control.registry import rules
 from control.routes import views
-
-
-class GroupOut(msgspec.Struct, frozen=True, kw_only=True):
-    group: str
-    routes: list[views.RouteOut]
 
 
 @endpoint(

@@ -144,6 +144,8 @@ def add_operations_verbs(
     change.add_argument("--action", choices=["flip", "promote", "rollback"], default="flip")
     change.add_argument("--release", action="append", default=[], metavar="ROUTE=rN")
     change.add_argument("--percent", type=float, help="flip: the new releases' share")
-    change.add_argument("--emergency", action="store_true", help="override a freeze (reviewed)")
+    change.add_argument(
+        "--emergency", action="store_true", help="override a freeze (reviewed on every route)"
+    )
     _reason(change)
     group_rollout.add_parser(group_sub, common, verbs.runner)

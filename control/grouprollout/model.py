@@ -16,7 +16,9 @@ from control.rollout.model import (
     Decision,
     Guard,
     GuardIn,
+    HistoryPoint,
     OnInconclusive,
+    Progress,
     Reason,
     Seconds,
     Snapshot,
@@ -25,7 +27,14 @@ from control.rollout.model import (
 )
 from control.rollout.statistics import Evidence
 
-__all__ = ["DECISIONS_KEPT", "GroupRollout", "GroupRolloutIn", "GroupStep", "Member"]
+__all__ = [
+    "DECISIONS_KEPT",
+    "GroupRollout",
+    "GroupRolloutIn",
+    "GroupRolloutView",
+    "GroupStep",
+    "Member",
+]
 
 
 class GroupRolloutIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -106,3 +115,11 @@ class GroupRollout(msgspec.Struct, frozen=True, kw_only=True):
 
     def member(self, route: str) -> Member:
         return next(m for m in self.members if m.route == route)
+
+
+class GroupRolloutView(msgspec.Struct, frozen=True, kw_only=True):
+    """What the group rollout endpoints answer (and the CLI decodes)."""
+
+    rollout: GroupRollout
+    progress: Progress | None  # None when not running
+    history: list[HistoryPoint]

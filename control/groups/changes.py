@@ -22,7 +22,7 @@ from control.registry import rules
 from control.routes import transitions
 from control.routes.changes import Reason
 from control.routes.emergencies import Emergency, emergency
-from control.routes.views import RouteData, read
+from control.routes.views import RouteData, RouteOut, read
 from control.store import Store, load_script, text
 from control.windows.check import guard
 from gateway.contract import keys
@@ -48,6 +48,13 @@ class ChangeSetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     # override a freeze (flip, promote); any emergency change set leaves a needs-review item
     # on every route of the group
     emergency: bool = False
+
+
+class GroupOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A group and its routes (`PUT` and `GET /admin/groups/{name}`)."""
+
+    group: str
+    routes: list[RouteOut]
 
 
 class ChangeSetOut(msgspec.Struct, frozen=True, kw_only=True):
