@@ -4,6 +4,7 @@ window changes, webhook deliveries, per-minute traffic, reach and review items."
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 
 from control import keyspace
@@ -15,7 +16,14 @@ from control.routes import audit, views
 from control.stats.compute import OK, merge
 from control.stats.read import read_buckets
 from control.store import Store
-from control.timeline.model import MinuteTraffic, Moment, Reach, Timeline
+from control.timeline.model import (
+    Decision,
+    GuardVerdict,
+    MinuteTraffic,
+    Moment,
+    Reach,
+    Timeline,
+)
 from control.windows.check import active_freeze
 from gateway.contract import telemetry as tk
 
@@ -48,6 +56,42 @@ def describe(entry: audit.AuditEntry) -> str:
     return "; ".join(parts) or "no pointer change"
 
 
+def _calls(counts: Any) -> tuple[int, int] | None:
+    if not isinstance(counts, dict):
+        return None
+    return int(counts.get("canary_requests", 0)), int(counts.get("baseline_requests", 0))
+
+
+def decision(entry: audit.AuditEntry) -> Decision | None:
+    """A route or group rollout's decision, from the evidence its audit entry carries (the
+    step, the guards' verdicts at the look that decided, the split check); None for any other
+    entry, or for evidence of another shape."""
+    evidence = entry.evidence
+    if not entry.action.startswith(("rollout.", "group_rollout.")) or not evidence:
+        return None
+    if "guards" not in evidence or "rollout" not in evidence or "step" not in evidence:
+        return None
+    try:
+        guards = msgspec.convert(evidence["guards"] or [], list[GuardVerdict])
+        rollout, step = evidence["rollout"], evidence["step"]
+        srm = evidence.get("srm")
+        group = evidence.get("group_rollout") or {}
+        return Decision(
+            release=str(rollout["release"]),
+            stable=str(rollout["stable"]),
+            step=int(step["index"]),
+            percent=float(step["percent"]),
+            guards=guards,
+            split_mismatch=bool(srm["mismatch"]) if isinstance(srm, dict) else None,
+            group=group.get("group"),
+            group_rollout=group.get("id"),
+            combined_calls=_calls(evidence.get("combined")),
+            route_calls=_calls(evidence.get("route")),
+        )
+    except (msgspec.ValidationError, KeyError, TypeError, ValueError):
+        return None  # an entry written by an older version: shown as a plain entry
+
+
 def _route_moment(entry: audit.AuditEntry) -> Moment:
     evidence = entry.evidence
     emergency = bool(evidence and evidence.get("emergency") is True)
@@ -64,6 +108,7 @@ def _route_moment(entry: audit.AuditEntry) -> Moment:
         reason=entry.reason,
         evidence=evidence,
         emergency=emergency,
+        decision=decision(entry),
     )
 
 

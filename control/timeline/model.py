@@ -9,6 +9,34 @@ from control.impact.compute import Figures
 from control.reviews.model import Review
 
 
+class GuardVerdict(msgspec.Struct, frozen=True, kw_only=True):
+    """One guard's verdict at the look that decided (`control.rollout.evidence.Evidence`)."""
+
+    metric: str
+    verdict: str  # pass, fail, inconclusive
+    n_canary: int
+    n_baseline: int
+    estimate: float  # > 0: the canary is worse
+    lower: float
+    upper: float
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """A rollout's audited decision (a route rollout's `rollout.*`, a group rollout's
+    `group_rollout.*` on each member route), read from its audit evidence."""
+
+    release: str  # this route's candidate
+    stable: str
+    step: int  # 0-based index of the step it decided at
+    percent: float  # the canary's weight at that step
+    guards: list[GuardVerdict]  # the look that decided ([] before the first look)
+    split_mismatch: bool | None = None  # this route's split check; None before one ran
+    group: str | None = None  # a group rollout: its group and id
+    group_rollout: str | None = None
+    combined_calls: tuple[int, int] | None = None  # a group rollout: pooled (canary, stable)
+    route_calls: tuple[int, int] | None = None  # a group rollout: this route's (canary, stable)
+
+
 class Moment(msgspec.Struct, frozen=True, kw_only=True):
     time: Time
     source: Literal["audit", "window", "webhook"]
@@ -18,6 +46,7 @@ class Moment(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     evidence: dict[str, Any] | None = None  # the data behind an automated decision
     emergency: bool = False
+    decision: Decision | None = None  # a rollout's decision, read from `evidence`
 
 
 class MinuteTraffic(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,7 +1,9 @@
 """A timeline as a blameless postmortem skeleton in Markdown. Pure; no I/O, no clock.
 
 Facts come from the timeline (what shipped when, what was decided by whom or by which rule,
-how far it reached); the sections a human must write are marked `_(to write)_`.
+how far it reached); the sections a human must write are marked `_(to write)_`. A rollout's
+decision (a route rollout's, or a group rollout's on each member route) names the rollout and
+its step, and shows its evidence as the guards' verdicts with their bounds and the split check.
 """
 
 from collections.abc import Iterable
@@ -9,9 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from control.impact.compute import Figures
-from control.timeline.model import Moment, Timeline
+from control.timeline.model import Decision, Moment, Timeline
 
 TODO = "_(to write)_"
+CONTROLLER = "controller"  # the rollout controllers' audit actor
 
 
 def _t(moment: datetime) -> str:
@@ -32,11 +35,67 @@ def _who(moment: Moment) -> str:
     return f"{who} **emergency**" if moment.emergency else who
 
 
-def _evidence(evidence: dict[str, Any] | None) -> str:
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _decided(decision: Decision) -> str:
+    """What a rollout decision moved: which rollout, at which step."""
+    rollout = (
+        f"group rollout {decision.group_rollout} of {decision.group}"
+        if decision.group_rollout
+        else "rollout"
+    )
+    return (
+        f"{rollout}: {decision.release} over {decision.stable}, step {decision.step + 1} at "
+        f"{decision.percent:g}%"
+    )
+
+
+def _decision_evidence(decision: Decision, evidence: dict[str, Any]) -> str:
+    """The guards' verdicts at the look that decided, the split check and the counts."""
+    parts = [
+        f"{g.metric} {g.verdict}: {_signed(g.estimate)} in [{_signed(g.lower)}, "
+        f"{_signed(g.upper)}], n {g.n_canary}/{g.n_baseline}"
+        for g in decision.guards
+    ] or ["no look yet"]
+    if decision.split_mismatch is not None:
+        parts.append("split MISMATCH" if decision.split_mismatch else "split ok")
+    if decision.combined_calls is not None:
+        canary, stable = decision.combined_calls
+        parts.append(f"combined canary/stable calls {canary}/{stable}")
+    if decision.route_calls is not None:
+        canary, stable = decision.route_calls
+        parts.append(f"this route {canary}/{stable}")
+    overrode = evidence.get("overrode")
+    if isinstance(overrode, dict) and overrode.get("window"):
+        parts.append(f"overrode window {overrode['window']}")
+    return "; ".join(parts)
+
+
+def _evidence(moment: Moment) -> str:
+    evidence = moment.evidence
     if not evidence:
         return ""
+    if moment.decision is not None:
+        return _decision_evidence(moment.decision, evidence)
     shown = {k: v for k, v in evidence.items() if k not in ("emergency", "rule")}
     return ", ".join(f"{k}={v}" for k, v in sorted(shown.items()) if v is not None)
+
+
+def _what(moment: Moment) -> str:
+    if moment.decision is None:
+        return moment.summary
+    return f"{_decided(moment.decision)}: {moment.summary}"
+
+
+def _automated(moment: Moment) -> bool:
+    """A decision no person made: the rollout controller's, or an entry whose evidence names
+    the rule that decided it (an operator's change carrying evidence, like a join's moved keys
+    or an operator's rollout start, is none)."""
+    if moment.emergency or not moment.evidence:
+        return False
+    return moment.actor == CONTROLLER or bool(moment.evidence.get("rule"))
 
 
 def _table(headers: list[str], rows: Iterable[list[str]]) -> list[str]:
@@ -73,10 +132,10 @@ def _detection(timeline: Timeline) -> list[str]:
             lines.append(f"- First signal in the data: minute {_t(row.minute)}: {signs}.")
             break
     for moment in timeline.moments:
-        if moment.evidence and not moment.emergency:
+        if _automated(moment):
             lines.append(
                 f"- First automated decision: {_t(moment.time)} {moment.action} by "
-                f"{_who(moment)}: {_evidence(moment.evidence)}."
+                f"{_who(moment)}: {_evidence(moment)}."
             )
             break
     lines.append(f"- How a human noticed: {TODO}")
@@ -109,7 +168,7 @@ def render(timeline: Timeline) -> str:
     out += _table(
         ["time (UTC)", "source", "action", "by (or rule)", "what", "reason", "evidence"],
         (
-            [_t(m.time), m.source, m.action, _who(m), m.summary, m.reason, _evidence(m.evidence)]
+            [_t(m.time), m.source, m.action, _who(m), _what(m), m.reason, _evidence(m)]
             for m in timeline.moments
         ),
     )

@@ -11,11 +11,17 @@ from pathlib import Path
 
 import msgspec
 
+from control.grouprollout import record
+from control.grouprollout import storage as group_storage
+from control.grouprollout.tick import step_state
+from control.rollout.evidence import Evidence
+from control.rollout.model import Srm
 from control.routes import transitions
 from control.routes.views import read
 from control.store import Store
 from simulator.behaviour import Behaviour
 from tests.conftest import wait_for
+from tests.control.conftest import seed_route
 from tests.control.test_cli import Cli
 
 GOLDEN = Path(__file__).parent / "golden" / "incident_timeline.md"
@@ -139,3 +145,79 @@ async def test_incident_timeline_matches_the_golden_file(
         "route.rollback",
         "review.ack",
     ]
+
+
+async def test_group_and_route_rollout_decisions_show_their_rollout_and_evidence(
+    api, redis, capsys
+):
+    """A group rollout's entries on a member route are rollout decisions: the group rollout and
+    its step, and the guards' verdicts, the route's split check and the counts as evidence; a
+    route rollout's the same way. The first automated decision is the controller's."""
+    for route in ("helper", "support", "solo"):
+        await seed_route(api, "http://127.0.0.1:9/v1", route)
+    await api.ok("PUT", "/admin/groups/team", {"routes": ["helper", "support"], "reason": "x"})
+    body = {"releases": {"helper": "r2", "support": "r2"}, "reason": "new prompts",
+            "steps": [10, 50, 100], "min_bake_s": 600, "skip_gate": True}  # fmt: skip
+    started = await api.ok("POST", "/admin/groups/team/rollouts", body, role="operator")
+    solo = {"release": "r2", "reason": "alone", "steps": [10, 100], "min_bake_s": 600,
+            "skip_gate": True}  # fmt: skip
+    await api.ok("POST", "/admin/routes/solo/rollouts", solo, role="operator")
+
+    # The controller's step, as its tick writes it: judged on a look, every member moved.
+    store = Store(redis)
+    rollout = await group_storage.read(store, "team")
+    assert rollout is not None
+    look = Evidence(
+        metric="thumbs_down_rate", verdict="pass", n_canary=400, n_baseline=1600,
+        estimate=0.01, lower=-0.03, upper=0.04, statistic=1.0, alpha=0.025, detail="within",
+    )  # fmt: skip
+    split = Srm(requests={"r1": 800, "r2": 200}, requests_p=0.5, keys={}, keys_p=None,
+                mismatch=False)  # fmt: skip
+    members = [
+        msgspec.structs.replace(m, srm=split, canary_requests=200, baseline_requests=800)
+        for m in rollout.members
+    ]
+    judged = msgspec.structs.replace(
+        rollout, evidence=[look], members=members, canary_requests=400, baseline_requests=1600
+    )
+    moves = {}
+    for member in rollout.members:
+        state = (await read(store, member.route)).state
+        moves[member.route] = (state.revision, step_state(state, member, 50))
+    after = record.with_status(
+        judged, time.time(), "running", "every guard passed", action="step", actor="controller",
+        step=record.new_step(rollout, 1, time.time(), judging=True),
+    )  # fmt: skip
+    audit = ("group_rollout.step", "controller", "step 2/3: every route at 50%")
+    outcome = await group_storage.write(
+        store, rollout.version, after, audit=audit, states=moves, fence=1, judged=judged
+    )
+    assert outcome.status == "ok"
+
+    cli = Cli(api.admin, capsys)
+    code, markdown, _ = await cli("timeline", "support", "--since", "10m", role="viewer")
+    assert code == 0
+    rows = {line.split(" | ")[2]: line.split(" | ") for line in markdown.splitlines()
+            if line.startswith("| ") and " | audit | " in line}  # fmt: skip
+    gid = started["rollout"]["id"]
+    start = rows["group_rollout.start"]
+    assert start[4] == f"group rollout {gid} of team: r2 over r1, step 1 at 10%: r1=100% -> " \
+        "r1=90% r2=10%"  # fmt: skip
+    assert start[6] == "no look yet; combined canary/stable calls 0/0; this route 0/0 |"
+    step = rows["group_rollout.step"]
+    assert step[3] == "controller"
+    assert step[4] == f"group rollout {gid} of team: r2 over r1, step 1 at 10%: r1=90% r2=10% " \
+        "-> r1=50% r2=50%"  # fmt: skip
+    evidence = (
+        "thumbs_down_rate pass: +0.0100 in [-0.0300, +0.0400], n 400/1600; split ok; "
+        "combined canary/stable calls 400/1600; this route 200/800"
+    )
+    assert step[6] == evidence + " |"
+    assert f"by controller: {evidence}." in markdown  # the first automated decision
+    assert "group_rollout={" not in markdown  # not a dump of the raw evidence
+
+    code, markdown, _ = await cli("timeline", "solo", "--since", "10m", role="viewer")
+    [line] = [x for x in markdown.splitlines() if " | rollout.start | " in x]
+    assert " | rollout: r2 over r1, step 1 at 10%: r1=100% -> r1=90% r2=10% | " in line
+    assert line.endswith(" | no look yet |")
+    assert "First automated decision" not in markdown  # the operator's start is none
