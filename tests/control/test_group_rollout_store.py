@@ -5,6 +5,7 @@ to start one while the group's rollout is active, and concurrent starts never bo
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
@@ -150,10 +151,20 @@ async def test_concurrent_route_and_group_starts_never_both_run(api, redis):
     route_body = {"release": "r2", "reason": "r", "steps": [10, 100], "min_bake_s": 600,
                   "skip_gate": True}  # fmt: skip
     store, wins = Store(redis), {"group": 0, "route": 0}
-    for _ in range(25):
+
+    async def later(delay_s: float, call: Any) -> Any:
+        await asyncio.sleep(delay_s)
+        return await call
+
+    # The route's start is quicker: it is held back by a spread of delays, so that either may
+    # reach its script first (and both sides win some rounds).
+    for index in range(25):
         (g_status, g_error), (r_status, r_error) = await asyncio.gather(
             api.call("POST", "/admin/groups/team/rollouts", group_body, role="operator"),
-            api.call("POST", "/admin/routes/support/rollouts", route_body, role="operator"),
+            later(
+                index % 5 * 0.001,
+                api.call("POST", "/admin/routes/support/rollouts", route_body, role="operator"),
+            ),
         )
         assert sorted((g_status, r_status)) == [201, 409], (g_error, r_error)
         group = await storage.read(store, "team")
