@@ -101,6 +101,13 @@ def test_a_group_rollouts_audit_entries_are_rollout_webhook_events_of_each_route
     assert types_of(moved) == ["weights.changed", "rollout.rolled_back"]
     assert types_of(entry("group_rollout.pause", {}, {})) == ["rollout.paused"]
     assert types_of(entry("group_rollout.hold", {}, {})) == []
+    urgent = msgspec.structs.replace(
+        entry("group_rollout.promote", {"stable": "r1"}, {"stable": "r2"}),
+        evidence={"group_rollout": {"id": "abc", "group": "team"}, "emergency": True},
+    )
+    assert types_of(urgent) == [
+        "weights.changed", "rollout.completed", "emergency.change", "review.needed"
+    ]  # fmt: skip
 
 
 async def test_a_missing_member_state_is_named_by_its_route_not_its_key(api, redis):
