@@ -17,6 +17,7 @@ from rich.text import Text
 from control.cli import output
 from control.cli.client import AdminClient
 from control.durations import duration_s
+from control.rollout.model import Rollout, RolloutView
 
 TERMINAL = ("rolled_back", "completed", "aborted")
 
@@ -70,7 +71,7 @@ def start(client: AdminClient, args: argparse.Namespace) -> int:
     body.update(policy_options(args))
     if args.emergency:
         body["emergency"] = True
-    view = client.call("POST", f"/admin/routes/{args.route}/rollouts", body)
+    view = client.call("POST", f"/admin/routes/{args.route}/rollouts", body, reply=RolloutView)
     return _show(view, args)
 
 
@@ -78,25 +79,26 @@ def verb(client: AdminClient, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"reason": args.reason}
     if getattr(args, "emergency", False):
         body["emergency"] = True
-    view = client.call("POST", f"/admin/routes/{args.route}/rollouts/{args.verb}", body)
-    return _show(view, args)
+    path = f"/admin/routes/{args.route}/rollouts/{args.verb}"
+    return _show(client.call("POST", path, body, reply=RolloutView), args)
 
 
 def status(client: AdminClient, args: argparse.Namespace) -> int:
     path = f"/admin/routes/{args.route}/rollouts"
     if not args.watch:
-        return _show(client.call("GET", path), args)
+        return _show(client.call("GET", path, reply=RolloutView), args)
     console = Console()
-    with Live(render(client.call("GET", path)), console=console, auto_refresh=False) as live:
+    first = client.call("GET", path, reply=RolloutView)
+    with Live(render(first), console=console, auto_refresh=False) as live:
         while True:
-            view = client.call("GET", path)
+            view = client.call("GET", path, reply=RolloutView)
             live.update(render(view), refresh=True)
-            if view["rollout"]["status"] in TERMINAL:
+            if view.rollout.status in TERMINAL:
                 return 0
             time.sleep(args.interval)
 
 
-def _show(view: Any, args: argparse.Namespace) -> int:
+def _show(view: RolloutView, args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json(view)
     else:
@@ -108,72 +110,70 @@ def _bound(value: float) -> str:
     return f"{value:+.4f}"
 
 
-def guard_rows(rollout: Any) -> list[list[object]]:
-    found = {e["metric"]: e for e in rollout["evidence"]}
+def guard_rows(rollout: Rollout) -> list[list[object]]:
+    found = {e.metric: e for e in rollout.evidence}
     rows: list[list[object]] = []
-    for guard in rollout["guards"]:
-        evidence = found.get(guard["metric"])
+    for guard in rollout.guards:
+        evidence = found.get(guard.metric)
         if evidence is None:
-            rows.append([guard["metric"], "-", "-", "-", "-", guard["margin"]])
+            rows.append([guard.metric, "-", "-", "-", "-", guard.margin])
             continue
         rows.append(
             [
-                guard["metric"],
-                evidence["verdict"],
-                f"{evidence['n_canary']}/{evidence['n_baseline']}",
-                _bound(evidence["estimate"]),
-                f"[{_bound(evidence['lower'])}, {_bound(evidence['upper'])}]",
-                guard["margin"],
+                guard.metric,
+                evidence.verdict,
+                f"{evidence.n_canary}/{evidence.n_baseline}",
+                _bound(evidence.estimate),
+                f"[{_bound(evidence.lower)}, {_bound(evidence.upper)}]",
+                guard.margin,
             ]
         )
     return rows
 
 
-def _head(view: Any) -> str:
-    rollout = view["rollout"]
-    step = rollout["step"]
-    steps = " → ".join(f"{s:g}%" for s in rollout["steps"])
+def _head(view: RolloutView) -> str:
+    rollout, step = view.rollout, view.rollout.step
+    steps = " → ".join(f"{s:g}%" for s in rollout.steps)
     return (
-        f"rollout of {rollout['release']} on {rollout['route']} (stable {rollout['stable']}, "
-        f"{rollout['change_type']} change, {rollout['policy']})\n"
-        f"status {rollout['status']}: {rollout['status_reason']}\n"
-        f"step {step['index'] + 1}/{len(rollout['steps'])} at {step['percent']:g}%  [{steps}]  "
-        f"canary {rollout['canary_requests']} / stable {rollout['baseline_requests']} calls"
+        f"rollout of {rollout.release} on {rollout.route} (stable {rollout.stable}, "
+        f"{rollout.change_type} change, {rollout.policy})\n"
+        f"status {rollout.status}: {rollout.status_reason}\n"
+        f"step {step.index + 1}/{len(rollout.steps)} at {step.percent:g}%  [{steps}]  "
+        f"canary {rollout.canary_requests} / stable {rollout.baseline_requests} calls"
     )
 
 
 HEADERS = ["guard", "verdict", "n canary/stable", "estimate", "bounds", "margin"]
 
 
-def text(view: Any) -> str:
+def text(view: RolloutView) -> str:
     """The plain, aligned form (also what --json users see as fields)."""
-    progress = view.get("progress")
+    progress = view.progress
     lines = [_head(view)]
     if progress is not None:
         lines.append(
-            f"next decision: {progress['fraction']:.0%}  (bake {progress['bake_remaining_s']:g} s, "
-            f"{progress['requests_remaining']} canary calls to go; deadline in "
-            f"{progress['until_deadline_s']:g} s)"
+            f"next decision: {progress.fraction:.0%}  (bake {progress.bake_remaining_s:g} s, "
+            f"{progress.requests_remaining} canary calls to go; deadline in "
+            f"{progress.until_deadline_s:g} s)"
         )
-    lines.append(output.table(HEADERS, guard_rows(view["rollout"])))
+    lines.append(output.table(HEADERS, guard_rows(view.rollout)))
     return "\n".join(lines)
 
 
-def render(view: Any) -> Group:
+def render(view: RolloutView) -> Group:
     """The live form for --watch."""
     table = Table(*HEADERS)
     colours = {"pass": "green", "fail": "red", "inconclusive": "yellow"}
-    for row in guard_rows(view["rollout"]):
+    for row in guard_rows(view.rollout):
         verdict = str(row[1])
         table.add_row(
             *(Text(str(c), style=colours.get(verdict, "") if i == 1 else "") for i, c in
               enumerate(row))
         )  # fmt: skip
     parts: list[Any] = [Text(_head(view))]
-    progress = view.get("progress")
-    if progress is not None:
+    if view.progress is not None:
         parts.append(Text("next decision"))
-        parts.append(ProgressBar(total=1.0, completed=progress["fraction"], width=40))
+        parts.append(ProgressBar(total=1.0, completed=view.progress.fraction, width=40))
     parts.append(table)
     return Group(*parts)
 

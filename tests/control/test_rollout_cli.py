@@ -7,6 +7,7 @@ import msgspec
 from rich.console import Console
 
 from control.cli.rollout import render
+from control.rollout.model import RolloutView
 from tests.control.conftest import seed_route
 from tests.control.test_cli import Cli
 
@@ -50,6 +51,6 @@ async def test_rollout_verbs_from_the_shell(admin, api, capsys):
     assert code == 0  # an ended rollout: one frame, then done
     code, out, _ = await cli("rollout", "status", "support", "--json", role="viewer")
     console = Console(file=io.StringIO(), width=120)
-    console.print(render(msgspec.json.decode(out)))
+    console.print(render(msgspec.json.decode(out, type=RolloutView)))
     drawn = console.file.getvalue()
     assert "status aborted" in drawn and "thumbs_down_rate" in drawn
