@@ -166,12 +166,25 @@ async def relay_buffered(
     except asyncio.CancelledError:
         exchange.abandon()
         raise
-    except TimeoutError:
-        raise upstream_timeout("upstream timed out while sending its answer") from None
-    except ProtocolError as error:
-        raise _refused(error) from None
     except OSError as error:
-        raise upstream_unreachable(f"upstream connection failed mid-answer: {error}") from None
+        raise body_failure(error) from None
+    return answer_buffered(call, head, body, tags, dialect)
+
+
+def body_failure(error: OSError) -> GatewayError:
+    """A failure after the answer's head, while its body was read, as the caller's error."""
+    if isinstance(error, TimeoutError):
+        return upstream_timeout("upstream timed out while sending its answer")
+    if isinstance(error, ProtocolError):
+        return _refused(error)
+    return upstream_unreachable(f"upstream connection failed mid-answer: {error}")
+
+
+def answer_buffered(
+    call: Call, head: ResponseHead, body: bytes, tags: bytes, dialect: Dialect
+) -> tuple[int, Usage | None]:
+    """Write the whole answer as the dialect renders it; the status the caller got and the
+    answer's usage."""
     status, answer, usage = dialect.answer(head.status, body)
     if answer is body:
         headers = response_headers(head, tags)

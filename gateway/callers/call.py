@@ -4,7 +4,7 @@ An answer is written whole in one `write` (head and body) where it can be; a str
 as chunks with the caller's flow control honoured. No parsing and no upstream I/O here.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.callers.heads import (
     CHUNKED,
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from gateway.callers.connection import CallerConnection
 
 
+class Flight(Protocol):
+    """A call's upstream exchange on the lean path (`gateway.endpoints.leg`)."""
+
+    def abandon(self) -> None: ...
+
+
 class Call:
     """What the caller sent (head fields the gateway acts on, raw headers, whole body) and the
     state of the answer. Filled by the connection's parser callbacks."""
@@ -32,6 +38,7 @@ class Call:
         "connection_header",
         "continue_due",
         "expect",
+        "flight",
         "headers",
         "host",
         "http10",
@@ -74,6 +81,7 @@ class Call:
         self.started = False  # the answer's head is written
         self.answered = False  # the whole answer is written
         self.pending = b""  # a stream's head, written with its first piece when that is ready
+        self.flight: Flight | None = None  # an upstream exchange answering it from its callback
 
     @property
     def path(self) -> bytes:

@@ -90,6 +90,7 @@ class Exchange:
         "error",
         "finished",
         "on_done",
+        "response",
         "streaming",
     )
 
@@ -111,10 +112,12 @@ class Exchange:
         self._paused = False
         self.finished = False
         self.error: BaseException | None = None
+        self.response: ResponseHead | None = None  # the head, once it came
         self.on_done: Callable[[], None] | None = None  # the pool's release, called once at the end
 
     # -- fed by the protocol ------------------------------------------------------------------
     def on_head(self, head: ResponseHead) -> None:
+        self.response = head
         if not self._head.done():
             self._head.set_result(head)
 
@@ -173,6 +176,10 @@ class Exchange:
     # -- awaited by the handler ---------------------------------------------------------------
     async def head(self) -> ResponseHead:
         return await self._head
+
+    def buffered(self) -> bytes:
+        """The whole body of a buffered exchange that has ended without error."""
+        return bytes(self._body)
 
     async def body(self) -> bytes:
         if self._chunks is not None:  # a stream answered with an error body: read it whole
