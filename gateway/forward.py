@@ -223,7 +223,9 @@ async def relay_stream(
             if exchange.finished and exchange.error is None:  # the end has come: one last write
                 last += relayed
             elif relayed:
-                await call.send(relayed)
+                call.send(relayed)  # no coroutine per event: awaited only while the caller lags
+                if call.connection.writing_paused:
+                    await call.connection.drain()
         last += tap.rest()
     except OSError as broken:  # TimeoutError included
         if isinstance(broken, ProtocolError) and exchange.error is None:

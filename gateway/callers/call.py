@@ -149,14 +149,13 @@ class Call:
             return head + framed
         return framed
 
-    async def send(self, data: bytes) -> None:
-        """One piece of a stream; waits while the caller is not reading (raises when gone)."""
+    def send(self, data: bytes) -> None:
+        """One piece of a stream (raises when the caller is gone). The sender then awaits
+        `connection.drain()` while `connection.writing_paused`."""
         connection = self.connection
         if connection.lost:
             raise ConnectionResetError("the caller went away")
         connection.write(self._framed(data))
-        if connection.writing_paused:
-            await connection.drain()
 
     def end_stream(self, data: bytes = b"") -> None:
         """The end of a stream, with its last piece when given (one write)."""
