@@ -125,12 +125,19 @@ async def test_upstream_refusing_connections(redis, redis_server, simulator, gat
     assert simulator.received() == []
 
 
-async def test_upstream_timeout(gateway, simulator, http):
+@pytest.mark.parametrize("idle_connection", [False, True], ids=["as a task", "from callbacks"])
+async def test_upstream_timeout(gateway, simulator, http, idle_connection):
+    """Also on the lean path: with an idle upstream connection at hand the call is answered
+    from the upstream connection's callbacks (its time-out included)."""
+    if idle_connection:
+        assert (await post(http, gateway, json=ok_body()))[0] == 200
     simulator.state.behaviours["*"] = Behaviour(latency_ms=2000)
     status, headers, data = await post(http, gateway, json=ok_body())
     assert status == 504
     assert "0.5 s" in assert_openai_error(data, "upstream_timeout")["message"]
     assert headers["X-Turnout-Release"] == "r1"
+    release = gateway.context.holder.table.routes["support"].releases["r1"]
+    assert release.stats.outcomes["timeout"] == 1  # recorded once
 
 
 @pytest.mark.parametrize("stream", [False, True])

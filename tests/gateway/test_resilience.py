@@ -4,6 +4,7 @@ import asyncio
 
 import aiohttp
 import msgspec
+import pytest
 
 from gateway.contract import keys
 from simulator.behaviour import Behaviour
@@ -133,11 +134,14 @@ async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_fresh_
         await server.wait_closed()
 
 
+@pytest.mark.parametrize("idle_connection", [False, True], ids=["as a task", "from callbacks"])
 async def test_a_caller_leaving_a_buffered_call_frees_the_upstream_connection_at_once(
-    redis, redis_server, simulator, gateway_factory, http
+    redis, redis_server, simulator, gateway_factory, http, idle_connection
 ):
     """One upstream connection allowed: a caller that gives up on a slow answer must not hold it
-    until the upstream answers (2 s here) or times out; the next caller is served at once."""
+    until the upstream answers (2 s here) or times out; the next caller is served at once. With
+    an idle upstream connection at hand the slow call is in flight on the lean path (answered
+    from the upstream's callbacks), else it runs as a task that opens the connection."""
     await seed_provider(redis, builders.provider(simulator.url, timeout_s=10.0, max_connections=1))
     await seed_route(
         redis, builders.state("slow", {"r1": 100}), [builders.release("r1", upstream="slow-m")]
@@ -148,9 +152,13 @@ async def test_a_caller_leaving_a_buffered_call_frees_the_upstream_connection_at
     simulator.state.behaviours["slow-m"] = Behaviour(latency_ms=2000)
     gateway = await gateway_factory(redis_server.url)
     url = f"{gateway.url}/v1/chat/completions"
+    if idle_connection:
+        async with http.post(url, json=chat(model="fast")) as response:
+            assert response.status == 200
+    sent = len(simulator.received())
     async with aiohttp.ClientSession() as leaving:
         request = asyncio.ensure_future(leaving.post(url, json=chat(model="slow")))
-        await wait_for(lambda: len(simulator.received()) == 1)
+        await wait_for(lambda: len(simulator.received()) == sent + 1)
         request.cancel()  # the caller goes away while the upstream is still thinking
     stats = gateway.context.holder.table.routes["slow"].releases["r1"].stats
     await wait_for(lambda: stats.outcomes["client"] == 1, timeout_s=2)
