@@ -82,7 +82,7 @@ def _begin(call: Call, apply: Apply, chat: bool) -> Pending | None:
             leg = Leg(call, context, release, started, keyed)
             try:
                 payload = apply(release, body)
-                if chat and payload.get("stream") is True:  # a template made it a stream
+                if chat and payload.get("stream") is True:  # the release's params made it a stream
                     raise _NotLean
                 data = release.dialect.encode(payload)
             except GatewayError as error:
@@ -93,6 +93,10 @@ def _begin(call: Call, apply: Apply, chat: bool) -> Pending | None:
             except _NotLean:
                 target.pool.give_back(connection)
                 return _leg(leg, _forward(call, context, release, payload, leg, _as_is, chat))
+            except BaseException:  # a bug: the connection answers a 500, the leg counts it
+                target.pool.give_back(connection)
+                leg.record()
+                raise
             headers = forwarded_headers(call)
             leg.fly(target, connection, data, headers, lambda leg: _resend(leg, payload, chat))
             return None
