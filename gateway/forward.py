@@ -195,7 +195,7 @@ def answer_buffered(
 
 
 # tell proxies in front of us not to buffer either
-_STREAM_HEADERS = b"Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+STREAM_HEADERS = b"Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
 
 
 async def relay_stream(
@@ -215,7 +215,7 @@ async def relay_stream(
     cut: str | None = None
     last = b""  # written with the end of the stream
     try:
-        call.open_stream(head.status, response_headers(head, tags) + _STREAM_HEADERS)
+        call.open_stream(head.status, response_headers(head, tags) + STREAM_HEADERS)
         async for chunk in exchange.chunks():
             if first_byte is None:
                 first_byte = time.perf_counter() - started

@@ -25,6 +25,8 @@ class Flight(Protocol):
 
     def abandon(self) -> None: ...
 
+    def resume(self) -> None: ...
+
 
 class Call:
     """What the caller sent (head fields the gateway acts on, raw headers, whole body) and the

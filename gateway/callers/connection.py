@@ -84,8 +84,11 @@ class CallerConnection(RequestReader):
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if self.current is None:
+        current = self.current
+        if current is None:
             self._next()
+        elif current.flight is not None:
+            current.flight.resume()
 
     # -- answering in order -------------------------------------------------------------------
     def _enqueue(self, call: Call) -> None:

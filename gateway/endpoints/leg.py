@@ -1,13 +1,7 @@
 """One call of one release (a canary's fallback to stable is a second leg): its call id, tags,
 outcome and telemetry record, the OpenAI-shaped answer to a failure, and — on the lean path —
-the completion of a buffered answer from the upstream protocol's callback.
-
-Why a callback and not a coroutine: on Python 3.11 a task waits its turn in the event loop's
-queue twice per call (after the request is read, and after the answer is read); under load that
-queue, not the work, was most of the added latency. A leg sent by `fly` finishes inside the
-upstream connection's data callback: the caller's answer is written and the call recorded there,
-then the caller connection goes on to its next request. Anything that must wait (a fresh
-upstream connection) continues as a coroutine. No Redis I/O here.
+sending it on an idle upstream connection, answered from that connection's callbacks
+(`gateway.endpoints.flight`). No Redis I/O here.
 """
 
 import time
@@ -17,14 +11,17 @@ from typing import Any
 from gateway.attempts import falls_back, upstream_failed
 from gateway.callers.call import Call
 from gateway.context import GatewayContext
-from gateway.errors import UPSTREAM_REFUSALS, GatewayError
-from gateway.forward import answer_buffered, body_failure, failure, outcome_for_status
+from gateway.dialect import Tap
+from gateway.endpoints.flight import Flight, Stream
+from gateway.errors import (
+    UPSTREAM_REFUSALS,
+    GatewayError,
+)
 from gateway.resolve import PIN_HEADER
 from gateway.routing import ServedRelease
 from gateway.telemetry import recorder as outcomes
 from gateway.telemetry.recorder import CallOutcome, ReleaseStats
 from gateway.upstream.client import UpstreamTarget
-from gateway.upstream.exchange import Exchange, UpstreamClosed
 from gateway.upstream.http1 import Http1Connection
 
 EVAL_HEADER = "X-Turnout-Eval"
@@ -92,7 +89,7 @@ class Leg:
         """Once per leg, however it ended (the eval statistics for an eval call)."""
         self.outcome.record(self.stats, time.perf_counter())
 
-    # -- the lean path: a buffered call on an idle upstream connection --------------------------
+    # -- the lean path: a call on an idle upstream connection ----------------------------------
     def fly(
         self,
         target: UpstreamTarget,
@@ -100,69 +97,22 @@ class Leg:
         data: bytes,
         headers: bytes,
         resend: Callable[["Leg"], Resend],
+        tap: Tap | None = None,
     ) -> None:
-        """Send on `connection` (from `take_idle`); the answer is written by `_landed`."""
+        """Send on `connection` (from `take_idle`); the answer is written by the flight's
+        callbacks: whole when it ends, or, for a stream (`tap`), piece by piece as it comes."""
         self.outcome.upstream_started = time.perf_counter()
-        flight = _Flight(self, target, resend)
-        self.call.flight = flight
-        flight.exchange = self.context.client.send_idle(
-            target, connection, data, headers, flight.landed
-        )
-
-
-class _Flight:
-    """A leg in the air: what the caller connection abandons when its caller leaves."""
-
-    __slots__ = ("exchange", "leg", "resend", "target")
-
-    def __init__(self, leg: Leg, target: UpstreamTarget, resend: Callable[["Leg"], Resend]) -> None:
-        self.leg = leg
-        self.target = target
-        self.resend = resend
-        self.exchange: Exchange | None = None
-
-    def abandon(self) -> None:
-        """The caller went away: the exchange ends now (its connection is closed)."""
-        if self.exchange is not None:
-            self.exchange.abandon()
-
-    def landed(self, exchange: Exchange) -> None:
-        """The exchange ended (called from the upstream protocol, the connection back in its
-        pool): answer the caller, record the call, let the caller connection go on."""
-        leg = self.leg
-        call = leg.call
-        connection = call.connection
-        call.flight = None
-        error = exchange.error
-        if isinstance(error, UpstreamClosed) and error.before_any_byte and not connection.lost:
-            # the idle connection had been closed by the upstream: nothing was answered, so it
-            # is sent again on a fresh connection, as the pool does for a coroutine's call
-            connection.follow(call, self.resend(leg))
+        client = self.context.client
+        if tap is None:
+            flight = Flight(self, target, resend)
+            self.call.flight = flight
+            flight.exchange = client.send_idle(target, connection, data, headers, flight.landed)
             return
-        try:
-            if error is None:
-                head = exchange.response
-                assert head is not None, "an exchange ends after its head"
-                status, usage = answer_buffered(
-                    call, head, exchange.buffered(), leg.tags, leg.release.dialect
-                )
-                outcome = leg.outcome
-                outcome.tokens_in, outcome.tokens_out = usage or (0, 0)
-                outcome.end(status, outcome_for_status(status))
-            elif connection.lost:
-                leg.gone()
-            elif isinstance(error, OSError):
-                if exchange.response is None:
-                    leg.failed(failure(error, self.target))
-                else:
-                    leg.failed(body_failure(error))
-            else:
-                raise error
-        except Exception:  # noqa: BLE001 - answered as the connection's logged, counted 500
-            connection.failed(call)
-        finally:
-            leg.record()
-            connection.finished(call)
+        stream = Stream(self, target, resend, tap)
+        self.call.flight = stream
+        exchange = client.send_idle(target, connection, data, headers, stream.landed, True)
+        stream.exchange = exchange
+        exchange.sink = stream
 
 
 def _outcome_for_error(error: GatewayError) -> str:

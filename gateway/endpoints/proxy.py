@@ -1,13 +1,13 @@
 """`POST /v1/chat/completions` and `POST /v1/embeddings`: resolve, apply, forward, record.
 
 Served on the caller side's lean path (`gateway.callers`), started from the caller connection's
-read callback: resolution, rendering and the upstream write run there with no task. A buffered
-call of a release without a retry policy, with an idle upstream connection at hand, is then
-answered from the upstream protocol's callback (`gateway.endpoints.leg`); everything that may
-wait (a stream, retries and fallbacks, a new upstream connection) continues as a coroutine, the
-task the connection runs. Every call that got past resolution is tagged (X-Turnout-* headers)
-and recorded exactly once, whichever way it ends; what escapes as an unexpected exception is
-answered by the connection as a 500 carrying the call's tags.
+read callback: resolution, rendering and the upstream write run there with no task. A call
+of a release without a retry policy, with an idle upstream connection at hand, is then answered
+from the upstream protocol's callbacks, buffered or streamed (`gateway.endpoints.leg`);
+everything that may wait (retries and fallbacks, a new upstream connection) continues as a
+coroutine, the task the connection runs. Every call that got past resolution is tagged
+(X-Turnout-* headers) and recorded exactly once, whichever way it ends; what escapes as an
+unexpected exception is answered by the connection as a 500 carrying the call's tags.
 """
 
 import asyncio
@@ -21,6 +21,7 @@ from gateway.attempts import falls_back
 from gateway.callers.call import Call
 from gateway.callers.front import Pending, Route
 from gateway.context import GatewayContext
+from gateway.dialect import Tap
 from gateway.endpoints.leg import Leg, call_id_line
 from gateway.errors import GatewayError
 from gateway.forward import (
@@ -75,36 +76,36 @@ def _begin(call: Call, apply: Apply, chat: bool) -> Pending | None:
             tags += b"X-Turnout-Route: %s\r\n" % error.route.encode()
         call.reply_error(error, tags)
         return None
-    if release.retry is None and not (chat and body.get("stream") is True):
+    if release.retry is None:
         target = release.chat_target if chat else release.embeddings_target
         connection = None if target is None else target.pool.take_idle()
         if target is not None and connection is not None:
             leg = Leg(call, context, release, started, keyed)
             try:
                 payload = apply(release, body)
-                if chat and payload.get("stream") is True:  # the release's params made it a stream
-                    raise _NotLean
-                data = release.dialect.encode(payload)
+                dialect = release.dialect
+                tap = dialect.tap(payload) if chat and payload.get("stream") is True else None
+                data = dialect.encode(payload)
             except GatewayError as error:
                 target.pool.give_back(connection)
                 leg.failed(error)
                 leg.record()
                 return None
-            except _NotLean:
-                target.pool.give_back(connection)
-                return _leg(leg, _forward(call, context, release, payload, leg, _as_is, chat))
             except BaseException:  # a bug: the connection answers a 500, the leg counts it
                 target.pool.give_back(connection)
                 leg.record()
                 raise
             headers = forwarded_headers(call)
-            leg.fly(target, connection, data, headers, lambda leg: _resend(leg, payload, chat))
+            leg.fly(
+                target,
+                connection,
+                data,
+                headers,
+                lambda again: _resend(again, payload, chat, tap),
+                tap,
+            )
             return None
     return _proxy(call, context, release, body, keyed, started, apply, chat)
-
-
-class _NotLean(Exception):
-    """The rendered call is a stream after all: it goes the coroutine's way."""
 
 
 async def _proxy(
@@ -142,9 +143,10 @@ async def _leg(leg: Leg, forward: Coroutine[Any, Any, bool]) -> bool:
         leg.record()
 
 
-async def _resend(leg: Leg, payload: dict[str, Any], chat: bool) -> None:
-    """A lean leg whose idle upstream connection was closed: sent again, on a fresh one."""
-    await _leg(leg, _forward(leg.call, leg.context, leg.release, payload, leg, _as_is, chat))
+async def _resend(leg: Leg, payload: dict[str, Any], chat: bool, tap: Tap | None) -> None:
+    """A lean leg whose idle upstream connection was closed: sent again, on a fresh one (its
+    stream's tap as it was: it asked for usage in `payload` already)."""
+    await _leg(leg, _forward(leg.call, leg.context, leg.release, payload, leg, _as_is, chat, tap))
 
 
 def _as_is(release: ServedRelease, payload: dict[str, Any]) -> dict[str, Any]:
@@ -160,12 +162,14 @@ async def _forward(
     leg: Leg,
     apply: Apply,
     chat: bool,
+    tap: Tap | None = None,
 ) -> bool:
     outcome, tags = leg.outcome, leg.tags
     payload = apply(release, body)
     dialect = release.dialect  # the provider kind's, chosen when the table was compiled
     streaming = chat and payload.get("stream") is True
-    tap = dialect.tap(payload) if streaming else None
+    if streaming and tap is None:
+        tap = dialect.tap(payload)
     target = release.chat_target if chat else release.embeddings_target
     if target is None:
         raise no_target(release)

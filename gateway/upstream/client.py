@@ -102,8 +102,9 @@ class UpstreamClient:
         body: bytes,
         extra_headers: bytes,
         ended: Callable[[Exchange], None],
+        streaming: bool = False,
     ) -> Exchange:
-        """A buffered request on an idle connection of the target's pool (`take_idle`), no
+        """A request on an idle connection of the target's pool (`take_idle`), no
         coroutine: `ended` is called when the exchange ends (see `ConnectionPool.send_idle`)."""
         return target.pool.send_idle(
             connection,
@@ -111,6 +112,7 @@ class UpstreamClient:
             target.timeout_s,
             self.body_limit_bytes,
             ended,
+            streaming,
         )
 
     def close(self) -> None:

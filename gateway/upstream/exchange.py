@@ -21,6 +21,14 @@ class FlowControl(Protocol):
     def resume(self) -> None: ...
 
 
+class Sink(Protocol):
+    """Where a stream's pieces go when no coroutine reads them (`gateway.endpoints.leg`)."""
+
+    def piece(self, data: bytes) -> None: ...
+
+    def flush(self) -> None: ...
+
+
 class UpstreamClosed(ConnectionError):
     """The upstream closed the connection before answering."""
 
@@ -91,6 +99,7 @@ class Exchange:
         "finished",
         "on_done",
         "response",
+        "sink",
         "streaming",
     )
 
@@ -113,6 +122,7 @@ class Exchange:
         self.finished = False
         self.error: BaseException | None = None
         self.response: ResponseHead | None = None  # the head, once it came
+        self.sink: Sink | None = None  # takes a stream's pieces as they come (the lean path)
         self.on_done: Callable[[], None] | None = None  # the pool's release, called once at the end
 
     # -- fed by the protocol ------------------------------------------------------------------
@@ -133,6 +143,10 @@ class Exchange:
             if len(body) > self.body_limit:
                 body.clear()  # give the memory back now, not when the handler lets go
                 raise UpstreamBodyTooLarge(self.body_limit)
+            return
+        sink = self.sink
+        if sink is not None:
+            sink.piece(data)
             return
         chunks.append(data)
         if len(chunks) >= HIGH_WATER_CHUNKS and not self._paused:
@@ -158,6 +172,13 @@ class Exchange:
                 future.exception()  # mark retrieved: the handler may await only one of them
         self._wake()
         self._done()
+
+    def hold(self) -> None:
+        """Stop reading the upstream (a sink whose reader lags)."""
+        self._flow.pause()
+
+    def release(self) -> None:
+        self._flow.resume()
 
     def abandon(self) -> None:
         """The caller went away: end the exchange now, so the pool closes its connection."""

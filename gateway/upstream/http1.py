@@ -136,6 +136,10 @@ class Http1Connection(asyncio.Protocol):
             self._feed(exchange, data)
         except ProtocolError as error:
             self._fail(error)
+            return
+        sink = exchange.sink
+        if sink is not None and not exchange.finished:
+            sink.flush()  # the pieces of one read leave in one write
 
     # -- used by the pool -----------------------------------------------------------------------
     def send(self, request: bytes, exchange: Exchange, timeout_s: float) -> None:

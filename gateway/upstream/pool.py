@@ -114,13 +114,14 @@ class ConnectionPool:
         timeout_s: float,
         body_limit: int,
         ended: Callable[[Exchange], None],
+        streaming: bool = False,
     ) -> Exchange:
-        """Send a buffered request on a connection from `take_idle`. `ended` is called once
+        """Send a request on a connection from `take_idle`. `ended` is called once
         the exchange ends either way, from the upstream protocol's callbacks, after the
         connection went back to the pool; an `UpstreamClosed` before any byte there means the
         idle connection had been closed by the upstream: nothing was answered, and the idle
         connections of as long ago are dropped, so a `send` goes on a fresh one."""
-        exchange = Exchange(connection.loop, False, connection, body_limit)
+        exchange = Exchange(connection.loop, streaming, connection, body_limit)
 
         def done() -> None:
             error = exchange.error
