@@ -166,12 +166,25 @@ async def relay_buffered(
     except asyncio.CancelledError:
         exchange.abandon()
         raise
-    except TimeoutError:
-        raise upstream_timeout("upstream timed out while sending its answer") from None
-    except ProtocolError as error:
-        raise _refused(error) from None
     except OSError as error:
-        raise upstream_unreachable(f"upstream connection failed mid-answer: {error}") from None
+        raise body_failure(error) from None
+    return answer_buffered(call, head, body, tags, dialect)
+
+
+def body_failure(error: OSError) -> GatewayError:
+    """A failure after the answer's head, while its body was read, as the caller's error."""
+    if isinstance(error, TimeoutError):
+        return upstream_timeout("upstream timed out while sending its answer")
+    if isinstance(error, ProtocolError):
+        return _refused(error)
+    return upstream_unreachable(f"upstream connection failed mid-answer: {error}")
+
+
+def answer_buffered(
+    call: Call, head: ResponseHead, body: bytes, tags: bytes, dialect: Dialect
+) -> tuple[int, Usage | None]:
+    """Write the whole answer as the dialect renders it; the status the caller got and the
+    answer's usage."""
     status, answer, usage = dialect.answer(head.status, body)
     if answer is body:
         headers = response_headers(head, tags)
@@ -182,7 +195,7 @@ async def relay_buffered(
 
 
 # tell proxies in front of us not to buffer either
-_STREAM_HEADERS = b"Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+STREAM_HEADERS = b"Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
 
 
 async def relay_stream(
@@ -202,7 +215,7 @@ async def relay_stream(
     cut: str | None = None
     last = b""  # written with the end of the stream
     try:
-        call.open_stream(head.status, response_headers(head, tags) + _STREAM_HEADERS)
+        call.open_stream(head.status, response_headers(head, tags) + STREAM_HEADERS)
         async for chunk in exchange.chunks():
             if first_byte is None:
                 first_byte = time.perf_counter() - started
@@ -210,7 +223,9 @@ async def relay_stream(
             if exchange.finished and exchange.error is None:  # the end has come: one last write
                 last += relayed
             elif relayed:
-                await call.send(relayed)
+                call.send(relayed)  # no coroutine per event: awaited only while the caller lags
+                if call.connection.writing_paused:
+                    await call.connection.drain()
         last += tap.rest()
     except OSError as broken:  # TimeoutError included
         if isinstance(broken, ProtocolError) and exchange.error is None:

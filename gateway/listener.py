@@ -24,10 +24,13 @@ from gateway.keys import CONTEXT
 
 BACKLOG = 1024
 SHUTDOWN_TIMEOUT_S = 10.0  # in-flight calls get this long to finish at shutdown
+HANDOFF_KEEPALIVE_S = 3630.0  # aiohttp closes a hand-off channel idle for this long
 
 
 class GatewayListener:
-    def __init__(self, app: web.Application) -> None:
+    def __init__(
+        self, app: web.Application, *, handoff_keepalive_s: float = HANDOFF_KEEPALIVE_S
+    ) -> None:
         self.app = app
         # aiohttp's own limits are tighter than the caller side's: raised so that it takes
         # every request the caller side let through (it never reads a caller's bytes itself)
@@ -38,6 +41,7 @@ class GatewayListener:
             max_line_size=MAX_TARGET_BYTES + 64,
             max_field_size=MAX_HEAD_BYTES,
             max_headers=MAX_HEADERS + 2,
+            keepalive_timeout=handoff_keepalive_s,
         )
         self.front: Front | None = None
         self.server: asyncio.Server | None = None

@@ -4,7 +4,7 @@ An answer is written whole in one `write` (head and body) where it can be; a str
 as chunks with the caller's flow control honoured. No parsing and no upstream I/O here.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.callers.heads import (
     CHUNKED,
@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     from gateway.callers.connection import CallerConnection
 
 
+class Flight(Protocol):
+    """A call's upstream exchange on the lean path (`gateway.endpoints.leg`)."""
+
+    def abandon(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+
 class Call:
     """What the caller sent (head fields the gateway acts on, raw headers, whole body) and the
     state of the answer. Filled by the connection's parser callbacks."""
@@ -32,6 +40,7 @@ class Call:
         "connection_header",
         "continue_due",
         "expect",
+        "flight",
         "headers",
         "host",
         "http10",
@@ -74,6 +83,7 @@ class Call:
         self.started = False  # the answer's head is written
         self.answered = False  # the whole answer is written
         self.pending = b""  # a stream's head, written with its first piece when that is ready
+        self.flight: Flight | None = None  # an upstream exchange answering it from its callback
 
     @property
     def path(self) -> bytes:
@@ -141,14 +151,13 @@ class Call:
             return head + framed
         return framed
 
-    async def send(self, data: bytes) -> None:
-        """One piece of a stream; waits while the caller is not reading (raises when gone)."""
+    def send(self, data: bytes) -> None:
+        """One piece of a stream (raises when the caller is gone). The sender then awaits
+        `connection.drain()` while `connection.writing_paused`."""
         connection = self.connection
         if connection.lost:
             raise ConnectionResetError("the caller went away")
         connection.write(self._framed(data))
-        if connection.writing_paused:
-            await connection.drain()
 
     def end_stream(self, data: bytes = b"") -> None:
         """The end of a stream, with its last piece when given (one write)."""

@@ -1,11 +1,11 @@
-"""What every caller connection of one gateway process shares: the hot routes' handlers, the
+"""What every caller connection of one gateway process shares: the hot routes, the
 hand-off of other requests, limits and time-outs, the connection registry (a sweep once a
 second closes idle and stalled connections) and the drain at shutdown. No parsing here."""
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from gateway.callers.call import Call
 from gateway.callers.heads import Clock
@@ -14,7 +14,12 @@ from gateway.context import GatewayContext
 if TYPE_CHECKING:
     from gateway.callers.connection import CallerConnection
 
-Handler = Callable[[Call], Awaitable[None]]
+# What answers a call that must wait (for an upstream connection, a stream, a retry)
+Pending = Coroutine[Any, Any, object]
+# A hot route: starts the call in the read callback; None when it is answered already or will be
+# from the upstream's callback (then it calls `CallerConnection.finished`), else what answers it.
+Route = Callable[[Call], Pending | None]
+Handler = Callable[[Call], Pending]  # the hand-off of every other request
 SWEEP_INTERVAL_S = 1.0
 
 
@@ -38,7 +43,7 @@ class Front:
     def __init__(
         self,
         context: GatewayContext,
-        routes: dict[bytes, Handler],
+        routes: dict[bytes, Route],
         handoff: Handler,
         loop: asyncio.AbstractEventLoop,
     ) -> None:

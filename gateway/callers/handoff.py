@@ -3,6 +3,10 @@ paths, other methods) is answered by the gateway's aiohttp application in this p
 request is re-sent, whole and well-formed, over a socketpair to aiohttp's own server protocol,
 and its answer is relayed. aiohttp never sees the caller's bytes, so framing is judged once, by
 the caller side's parser. Costs one local round trip; none of these endpoints is on the hot path.
+
+aiohttp closes a channel it finds idle for its keep-alive time-out: a closed channel is dropped
+from the idle ones when that happens (and never taken), and a request that met a channel closing
+under it, before any byte of answer, is sent again on a new one (aiohttp had not read it).
 """
 
 import asyncio
@@ -34,6 +38,10 @@ _NOT_PASSED = frozenset(
 )
 
 
+class _Closed(ConnectionResetError):
+    """The channel closed before its answer was complete."""
+
+
 class _Channel(asyncio.Protocol):
     """The gateway's end of one socketpair: writes a request, parses aiohttp's answer."""
 
@@ -45,15 +53,20 @@ class _Channel(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.parts: list[bytes] = []
         self.reusable = True
+        self.answered_bytes = False  # some of the current answer came
+        self.on_lost: Callable[[_Channel], None] | None = None  # drops it from the idle ones
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
-        self._fail(ConnectionResetError("the gateway's application closed the hand-off"))
+        if self.on_lost is not None:
+            self.on_lost(self)
+        self._fail(_Closed("the gateway's application closed the hand-off"))
 
     def data_received(self, data: bytes) -> None:
+        self.answered_bytes = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as error:
@@ -80,6 +93,7 @@ class _Channel(asyncio.Protocol):
     async def exchange(self, request: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         self.headers = []
         self.parts = []
+        self.answered_bytes = False
         answer = self.answer = self.loop.create_future()
         cast(asyncio.Transport, self.transport).write(request)
         status, headers, body = await answer
@@ -103,13 +117,24 @@ class Handoff:
 
     async def __call__(self, call: Call) -> None:
         head_only = call.method == b"HEAD"  # asked as GET: aiohttp's answer has a body to skip
-        channel = self._idle.pop() if self._idle else await self._open()
+        request = _request(call, head_only)
+        channel = self._take()
+        reused = channel is not None
+        if channel is None:
+            channel = await self._open()
         try:
-            status, headers, body = await channel.exchange(_request(call, head_only))
+            try:
+                status, headers, body = await channel.exchange(request)
+            except _Closed:
+                if not reused or channel.answered_bytes:
+                    raise
+                channel = await self._open()  # it closed as it was reused: aiohttp read nothing
+                status, headers, body = await channel.exchange(request)
         except BaseException:
             channel.close()
             raise
         if channel.reusable and len(self._idle) < IDLE_CHANNELS:
+            channel.on_lost = self._forget
             self._idle.append(channel)
         else:
             channel.close()
@@ -119,6 +144,20 @@ class Handoff:
             if name.lower() not in _NOT_PASSED
         )
         call.reply(status, lines, body, head_only=head_only)
+
+    def _take(self) -> _Channel | None:
+        while self._idle:
+            channel = self._idle.pop()
+            channel.on_lost = None
+            if channel.reusable:
+                return channel
+        return None
+
+    def _forget(self, channel: _Channel) -> None:
+        """aiohttp closed an idle channel (its keep-alive time-out)."""
+        channel.on_lost = None
+        if channel in self._idle:
+            self._idle.remove(channel)
 
     async def _open(self) -> _Channel:
         ours, theirs = socket.socketpair()
@@ -135,7 +174,9 @@ class Handoff:
 
     def close(self) -> None:
         while self._idle:
-            self._idle.pop().close()
+            channel = self._idle.pop()
+            channel.on_lost = None
+            channel.close()
 
 
 def _request(call: Call, head_only: bool) -> bytes:

@@ -1,22 +1,29 @@
 """`POST /v1/chat/completions` and `POST /v1/embeddings`: resolve, apply, forward, record.
 
-Served on the caller side's lean path (`gateway.callers`). Every call that got past resolution
-is tagged (X-Turnout-* headers) and recorded exactly once, whichever way it ends; what escapes
-as an unexpected exception is answered by the connection as a 500 carrying the call's tags.
+Served on the caller side's lean path (`gateway.callers`), started from the caller connection's
+read callback: resolution, rendering and the upstream write run there with no task. A call
+of a release without a retry policy, with an idle upstream connection at hand, is then answered
+from the upstream protocol's callbacks, buffered or streamed (`gateway.endpoints.leg`);
+everything that may wait (retries and fallbacks, a new upstream connection) continues as a
+coroutine, the task the connection runs. Every call that got past resolution is tagged
+(X-Turnout-* headers) and recorded exactly once, whichever way it ends; what escapes as an
+unexpected exception is answered by the connection as a 500 carrying the call's tags.
 """
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gateway import attempts
 from gateway.apply import apply_chat, apply_embeddings
-from gateway.attempts import falls_back, upstream_failed
+from gateway.attempts import falls_back
 from gateway.callers.call import Call
-from gateway.callers.front import Handler
+from gateway.callers.front import Pending, Route
 from gateway.context import GatewayContext
-from gateway.errors import UPSTREAM_REFUSALS, GatewayError
+from gateway.dialect import Tap
+from gateway.endpoints.leg import Leg, call_id_line
+from gateway.errors import GatewayError
 from gateway.forward import (
     drain,
     forwarded_headers,
@@ -26,19 +33,12 @@ from gateway.forward import (
     relay_stream,
 )
 from gateway.intake import authenticate, json_object
-from gateway.resolve import PIN_HEADER, choose_release, find_route
+from gateway.resolve import choose_release, find_route
 from gateway.routing import ServedRelease
-from gateway.telemetry import recorder as outcomes
-from gateway.telemetry.recorder import CallOutcome
 from gateway.upstream.exchange import ProtocolError
 
-EVAL_HEADER = "X-Turnout-Eval"
 Apply = Callable[[ServedRelease, dict[str, Any]], dict[str, Any]]
 _NO_HEADERS: dict[str, str] = {}
-
-
-def _call_id_line(call_id: str) -> bytes:
-    return b"X-Turnout-Call-Id: %s\r\n" % call_id.encode()
 
 
 def _resolve(context: GatewayContext, call: Call) -> tuple[ServedRelease, dict[str, Any], bool]:
@@ -62,76 +62,96 @@ def _resolve(context: GatewayContext, call: Call) -> tuple[ServedRelease, dict[s
     return release, body, keyed
 
 
-async def _proxy(call: Call, apply: Apply, chat: bool) -> None:
+def _begin(call: Call, apply: Apply, chat: bool) -> Pending | None:
+    """The call's synchronous start, in the caller connection's read callback. None: answered
+    already, or in flight on the lean path; else the coroutine that answers it."""
     started = time.perf_counter()
     context = call.connection.front.context
     try:
         release, body, keyed = _resolve(context, call)
     except GatewayError as error:
         context.recorder.reject(error.code or str(error.status))
-        tags = _call_id_line(context.call_ids.new()[0])
+        tags = call_id_line(context.call_ids.new()[0])
         if error.route is not None:
             tags += b"X-Turnout-Route: %s\r\n" % error.route.encode()
         call.reply_error(error, tags)
-        return
-    fallback = release.fallback
-    original = dict(body) if fallback is not None else body  # apply() changes the body
-    answered = await _call(call, context, release, body, started, apply, chat, keyed)
-    if not answered and fallback is not None:  # failed, counted; the stable release answers
-        # Not keyed: the sticky key placed the call on the failed release, not on the fallback.
-        answered = await _call(
-            call, context, fallback, original, time.perf_counter(), apply, chat, False, release.id
-        )
-    assert answered, "a release without a fallback always answers"
+        return None
+    if release.retry is None:
+        target = release.chat_target if chat else release.embeddings_target
+        connection = None if target is None else target.pool.take_idle()
+        if target is not None and connection is not None:
+            leg = Leg(call, context, release, started, keyed)
+            try:
+                payload = apply(release, body)
+                dialect = release.dialect
+                tap = dialect.tap(payload) if chat and payload.get("stream") is True else None
+                data = dialect.encode(payload)
+            except GatewayError as error:
+                target.pool.give_back(connection)
+                leg.failed(error)
+                leg.record()
+                return None
+            except BaseException:  # a bug: the connection answers a 500, the leg counts it
+                target.pool.give_back(connection)
+                leg.record()
+                raise
+            headers = forwarded_headers(call)
+            leg.fly(
+                target,
+                connection,
+                data,
+                headers,
+                lambda again: _resend(again, payload, chat, tap),
+                tap,
+            )
+            return None
+    return _proxy(call, context, release, body, keyed, started, apply, chat)
 
 
-async def _call(
+async def _proxy(
     call: Call,
     context: GatewayContext,
     release: ServedRelease,
     body: dict[str, Any],
+    keyed: bool,
     started: float,
     apply: Apply,
     chat: bool,
-    keyed: bool,
-    fell_from: str | None = None,
-) -> bool:
-    """One call of one release, recorded once. False: it failed, nothing was written to the
+) -> None:
+    fallback = release.fallback
+    original = dict(body) if fallback is not None else body  # apply() changes the body
+    leg = Leg(call, context, release, started, keyed)
+    answered = await _leg(leg, _forward(call, context, release, body, leg, apply, chat))
+    if not answered and fallback is not None:  # failed, counted; the stable release answers
+        # Not keyed: the sticky key placed the call on the failed release, not on the fallback.
+        leg = Leg(call, context, fallback, time.perf_counter(), False, release.id)
+        answered = await _leg(leg, _forward(call, context, fallback, original, leg, apply, chat))
+    assert answered, "a release without a fallback always answers"
+
+
+async def _leg(leg: Leg, forward: Coroutine[Any, Any, bool]) -> bool:
+    """One leg as a coroutine, recorded once. False: it failed, nothing was written to the
     caller, and it falls back to stable."""
-    # Issued and noted with no await in between, so call numbers reach the call ledger in order
-    # (every block of it but the newest is complete).
-    call_id, minute, number = context.call_ids.new()
-    # Eval-gate calls (X-Turnout-Eval) are counted apart: never in the release's live telemetry
-    # (the canary's evidence) nor queued for feedback attribution. Only pinned calls qualify
-    # (pinning needs the `pin` capability when client keys are set): live traffic cannot hide.
-    stats = release.stats
-    turnout = call.turnout
-    if turnout is not None and EVAL_HEADER in turnout and PIN_HEADER in turnout:
-        stats = context.recorder.eval_stats_for(release.stats)
-    else:
-        context.recorder.note_call(minute, number, stats)
-    tags = release.tag_lines + _call_id_line(call_id)
-    if fell_from is not None:
-        tags += b"X-Turnout-Fallback-From: %s\r\n" % fell_from.encode()
-    call.tags = tags  # for the connection's 500, should anything unexpected escape below
-    outcome = CallOutcome(started)
-    outcome.keyed = keyed
     try:
-        return await _forward(call, context, release, body, tags, outcome, apply, chat)
+        return await forward
     except GatewayError as error:
-        outcome.end(error.status, _outcome_for_error(error))
-        if error.code in UPSTREAM_REFUSALS:
-            context.recorder.refuse_upstream(error.code)
-            context.notices.warn(error.code, "refused an upstream answer: %s", error.message)
-        if upstream_failed(error) and falls_back(release, call.turnout, error.status):
-            return False
-        call.reply_error(error, tags)
-        return True
+        return leg.failed(error)
     except asyncio.CancelledError:  # the caller went away (the connection cancels its call)
-        outcome.end(499, outcomes.CLIENT)
+        leg.gone()
         raise
     finally:
-        outcome.record(stats, time.perf_counter())  # the eval statistics for an eval call
+        leg.record()
+
+
+async def _resend(leg: Leg, payload: dict[str, Any], chat: bool, tap: Tap | None) -> None:
+    """A lean leg whose idle upstream connection was closed: sent again, on a fresh one (its
+    stream's tap as it was: it asked for usage in `payload` already)."""
+    await _leg(leg, _forward(leg.call, leg.context, leg.release, payload, leg, _as_is, chat, tap))
+
+
+def _as_is(release: ServedRelease, payload: dict[str, Any]) -> dict[str, Any]:
+    """`Apply` for a body that is rendered already."""
+    return payload
 
 
 async def _forward(
@@ -139,15 +159,17 @@ async def _forward(
     context: GatewayContext,
     release: ServedRelease,
     body: dict[str, Any],
-    tags: bytes,
-    outcome: CallOutcome,
+    leg: Leg,
     apply: Apply,
     chat: bool,
+    tap: Tap | None = None,
 ) -> bool:
+    outcome, tags = leg.outcome, leg.tags
     payload = apply(release, body)
     dialect = release.dialect  # the provider kind's, chosen when the table was compiled
     streaming = chat and payload.get("stream") is True
-    tap = dialect.tap(payload) if streaming else None
+    if streaming and tap is None:
+        tap = dialect.tap(payload)
     target = release.chat_target if chat else release.embeddings_target
     if target is None:
         raise no_target(release)
@@ -183,25 +205,15 @@ async def _forward(
     return True
 
 
-def _outcome_for_error(error: GatewayError) -> str:
-    if error.code == "upstream_timeout":
-        return outcomes.TIMEOUT
-    if error.code == "upstream_connect_failed":
-        return outcomes.CONNECT
-    if error.code in UPSTREAM_REFUSALS:
-        return outcomes.UPSTREAM_5XX
-    return outcomes.CLIENT if error.status < 500 else outcomes.GATEWAY
+def chat_completions(call: Call) -> Pending | None:
+    return _begin(call, apply_chat, chat=True)
 
 
-async def chat_completions(call: Call) -> None:
-    await _proxy(call, apply_chat, chat=True)
+def embeddings(call: Call) -> Pending | None:
+    return _begin(call, apply_embeddings, chat=False)
 
 
-async def embeddings(call: Call) -> None:
-    await _proxy(call, apply_embeddings, chat=False)
-
-
-ROUTES: dict[bytes, Handler] = {
+ROUTES: dict[bytes, Route] = {
     b"/v1/chat/completions": chat_completions,
     b"/v1/embeddings": embeddings,
 }

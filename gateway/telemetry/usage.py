@@ -141,8 +141,9 @@ class StreamTap:
             self._pending.append(chunk[end:])
             self._pending_bytes = len(chunk) - end
             self._seam = chunk[max(end, len(chunk) - 3) :]
-        if b'"usage"' not in complete:
-            return complete
+        usages = complete.count(b'"usage"')
+        if not usages or usages == complete.count(b'"usage":null'):
+            return complete  # the common event: nothing to read, nothing to drop (one scan each)
         lf, crlf = complete.rfind(b"\n\n"), complete.rfind(b"\r\n\r\n")
         separator = b"\r\n\r\n" if crlf > lf else b"\n\n"
         kept = [event for event in complete.split(separator) if self._keep(event)]

@@ -5,7 +5,10 @@ headers (the provider's key header among them), pool and TLS context are looked 
 so a call only joins bytes and writes them.
 """
 
+from collections.abc import Callable
+
 from gateway.upstream.exchange import DEFAULT_BODY_LIMIT_BYTES, Exchange
+from gateway.upstream.http1 import Http1Connection
 from gateway.upstream.pool import ConnectionPool, Origin
 from gateway.upstream.tls import TlsContexts
 from gateway.upstream.tunnel import ProxyRoute
@@ -90,6 +93,26 @@ class UpstreamClient:
             streaming,
             target.timeout_s,
             self.body_limit_bytes,
+        )
+
+    def send_idle(
+        self,
+        target: UpstreamTarget,
+        connection: Http1Connection,
+        body: bytes,
+        extra_headers: bytes,
+        ended: Callable[[Exchange], None],
+        streaming: bool = False,
+    ) -> Exchange:
+        """A request on an idle connection of the target's pool (`take_idle`), no
+        coroutine: `ended` is called when the exchange ends (see `ConnectionPool.send_idle`)."""
+        return target.pool.send_idle(
+            connection,
+            target.request_bytes(body, extra_headers),
+            target.timeout_s,
+            self.body_limit_bytes,
+            ended,
+            streaming,
         )
 
     def close(self) -> None:

@@ -21,6 +21,14 @@ class FlowControl(Protocol):
     def resume(self) -> None: ...
 
 
+class Sink(Protocol):
+    """Where a stream's pieces go when no coroutine reads them (`gateway.endpoints.leg`)."""
+
+    def piece(self, data: bytes) -> None: ...
+
+    def flush(self) -> None: ...
+
+
 class UpstreamClosed(ConnectionError):
     """The upstream closed the connection before answering."""
 
@@ -90,6 +98,8 @@ class Exchange:
         "error",
         "finished",
         "on_done",
+        "response",
+        "sink",
         "streaming",
     )
 
@@ -111,10 +121,13 @@ class Exchange:
         self._paused = False
         self.finished = False
         self.error: BaseException | None = None
+        self.response: ResponseHead | None = None  # the head, once it came
+        self.sink: Sink | None = None  # takes a stream's pieces as they come (the lean path)
         self.on_done: Callable[[], None] | None = None  # the pool's release, called once at the end
 
     # -- fed by the protocol ------------------------------------------------------------------
     def on_head(self, head: ResponseHead) -> None:
+        self.response = head
         if not self._head.done():
             self._head.set_result(head)
 
@@ -130,6 +143,10 @@ class Exchange:
             if len(body) > self.body_limit:
                 body.clear()  # give the memory back now, not when the handler lets go
                 raise UpstreamBodyTooLarge(self.body_limit)
+            return
+        sink = self.sink
+        if sink is not None:
+            sink.piece(data)
             return
         chunks.append(data)
         if len(chunks) >= HIGH_WATER_CHUNKS and not self._paused:
@@ -156,6 +173,13 @@ class Exchange:
         self._wake()
         self._done()
 
+    def hold(self) -> None:
+        """Stop reading the upstream (a sink whose reader lags)."""
+        self._flow.pause()
+
+    def release(self) -> None:
+        self._flow.resume()
+
     def abandon(self) -> None:
         """The caller went away: end the exchange now, so the pool closes its connection."""
         self.on_error(ConnectionAbortedError("the caller went away"))
@@ -173,6 +197,10 @@ class Exchange:
     # -- awaited by the handler ---------------------------------------------------------------
     async def head(self) -> ResponseHead:
         return await self._head
+
+    def buffered(self) -> bytes:
+        """The whole body of a buffered exchange that has ended without error."""
+        return bytes(self._body)
 
     async def body(self) -> bytes:
         if self._chunks is not None:  # a stream answered with an error body: read it whole

@@ -1,13 +1,17 @@
 """Keep-alive connection pools, one per upstream origin, bounded by `max_connections`.
 
 A request sent on a reused idle connection that the upstream had already closed (no byte of
-answer received) is retried once on a fresh connection; nothing else is ever retried.
+answer received) is retried once on a fresh connection; nothing else is ever retried. The lean
+path's `take_idle`/`send_idle` do the common case without a coroutine: the exchange's end is
+reported by a callback from the upstream protocol's data callback, and the retry on a fresh
+connection is then the caller's to make (through `send`).
 """
 
 import asyncio
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from gateway.upstream.exchange import ConnectFailed, Exchange, UpstreamClosed
@@ -93,6 +97,43 @@ class ConnectionPool:
             self._release(connection)
         else:
             exchange.on_done = lambda: self._release(connection)
+        return exchange
+
+    def take_idle(self) -> Http1Connection | None:
+        """An idle connection, taken out of the pool; None when there is none."""
+        return self._take_idle()
+
+    def give_back(self, connection: Http1Connection) -> None:
+        """A connection from `take_idle` that was not used after all."""
+        self._release(connection)
+
+    def send_idle(
+        self,
+        connection: Http1Connection,
+        request: bytes,
+        timeout_s: float,
+        body_limit: int,
+        ended: Callable[[Exchange], None],
+        streaming: bool = False,
+    ) -> Exchange:
+        """Send a request on a connection from `take_idle`. `ended` is called once
+        the exchange ends either way, from the upstream protocol's callbacks, after the
+        connection went back to the pool; an `UpstreamClosed` before any byte there means the
+        idle connection had been closed by the upstream: nothing was answered, and the idle
+        connections of as long ago are dropped, so a `send` goes on a fresh one."""
+        exchange = Exchange(connection.loop, streaming, connection, body_limit)
+
+        def done() -> None:
+            error = exchange.error
+            if isinstance(error, UpstreamClosed) and error.before_any_byte:
+                self._discard(connection)
+                self._drop_idle()
+            else:
+                self._release(connection)
+            ended(exchange)
+
+        exchange.on_done = done
+        connection.send(request, exchange, timeout_s)
         return exchange
 
     def _take_idle(self) -> Http1Connection | None:

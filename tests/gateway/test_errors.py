@@ -125,12 +125,19 @@ async def test_upstream_refusing_connections(redis, redis_server, simulator, gat
     assert simulator.received() == []
 
 
-async def test_upstream_timeout(gateway, simulator, http):
+@pytest.mark.parametrize("idle_connection", [False, True], ids=["as a task", "from callbacks"])
+async def test_upstream_timeout(gateway, simulator, http, idle_connection):
+    """Also on the lean path: with an idle upstream connection at hand the call is answered
+    from the upstream connection's callbacks (its time-out included)."""
+    if idle_connection:
+        assert (await post(http, gateway, json=ok_body()))[0] == 200
     simulator.state.behaviours["*"] = Behaviour(latency_ms=2000)
     status, headers, data = await post(http, gateway, json=ok_body())
     assert status == 504
     assert "0.5 s" in assert_openai_error(data, "upstream_timeout")["message"]
     assert headers["X-Turnout-Release"] == "r1"
+    release = gateway.context.holder.table.routes["support"].releases["r1"]
+    assert release.stats.outcomes["timeout"] == 1  # recorded once
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -218,12 +225,17 @@ async def test_json_nested_deeper_than_the_limit_is_a_400_naming_it(gateway, htt
         assert gateway.context.recorder.rejected == {"json_too_deep": 1}
 
 
+@pytest.mark.parametrize("idle_connection", [False, True], ids=["as a task", "lean"])
 async def test_an_unexpected_failure_after_resolution_is_a_tagged_counted_500(
-    gateway, http, monkeypatch, caplog
+    gateway, http, monkeypatch, caplog, idle_connection
 ):
     """Fault injection: whatever bug escapes the call path is rendered by the error layer,
-    keeps the call's tags, is counted once as a gateway failure, and is logged rate-limited."""
+    keeps the call's tags, is counted once as a gateway failure, and is logged rate-limited.
+    On the lean path the idle upstream connection it had taken goes back to its pool."""
     from gateway.endpoints import proxy
+
+    if idle_connection:
+        assert (await post(http, gateway, json=ok_body()))[0] == 200
 
     def broken(release, body):
         raise RuntimeError("a bug")
@@ -234,8 +246,13 @@ async def test_an_unexpected_failure_after_resolution_is_a_tagged_counted_500(
         assert status == 500
         assert_openai_error(data, "internal_error")
         assert headers["X-Turnout-Release"] == "r1" and "X-Turnout-Call-Id" in headers
-    stats = gateway.context.holder.table.routes["support"].releases["r1"].stats
-    assert stats.outcomes["gateway"] == 3 and stats.status_classes == {"5xx": 3}
+    release = gateway.context.holder.table.routes["support"].releases["r1"]
+    stats = release.stats
+    assert stats.outcomes["gateway"] == 3
+    assert stats.status_classes == ({"2xx": 1, "5xx": 3} if idle_connection else {"5xx": 3})
+    if idle_connection:
+        assert release.chat_target is not None
+        assert len(release.chat_target.pool._idle) == 1, "the taken connection was not given back"
     logged = [r for r in caplog.records if "unhandled error" in r.getMessage()]
     assert len(logged) == 1  # rate-limited: one line per interval, not one per call
 

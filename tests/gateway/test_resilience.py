@@ -4,6 +4,7 @@ import asyncio
 
 import aiohttp
 import msgspec
+import pytest
 
 from gateway.contract import keys
 from simulator.behaviour import Behaviour
@@ -92,28 +93,39 @@ async def test_provider_key_variable_may_not_be_a_turnout_secret(
     assert simulator.received() == []
 
 
+STREAMED = (
+    b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
+    b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["buffered", "streamed"])
 async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_fresh_one(
-    redis, redis_server, gateway_factory, http
+    redis, redis_server, gateway_factory, http, stream
 ):
     """An upstream that answers the first request of each connection, then closes the
-    connection on the next request without a byte (as after its keep-alive timeout)."""
+    connection on the next request without a byte (as after its keep-alive timeout). A
+    stream sent again keeps what the caller asked for: usage it did not ask for stays hidden."""
     seen = []
-    answer = b'{"choices": []}'
+    bodies = []
+    answer = STREAMED if stream else b'{"choices": []}'
+    kind = b"text/event-stream" if stream else b"application/json"
 
     async def serve(reader, writer):
         first = True
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-            await reader.readexactly(length)
+            bodies.append(await reader.readexactly(length))
             seen.append(first)
             if not first:
                 writer.close()
                 return
             first = False
             writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+                b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (kind, len(answer), answer)
             )
             await writer.drain()
 
@@ -124,20 +136,32 @@ async def test_a_reused_connection_closed_by_the_upstream_is_retried_on_a_fresh_
         await seed_route(redis, builders.state("bot", {"r1": 100}), [builders.release("r1")])
         gateway = await gateway_factory(redis_server.url)
         for _ in range(3):
-            async with http.post(f"{gateway.url}/v1/chat/completions", json=chat()) as response:
+            body = {**chat(), "stream": True} if stream else chat()
+            async with http.post(f"{gateway.url}/v1/chat/completions", json=body) as response:
                 assert response.status == 200, await response.text()
+                text = await response.read()
+            if stream:
+                assert b"hi" in text and b"[DONE]" in text
+                assert b'"usage"' not in text  # not asked for: read, not relayed
         # each call after the first hit a connection the upstream dropped, then a fresh one
         assert seen == [True, False, True, False, True]
+        if stream:  # every attempt asked the upstream for usage, once
+            assert all(
+                msgspec.json.decode(b)["stream_options"] == {"include_usage": True} for b in bodies
+            )
     finally:
         server.close()
         await server.wait_closed()
 
 
+@pytest.mark.parametrize("idle_connection", [False, True], ids=["as a task", "from callbacks"])
 async def test_a_caller_leaving_a_buffered_call_frees_the_upstream_connection_at_once(
-    redis, redis_server, simulator, gateway_factory, http
+    redis, redis_server, simulator, gateway_factory, http, idle_connection
 ):
     """One upstream connection allowed: a caller that gives up on a slow answer must not hold it
-    until the upstream answers (2 s here) or times out; the next caller is served at once."""
+    until the upstream answers (2 s here) or times out; the next caller is served at once. With
+    an idle upstream connection at hand the slow call is in flight on the lean path (answered
+    from the upstream's callbacks), else it runs as a task that opens the connection."""
     await seed_provider(redis, builders.provider(simulator.url, timeout_s=10.0, max_connections=1))
     await seed_route(
         redis, builders.state("slow", {"r1": 100}), [builders.release("r1", upstream="slow-m")]
@@ -148,9 +172,13 @@ async def test_a_caller_leaving_a_buffered_call_frees_the_upstream_connection_at
     simulator.state.behaviours["slow-m"] = Behaviour(latency_ms=2000)
     gateway = await gateway_factory(redis_server.url)
     url = f"{gateway.url}/v1/chat/completions"
+    if idle_connection:
+        async with http.post(url, json=chat(model="fast")) as response:
+            assert response.status == 200
+    sent = len(simulator.received())
     async with aiohttp.ClientSession() as leaving:
         request = asyncio.ensure_future(leaving.post(url, json=chat(model="slow")))
-        await wait_for(lambda: len(simulator.received()) == 1)
+        await wait_for(lambda: len(simulator.received()) == sent + 1)
         request.cancel()  # the caller goes away while the upstream is still thinking
     stats = gateway.context.holder.table.routes["slow"].releases["r1"].stats
     await wait_for(lambda: stats.outcomes["client"] == 1, timeout_s=2)

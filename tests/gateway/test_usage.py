@@ -41,6 +41,18 @@ def test_complete_events_are_relayed_immediately():
     assert tap.feed(CONTENT[10:]) == CONTENT
 
 
+@pytest.mark.parametrize("hide", [True, False])
+def test_events_with_null_usage_pass_whole_and_the_last_usage_is_read(hide):
+    """OpenAI sends `"usage":null` in every chunk when usage is asked for: passed as they are,
+    and a real usage beside them is still read (and hidden when the caller did not ask)."""
+    null = b'data: {"choices":[{"delta":{"content":"a"}}],"usage":null}\n\n'
+    tap = StreamTap(hide_usage=hide)
+    assert tap.feed(null * 3) == null * 3
+    out = tap.feed(null + USAGE) + tap.rest()
+    assert tap.usage == (11, 4)
+    assert out == (null if hide else null + USAGE)
+
+
 def test_crlf_events_are_not_held_back():
     tap = StreamTap(hide_usage=True)
     crlf = b'data: {"choices":[]}\r\n\r\n'
