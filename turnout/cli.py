@@ -125,7 +125,7 @@ def build_parser(operator_verbs: bool = True) -> argparse.ArgumentParser:
 
     if operator_verbs:
         # Imported here: the verbs' modules pull in the control plane and its libraries (numpy,
-        # jsonschema, rich, the aiohttp client), which a gateway process never uses.
+        # jsonschema, rich), which a gateway process never uses.
         from control.cli.parser import add_operator_verbs
         from loadtest.rehearsal.cli import add_command as add_loadtest
 
