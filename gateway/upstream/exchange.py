@@ -206,7 +206,8 @@ class Exchange:
             return self.response
         if self.error is not None:
             raise self.error
-        future = self._head = self._loop.create_future()
+        future: asyncio.Future[ResponseHead] = self._loop.create_future()
+        self._head = future
         return await future
 
     def buffered(self) -> bytes:
@@ -217,7 +218,8 @@ class Exchange:
         if self._chunks is not None:  # a stream answered with an error body: read it whole
             return await self._gather()
         if not self.finished:
-            future = self._end = self._loop.create_future()
+            future: asyncio.Future[None] = self._loop.create_future()
+            self._end = future
             await future
         elif self.error is not None:
             raise self.error
