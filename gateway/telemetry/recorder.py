@@ -23,6 +23,7 @@ HISTOGRAMS = ("latency", "upstream", "added", "ttft")
 OUTCOMES = (OK, UPSTREAM_4XX, UPSTREAM_5XX, TIMEOUT, CONNECT, GATEWAY, CLIENT)
 FEEDBACK_KINDS = ("up", "down", "score")
 
+_STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 DEFAULT_CALL_QUEUE_LIMIT = 100_000
 MAX_KEY_CHARS = 128
 
@@ -108,7 +109,8 @@ class ReleaseStats:
         self.outcomes[outcome] += 1
         if keyed:  # counted with the call, like `outcomes`, so the two always agree
             self.keyed += 1
-        status_class = f"{status // 100}xx"
+        hundreds = status // 100
+        status_class = _STATUS_CLASSES[hundreds] if 1 <= hundreds <= 5 else f"{hundreds}xx"
         self.status_classes[status_class] = self.status_classes.get(status_class, 0) + 1
         sums = self.sums
         self.latency[bucket_index(total_s)] += 1

@@ -92,6 +92,7 @@ class Exchange:
         "_end",
         "_flow",
         "_head",
+        "_loop",
         "_paused",
         "_wakeup",
         "body_limit",
@@ -112,8 +113,11 @@ class Exchange:
     ) -> None:
         self.streaming = streaming
         self.body_limit = body_limit  # cap of a buffered body; a stream is bounded by flow control
-        self._head: asyncio.Future[ResponseHead] = loop.create_future()
-        self._end: asyncio.Future[None] = loop.create_future()
+        self._loop = loop
+        # Created only when a coroutine awaits them: a call answered from the protocol's
+        # callbacks (the lean path) never does, and two futures per call are measurable there.
+        self._head: asyncio.Future[ResponseHead] | None = None
+        self._end: asyncio.Future[None] | None = None
         self._body = bytearray()
         self._chunks: deque[bytes] | None = deque() if streaming else None
         self._wakeup: asyncio.Future[None] | None = None
@@ -128,8 +132,9 @@ class Exchange:
     # -- fed by the protocol ------------------------------------------------------------------
     def on_head(self, head: ResponseHead) -> None:
         self.response = head
-        if not self._head.done():
-            self._head.set_result(head)
+        future = self._head
+        if future is not None and not future.done():
+            future.set_result(head)
 
     def check_length(self, content_length: int) -> None:
         if content_length > self.body_limit:
@@ -156,8 +161,9 @@ class Exchange:
 
     def on_end(self) -> None:
         self.finished = True
-        if not self._end.done():
-            self._end.set_result(None)
+        future = self._end
+        if future is not None and not future.done():
+            future.set_result(None)
         self._wake()
         self._done()
 
@@ -167,7 +173,7 @@ class Exchange:
         self.finished = True
         self.error = error
         for future in (self._head, self._end):
-            if not future.done():
+            if future is not None and not future.done():
                 future.set_exception(error)
                 future.exception()  # mark retrieved: the handler may await only one of them
         self._wake()
@@ -196,7 +202,13 @@ class Exchange:
 
     # -- awaited by the handler ---------------------------------------------------------------
     async def head(self) -> ResponseHead:
-        return await self._head
+        if self.response is not None:
+            return self.response
+        if self.error is not None:
+            raise self.error
+        future: asyncio.Future[ResponseHead] = self._loop.create_future()
+        self._head = future
+        return await future
 
     def buffered(self) -> bytes:
         """The whole body of a buffered exchange that has ended without error."""
@@ -205,7 +217,12 @@ class Exchange:
     async def body(self) -> bytes:
         if self._chunks is not None:  # a stream answered with an error body: read it whole
             return await self._gather()
-        await self._end
+        if not self.finished:
+            future: asyncio.Future[None] = self._loop.create_future()
+            self._end = future
+            await future
+        elif self.error is not None:
+            raise self.error
         return bytes(self._body)
 
     async def _gather(self) -> bytes:
@@ -223,7 +240,7 @@ class Exchange:
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives. Pieces that arrived together are yielded together (up to
         `JOIN_BYTES`), so the caller gets one write for them, not one per upstream chunk."""
-        loop = self._head.get_loop()
+        loop = self._loop
         chunks = self._chunks
         assert chunks is not None, "chunks() is for streaming exchanges"
         while True:

@@ -294,3 +294,13 @@ async def test_calls_placed_by_their_sticky_key_are_counted_apart(
     # the pinned calls' own keys never reach the HyperLogLog
     distinct = await read_distinct_keys(redis, "bot", ["r1", "r2"], 900, int(time.time()))
     assert abs(distinct["r2"] - len(users["r2"])) <= 2
+
+
+def test_bucket_index_puts_a_bound_in_its_own_bucket_and_just_above_in_the_next():
+    from gateway.contract.histogram import COUNT, UPPER_BOUNDS_S
+
+    assert bucket_index(0.0) == bucket_index(-1.0) == 0
+    for index, bound in enumerate(UPPER_BOUNDS_S):
+        assert bucket_index(bound) == index
+        assert bucket_index(bound * (1 + 1e-12)) == index + 1
+    assert bucket_index(1e9) == COUNT - 1

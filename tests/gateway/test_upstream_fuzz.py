@@ -115,7 +115,8 @@ def test_valid_responses_parse_as_h11_reads_them_at_any_split(case, data):
     raw, status, headers, body, until_close = case
     exchange, connection, transport = feed(raw, splits_of(data.draw, raw), until_close)
     assert exchange.error is None and exchange.finished
-    head = exchange._head.result()
+    head = exchange.response
+    assert head is not None
     reference, reference_body = h11_reading(raw)
     assert head.status == reference.status_code == status
     assert bytes(exchange._body) == reference_body == body

@@ -150,3 +150,36 @@ def test_parse_head_reads_framing():
         True,
     )
     assert head.headers == [("content-length", "12"), ("x-a", "b")]
+
+
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+
+
+async def test_a_reused_connection_times_out_by_its_own_deadline():
+    # The timer of the first exchange (5 s) is kept for the next ones on the connection: a
+    # later exchange with a shorter time-out must still fail on time, and an answered one never.
+    connection, first, transport = connect()
+    connection.data_received(ANSWER)
+    assert first.finished and first.error is None
+    loop = asyncio.get_running_loop()
+    second = Exchange(loop, False, connection)
+    connection.send(b"POST / HTTP/1.1\r\n\r\n", second, 0.05)
+    began = loop.time()
+    with pytest.raises(TimeoutError, match=r"within 0\.05 s"):
+        await second.body()
+    assert loop.time() - began < 1.0 and transport.aborted
+
+
+async def test_a_timer_left_from_an_answered_exchange_fails_nothing():
+    loop = asyncio.get_running_loop()
+    connection, first, transport = connect()
+    connection._cancel_timer()
+    connection._arm(0.02, loop.time() + 0.02)  # as if set for an exchange that ends now
+    connection.data_received(ANSWER)
+    await asyncio.sleep(0.1)  # the timer fires on an idle connection
+    assert first.error is None and not transport.aborted and connection.reusable()
+    later = Exchange(loop, False, connection)
+    connection.send(b"POST / HTTP/1.1\r\n\r\n", later, 5.0)  # a fresh timer: none is left
+    connection.data_received(ANSWER)
+    assert await later.body() == b"{}"
+    connection._cancel_timer()
