@@ -9,7 +9,7 @@ from typing import Any
 from control.cli import output
 from control.cli import rollout as route_rollout
 from control.cli.client import AdminClient
-from control.grouprollout.model import GroupRollout, GroupRolloutView
+from control.grouprollout.model import GroupRolloutView
 
 
 def _releases(items: list[str]) -> dict[str, str]:
@@ -49,32 +49,6 @@ def _show(view: GroupRolloutView, args: argparse.Namespace) -> int:
     return 0
 
 
-def _bound(value: float) -> str:
-    return f"{value:+.4f}"
-
-
-def guard_rows(rollout: GroupRollout) -> list[list[object]]:
-    """The combined guards' last look, one row per guard (as a route rollout's table)."""
-    found = {e.metric: e for e in rollout.evidence}
-    rows: list[list[object]] = []
-    for guard in rollout.guards:
-        evidence = found.get(guard.metric)
-        if evidence is None:
-            rows.append([guard.metric, "-", "-", "-", "-", guard.margin])
-            continue
-        rows.append(
-            [
-                guard.metric,
-                evidence.verdict,
-                f"{evidence.n_canary}/{evidence.n_baseline}",
-                _bound(evidence.estimate),
-                f"[{_bound(evidence.lower)}, {_bound(evidence.upper)}]",
-                guard.margin,
-            ]
-        )
-    return rows
-
-
 def text(view: GroupRolloutView) -> str:
     rollout, step = view.rollout, view.rollout.step
     steps = " → ".join(f"{s:g}%" for s in rollout.steps)
@@ -99,7 +73,7 @@ def text(view: GroupRolloutView) -> str:
         calls = f"{member.canary_requests}/{member.baseline_requests}"
         rows.append([member.route, member.release, member.stable, calls, split])
     lines.append(output.table(["ROUTE", "CANDIDATE", "STABLE", "CANARY/STABLE", "SPLIT"], rows))
-    lines.append(output.table(route_rollout.HEADERS, guard_rows(rollout)))
+    lines.append(output.table(route_rollout.HEADERS, route_rollout.guard_rows(rollout)))
     return "\n".join(lines)
 
 

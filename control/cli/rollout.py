@@ -6,7 +6,7 @@ the next decision, and per guard its verdict and bounds.
 
 import argparse
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -17,7 +17,8 @@ from rich.text import Text
 from control.cli import output
 from control.cli.client import AdminClient
 from control.durations import duration_s
-from control.rollout.model import Rollout, RolloutView
+from control.rollout.evidence import Evidence
+from control.rollout.model import Guard, RolloutView
 
 TERMINAL = ("rolled_back", "completed", "aborted")
 
@@ -110,7 +111,17 @@ def _bound(value: float) -> str:
     return f"{value:+.4f}"
 
 
-def guard_rows(rollout: Rollout) -> list[list[object]]:
+class Judged(Protocol):
+    """What the guard table reads of a rollout: a route's or a group's (combined guards)."""
+
+    @property
+    def guards(self) -> list[Guard]: ...
+    @property
+    def evidence(self) -> list[Evidence]: ...
+
+
+def guard_rows(rollout: Judged) -> list[list[object]]:
+    """The guards' last look, one row per guard."""
     found = {e.metric: e for e in rollout.evidence}
     rows: list[list[object]] = []
     for guard in rollout.guards:

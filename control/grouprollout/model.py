@@ -6,8 +6,6 @@ and decisions apply; per route the record keeps its candidate, stable release, r
 counters its step is measured from.
 """
 
-from typing import Annotated
-
 import msgspec
 
 from control.rollout.model import (
@@ -15,12 +13,11 @@ from control.rollout.model import (
     TERMINAL,
     Decision,
     Guard,
-    GuardIn,
     HistoryPoint,
     OnInconclusive,
+    PolicyOverrides,
     Progress,
     Reason,
-    Seconds,
     Snapshot,
     Srm,
     Status,
@@ -37,7 +34,7 @@ __all__ = [
 ]
 
 
-class GroupRolloutIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class GroupRolloutIn(PolicyOverrides, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Body of `POST /admin/groups/{group}/rollouts`: the candidate of every route of the group;
     the other fields as a route rollout's (`RolloutIn`), from the policy of the combined change
     type when omitted. `emergency`: start although a member route is frozen, as a route
@@ -46,13 +43,6 @@ class GroupRolloutIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 
     releases: dict[str, str]  # route -> its candidate release, for every route of the group
     reason: Reason
-    steps: list[float] | None = None
-    min_bake_s: Seconds | None = None
-    min_requests: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    max_step_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    guards: list[GuardIn] | None = None
-    on_inconclusive: OnInconclusive | None = None
-    alpha: Annotated[float, msgspec.Meta(gt=0, lt=0.5)] | None = None
     skip_gate: bool = False  # start without a passing eval gate on every route (audited)
     emergency: bool = False  # start in a freeze (audited, opens a needs-review item per route)
 

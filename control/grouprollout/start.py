@@ -23,7 +23,7 @@ from control.registry import rules
 from control.rollout import counts, decide, freeze, policy
 from control.rollout import storage as route_storage
 from control.rollout.gate import gate_refusal
-from control.rollout.model import Policy, RolloutIn
+from control.rollout.model import Policy, PolicyOverrides, RolloutIn
 from control.rollout.start import check_release, check_route
 from control.routes.emergencies import Emergency
 from control.routes.views import RouteData
@@ -34,18 +34,8 @@ MAX_ATTEMPTS = 10
 
 def as_route(body: GroupRolloutIn, release: str) -> RolloutIn:
     """One route's share of the request, to check and resolve it as a route rollout's."""
-    return RolloutIn(
-        release=release,
-        reason=body.reason,
-        steps=body.steps,
-        min_bake_s=body.min_bake_s,
-        min_requests=body.min_requests,
-        max_step_s=body.max_step_s,
-        guards=body.guards,
-        on_inconclusive=body.on_inconclusive,
-        alpha=body.alpha,
-        skip_gate=body.skip_gate,
-    )
+    overrides = {name: getattr(body, name) for name in PolicyOverrides.__struct_fields__}
+    return RolloutIn(release=release, reason=body.reason, skip_gate=body.skip_gate, **overrides)
 
 
 def check_releases(group: str, datas: list[RouteData], body: GroupRolloutIn) -> None:

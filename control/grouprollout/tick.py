@@ -186,11 +186,7 @@ async def _judge(tick: Tick, rollout: GroupRollout, states: dict[str, RouteState
         canary_requests=canary.requests,
         baseline_requests=baseline.requests,
     )
-    point = HistoryPoint(
-        at=tick.now,
-        step=step.index,
-        guards=[(e.metric, e.verdict, e.estimate, e.lower, e.upper) for e in found.evidence],
-    )
+    point = HistoryPoint.of(tick.now, step.index, found.evidence)
     under = msgspec.structs.replace(looked, version=rollout.version)
     if found.action == "rollback":
         await _end(tick, rollout, looked, states, "rollback", found.reason)

@@ -55,12 +55,10 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     guards: list[GuardIn] = []
 
 
-class RolloutIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Body of `POST /admin/routes/{route}/rollouts`. Omitted fields come from the policy of the
-    release's change type (settings); what was overridden is shown in the rollout."""
+class PolicyOverrides(msgspec.Struct, frozen=True, kw_only=True):
+    """What a rollout's start may override of its policy (a route's rollout or a group's); an
+    omitted field comes from the policy of the change type (settings)."""
 
-    release: str
-    reason: Reason
     steps: list[float] | None = None
     min_bake_s: Seconds | None = None
     min_requests: Annotated[int, msgspec.Meta(ge=0)] | None = None
@@ -68,6 +66,14 @@ class RolloutIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     guards: list[GuardIn] | None = None
     on_inconclusive: OnInconclusive | None = None
     alpha: Annotated[float, msgspec.Meta(gt=0, lt=0.5)] | None = None
+
+
+class RolloutIn(PolicyOverrides, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Body of `POST /admin/routes/{route}/rollouts`. Omitted fields come from the policy of the
+    release's change type (settings); what was overridden is shown in the rollout."""
+
+    release: str
+    reason: Reason
     skip_gate: bool = False  # start without a passing eval gate (audited with the reason)
     emergency: bool = False  # start in a freeze (audited, opens a needs-review item)
 
@@ -160,6 +166,14 @@ class HistoryPoint(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     at: float
     step: int
     guards: list[tuple[str, str, float, float, float]]
+
+    @classmethod
+    def of(cls, at: float, step: int, evidence: list[Evidence]) -> "HistoryPoint":
+        """The point of one look from its guards' evidence."""
+        guards: list[tuple[str, str, float, float, float]] = [
+            (e.metric, e.verdict, e.estimate, e.lower, e.upper) for e in evidence
+        ]
+        return cls(at=at, step=step, guards=guards)
 
 
 class Progress(msgspec.Struct, frozen=True, kw_only=True):

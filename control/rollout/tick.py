@@ -164,11 +164,7 @@ async def _judge(tick: Tick, rollout: Rollout, state: RouteState) -> None:
         canary_requests=canary.requests,
         baseline_requests=baseline.requests,
     )
-    point = HistoryPoint(
-        at=tick.now,
-        step=step.index,
-        guards=[(e.metric, e.verdict, e.estimate, e.lower, e.upper) for e in found.evidence],
-    )
+    point = HistoryPoint.of(tick.now, step.index, found.evidence)
     if found.action == "rollback":
         await _route_change(tick, rollout, looked, state, "rollback", found.reason)
     elif found.action == "advance":
