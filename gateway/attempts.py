@@ -41,14 +41,8 @@ def send(
 async def _once(
     client: UpstreamClient, target: UpstreamTarget, data: bytes, headers: bytes, streaming: bool
 ) -> tuple[Exchange, ResponseHead]:
-    exchange: Exchange | None = None
     try:
-        exchange = await client.send(target, data, streaming, headers)
-        return exchange, await exchange.head()
-    except asyncio.CancelledError:
-        if exchange is not None:
-            exchange.abandon()
-        raise
+        return await open_exchange(client, target, data, headers, streaming)
     except OSError as error:  # TimeoutError, ConnectFailed and ProtocolError included
         raise failure(error, target) from None
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
+from gateway.context import GatewayContext
 from gateway.dialect import Tap
 from gateway.errors import (
     GatewayError,
@@ -228,13 +229,18 @@ class Stream(Flight):
             call.end_stream(last)
         except OSError:
             cut = cut or outcomes.CLIENT
-        if tap.skipped_events:
-            context.recorder.dropped["sse_events"] += tap.skipped_events
-            context.notices.warn(
-                "sse_event_too_large",
-                "an SSE event larger than %d bytes was relayed without a usage scan",
-                tap.event_limit,
-            )
+        report_skipped_events(context, tap)
         outcome.first_byte_s = self.first_byte
         outcome.tokens_in, outcome.tokens_out = tap.usage or (0, 0)
         outcome.end(200, cut or tap.failure or outcomes.OK)
+
+
+def report_skipped_events(context: GatewayContext, tap: Tap) -> None:
+    """Count, and warn once in a while about, SSE events relayed without a usage scan."""
+    if tap.skipped_events:
+        context.recorder.dropped["sse_events"] += tap.skipped_events
+        context.notices.warn(
+            "sse_event_too_large",
+            "an SSE event larger than %d bytes was relayed without a usage scan",
+            tap.event_limit,
+        )

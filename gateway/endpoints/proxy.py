@@ -22,6 +22,7 @@ from gateway.callers.call import Call
 from gateway.callers.front import Pending, Route
 from gateway.context import GatewayContext
 from gateway.dialect import Tap
+from gateway.endpoints.flight import report_skipped_events
 from gateway.endpoints.leg import Leg, call_id_line
 from gateway.errors import GatewayError
 from gateway.forward import (
@@ -189,13 +190,7 @@ async def _forward(
         )
         if isinstance(exchange.error, ProtocolError):  # bad framing mid-stream: refused too
             context.recorder.refuse_upstream("upstream_bad_response")
-        if tap.skipped_events:
-            context.recorder.dropped["sse_events"] += tap.skipped_events
-            context.notices.warn(
-                "sse_event_too_large",
-                "an SSE event larger than %d bytes was relayed without a usage scan",
-                tap.event_limit,
-            )
+        report_skipped_events(context, tap)
         outcome.tokens_in, outcome.tokens_out = tap.usage or (0, 0)
         outcome.end(status, cut or outcome_for_status(status))
         return True
