@@ -67,6 +67,7 @@ class DeleteOutcome(msgspec.Struct, frozen=True):
     status: str
     revision: int | None = None  # ok: the deleted route's last revision
     closed_reviews: list[str] = []  # ok: the open review items the deletion closed
+    releases: list[str] = []  # ok: the ids of the releases deleted with the route
     rollout: tuple[str, str] | None = None  # rollout_active: (candidate release, status)
     group_rollout: tuple[str, str] | None = None  # group_rollout_active: (its id, status)
 
@@ -248,7 +249,10 @@ class Store:
         await self.redis.srem(keys.ROUTE_INDEX, route)
         await self.redis.srem(keyspace.ROLLOUTS_ACTIVE, route)
         closed = msgspec.json.decode(reply[2], type=list[str])
-        return DeleteOutcome(status, revision=int(reply[1]), closed_reviews=closed)
+        releases = [text(r) for r in reply[3]]
+        return DeleteOutcome(
+            status, revision=int(reply[1]), closed_reviews=closed, releases=releases
+        )
 
     async def put_rollout(
         self,

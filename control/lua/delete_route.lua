@@ -11,7 +11,8 @@
 --       (all in the route's home slot)
 -- ARGV: 1 route, 2 actor, 3 reason, 4 changes channel, 5 audit max length, 6 JSON array of the
 --       windows, 7 of the webhooks scoped to the route (removed next, outside this slot)
--- Returns {'ok', revision deleted, JSON array of closed review ids} | {'not_found'}
+-- Returns {'ok', revision deleted, JSON array of closed review ids, release ids deleted}
+--       | {'not_found'}
 --       | {'rollout_active', candidate release, rollout status} | {'moving', marker}
 --       | {'group_rollout_active', group rollout id, its status}
 
@@ -60,7 +61,8 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*',
   'route', ARGV[1], 'action', 'route.delete', 'actor', ARGV[2], 'reason', ARGV[3],
   'revision', string.format('%d', revision), 'before', current, 'after', '',
   'evidence', evidence)
+local releases = redis.call('HKEYS', KEYS[2])  -- the caller removes their telemetry next
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
 -- The RouteDeleted event exactly as msgspec encodes gateway.contract.events.RouteDeleted.
 redis.call('PUBLISH', ARGV[4], '{"type":"route_deleted","route":' .. cjson.encode(ARGV[1]) .. '}')
-return {'ok', string.format('%d', revision), closed_json}
+return {'ok', string.format('%d', revision), closed_json, releases}

@@ -29,7 +29,7 @@ from control.grouprollout.model import GroupRollout
 from control.notify import outbox
 from control.routes.changes import DeleteIn
 from control.routes.views import decode_state
-from control.store import Store, text
+from control.store import Store
 from control.windows import store as windows
 from gateway.contract import keys
 from gateway.contract.telemetry import affected_users
@@ -70,7 +70,6 @@ async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) 
     scoped_windows = [w.name for w in await windows.load(store.redis) if w.route == route]
     scoped_hooks = [h.name for h in await outbox.load_webhooks(store.redis) if h.route == route]
     home = await homes.group_of(store.redis, route)
-    releases = [text(r) for r in await store.redis.hkeys(keys.route_releases(route, home))]
     await _refuse_outside_slot(store, route, home)
     outcome = await store.delete_route(
         route,
@@ -108,8 +107,8 @@ async def delete_route(store: Store, route: str, body: DeleteIn, *, actor: str) 
     for name in removed_hooks:
         with contextlib.suppress(NotFound):
             await outbox.delete_webhook(store.redis, name)
-    if releases:  # in the route's own telemetry slot, not its home: a step of its own
-        await store.redis.delete(*(affected_users(route, r) for r in releases))
+    if outcome.releases:  # in the route's own telemetry slot, not its home: a step of its own
+        await store.redis.delete(*(affected_users(route, r) for r in outcome.releases))
     return Deleted(
         route=route,
         deleted=True,
